@@ -1,0 +1,7 @@
+//! FHIR input: lenient normalisation and the per-call patient record.
+
+pub mod dates;
+pub mod normalize;
+pub mod record;
+
+pub use record::{Origin, PatientRecord};

@@ -1,0 +1,307 @@
+//! Lenient normalisation of FHIR JSON before typed parsing.
+//!
+//! EHRs and example generators send shapes the strict R4B models reject: a lone object where the
+//! element is a list (the CDS Hooks sandbox sends `reasonCode` and `category` that way), missing
+//! required elements the rules never read (`intent`, `subject`), DSTU2/STU3 spellings
+//! (`MedicationOrder`, `reasonCodeableConcept`, a string `clinicalStatus`, `doseQuantity` directly
+//! on a Dosage). Each fix here keeps the meaning; anything still unreadable is skipped by the
+//! caller and counted, never fatal.
+
+use serde_json::{Map, Value, json};
+
+/// Elements that are lists wherever they occur in the resources this service reads.
+const LIST_ELEMENTS: &[&str] = &[
+    "coding",
+    "identifier",
+    "extension",
+    "modifierExtension",
+    "reasonCode",
+    "reasonReference",
+    "dosageInstruction",
+    "doseAndRate",
+    "note",
+    "additionalInstruction",
+    "event",
+    "when",
+    "dayOfWeek",
+    "timeOfDay",
+    "ingredient",
+    "reaction",
+    "manifestation",
+    "bodySite",
+    "stage",
+    "evidence",
+    "basedOn",
+    "partOf",
+    "derivedFrom",
+    "supportingInformation",
+    "insurance",
+    "detectedIssue",
+    "eventHistory",
+    "instantiatesCanonical",
+    "instantiatesUri",
+    "name",
+    "given",
+    "prefix",
+    "suffix",
+    "line",
+    "telecom",
+    "address",
+];
+
+/// Normalises `resource` in place for its `resourceType`, which may be rewritten (DSTU2
+/// `MedicationOrder` becomes `MedicationRequest`). Returns the resulting type.
+pub fn normalize(resource: &mut Value) -> Option<String> {
+    let obj = resource.as_object_mut()?;
+    let mut kind = obj.get("resourceType")?.as_str()?.to_owned();
+    if kind == "MedicationOrder" {
+        kind = "MedicationRequest".to_owned();
+        obj.insert("resourceType".into(), Value::from(kind.clone()));
+        rename(obj, "reasonCodeableConcept", "reasonCode");
+        rename(obj, "patient", "subject");
+        rename(obj, "dateWritten", "authoredOn");
+        obj.entry("intent").or_insert_with(|| Value::from("order"));
+    }
+    wrap_lists(obj);
+    match kind.as_str() {
+        "MedicationRequest" => {
+            obj.entry("status")
+                .or_insert_with(|| Value::from("unknown"));
+            obj.entry("intent").or_insert_with(|| Value::from("order"));
+            obj.entry("subject").or_insert_with(|| json!({}));
+            ensure_list(obj, "category");
+            first_of_list(obj, "statusReason");
+            ensure_medication(obj);
+            rename(obj, "context", "encounter");
+            if let Some(Value::Array(dosages)) = obj.get_mut("dosageInstruction") {
+                dosages
+                    .iter_mut()
+                    .filter_map(Value::as_object_mut)
+                    .for_each(normalize_dosage);
+            }
+            fix_stu3_requester(obj);
+        }
+        "MedicationStatement" => {
+            obj.entry("status")
+                .or_insert_with(|| Value::from("unknown"));
+            obj.entry("subject").or_insert_with(|| json!({}));
+            rename(obj, "patient", "subject");
+            ensure_list(obj, "statusReason");
+            ensure_list(obj, "dosage");
+            first_of_list(obj, "category");
+            ensure_medication(obj);
+            if let Some(Value::Array(dosages)) = obj.get_mut("dosage") {
+                dosages
+                    .iter_mut()
+                    .filter_map(Value::as_object_mut)
+                    .for_each(normalize_dosage);
+            }
+        }
+        "Condition" => {
+            rename(obj, "patient", "subject");
+            obj.entry("subject").or_insert_with(|| json!({}));
+            ensure_list(obj, "category");
+            status_string_to_concept(
+                obj,
+                "clinicalStatus",
+                "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            );
+            status_string_to_concept(
+                obj,
+                "verificationStatus",
+                "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+            );
+        }
+        "AllergyIntolerance" => {
+            obj.entry("patient").or_insert_with(|| json!({}));
+            ensure_list(obj, "category");
+            if let Some(Value::Array(categories)) = obj.get_mut("category") {
+                categories.retain(|c| {
+                    matches!(
+                        c.as_str(),
+                        Some("food" | "medication" | "environment" | "biologic")
+                    )
+                });
+            }
+            status_string_to_concept(
+                obj,
+                "clinicalStatus",
+                "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+            );
+            status_string_to_concept(
+                obj,
+                "verificationStatus",
+                "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+            );
+            // Coded elements the rules never read; an unknown code there must not cost the record.
+            obj.remove("criticality");
+            obj.remove("type");
+        }
+        _ => {}
+    }
+    Some(kind)
+}
+
+/// Removes and returns the `contained` resources of `resource`, so that a broken contained
+/// resource cannot make its parent unreadable.
+pub fn take_contained(resource: &mut Value) -> Vec<Value> {
+    match resource.as_object_mut().and_then(|o| o.remove("contained")) {
+        Some(Value::Array(items)) => items,
+        Some(single @ Value::Object(_)) => vec![single],
+        _ => Vec::new(),
+    }
+}
+
+fn wrap_lists(obj: &mut Map<String, Value>) {
+    for (key, value) in obj.iter_mut() {
+        if LIST_ELEMENTS.contains(&key.as_str()) && !value.is_array() && !value.is_null() {
+            *value = Value::Array(vec![value.take()]);
+        }
+        match value {
+            Value::Object(inner) => wrap_lists(inner),
+            Value::Array(items) => {
+                for item in items.iter_mut() {
+                    if let Value::Object(inner) = item {
+                        wrap_lists(inner);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    obj.retain(|_, v| !v.is_null());
+}
+
+fn ensure_list(obj: &mut Map<String, Value>, key: &str) {
+    if let Some(value) = obj.get_mut(key) {
+        if !value.is_array() {
+            *value = Value::Array(vec![value.take()]);
+        }
+    }
+}
+
+fn first_of_list(obj: &mut Map<String, Value>, key: &str) {
+    if let Some(Value::Array(items)) = obj.get_mut(key) {
+        let first = items.drain(..).next();
+        match first {
+            Some(v) => {
+                obj.insert(key.to_owned(), v);
+            }
+            None => {
+                obj.remove(key);
+            }
+        }
+    }
+}
+
+fn rename(obj: &mut Map<String, Value>, from: &str, to: &str) {
+    if from != to && !obj.contains_key(to) {
+        if let Some(v) = obj.remove(from) {
+            obj.insert(to.to_owned(), v);
+        }
+    }
+    if from == "reasonCodeableConcept" {
+        ensure_list(obj, to);
+    }
+}
+
+/// A draft with no medication at all (the sandbox's first order-select) still parses, as an
+/// order with an empty concept that no rule recognises.
+fn ensure_medication(obj: &mut Map<String, Value>) {
+    if !obj.contains_key("medicationCodeableConcept") && !obj.contains_key("medicationReference") {
+        obj.insert("medicationCodeableConcept".into(), json!({}));
+    }
+}
+
+/// STU3/DSTU2 put `doseQuantity` on the Dosage itself; R4 has it in `doseAndRate`. A zero
+/// frequency (which R4B forbids) means the same as none.
+fn normalize_dosage(dosage: &mut Map<String, Value>) {
+    if !dosage.contains_key("doseAndRate") {
+        let mut dose_and_rate = Map::new();
+        for key in ["doseQuantity", "doseRange", "doseSimpleQuantity"] {
+            if let Some(v) = dosage.remove(key) {
+                let key = if key == "doseSimpleQuantity" {
+                    "doseQuantity"
+                } else {
+                    key
+                };
+                dose_and_rate.insert(key.to_owned(), v);
+            }
+        }
+        if !dose_and_rate.is_empty() {
+            dosage.insert(
+                "doseAndRate".into(),
+                Value::Array(vec![Value::Object(dose_and_rate)]),
+            );
+        }
+    }
+    let repeat = dosage
+        .get_mut("timing")
+        .and_then(|t| t.get_mut("repeat"))
+        .and_then(Value::as_object_mut);
+    if let Some(repeat) = repeat {
+        for key in ["frequency", "frequencyMax", "count", "countMax"] {
+            if repeat
+                .get(key)
+                .and_then(Value::as_f64)
+                .is_some_and(|n| n < 1.0 || n.fract() != 0.0)
+            {
+                repeat.remove(key);
+            }
+        }
+    }
+}
+
+fn fix_stu3_requester(obj: &mut Map<String, Value>) {
+    if let Some(agent) = obj
+        .get_mut("requester")
+        .and_then(|r| r.get_mut("agent"))
+        .map(Value::take)
+    {
+        obj.insert("requester".into(), agent);
+    }
+}
+
+fn status_string_to_concept(obj: &mut Map<String, Value>, key: &str, system: &str) {
+    if let Some(Value::String(code)) = obj.get(key) {
+        let concept = json!({ "coding": [{ "system": system, "code": code }] });
+        obj.insert(key.to_owned(), concept);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_lone_reason_code_and_category_become_lists() {
+        let mut mr = json!({"resourceType": "MedicationRequest", "status": "draft",
+            "reasonCode": {"coding": {"code": "x"}}, "category": {"text": "c"}});
+        assert_eq!(normalize(&mut mr).as_deref(), Some("MedicationRequest"));
+        assert_eq!(mr["reasonCode"][0]["coding"][0]["code"], "x");
+        assert_eq!(mr["category"][0]["text"], "c");
+        assert_eq!(mr["intent"], "order");
+        assert!(mr["medicationCodeableConcept"].is_object());
+    }
+
+    #[test]
+    fn dstu2_medication_order_reads_as_medication_request() {
+        let mut mo = json!({"resourceType": "MedicationOrder", "status": "active",
+            "reasonCodeableConcept": {"text": "pain"}, "patient": {"reference": "Patient/1"},
+            "dosageInstruction": [{"doseQuantity": {"value": 10, "unit": "mg"}}]});
+        assert_eq!(normalize(&mut mo).as_deref(), Some("MedicationRequest"));
+        assert_eq!(mo["reasonCode"][0]["text"], "pain");
+        assert_eq!(mo["subject"]["reference"], "Patient/1");
+        assert_eq!(
+            mo["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"],
+            10
+        );
+    }
+
+    #[test]
+    fn stu3_string_clinical_status_becomes_a_concept() {
+        let mut c = json!({"resourceType": "Condition", "clinicalStatus": "active"});
+        normalize(&mut c);
+        assert_eq!(c["clinicalStatus"]["coding"][0]["code"], "active");
+    }
+}

@@ -1,0 +1,340 @@
+//! The patient record of one hook call: the FHIR resources the rules read, parsed into the
+//! fhir-sdk R4B models from prefetch (or the FHIR server) and from the draft orders.
+//!
+//! Only six resource types are parsed, chosen by `resourceType` before typed parsing; every other
+//! entry is passed over. A resource that cannot be read even after normalisation is skipped and
+//! counted, never fatal. Resources that name another patient as their subject are dropped.
+
+use std::collections::HashMap;
+
+use fhir_sdk::r4b::resources::{
+    AllergyIntolerance, Condition, Medication, MedicationRequest, MedicationStatement, Patient,
+};
+use std::borrow::Cow;
+
+use fhir_sdk::r4b::resources::{MedicationRequestMedication, MedicationStatementMedication};
+use fhir_sdk::r4b::types::{CodeableConcept, Reference};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::normalize::{normalize, take_contained};
+
+/// Where a resource came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Prefetch, the FHIR server or an exported record: the patient's history.
+    History,
+    /// `context.draftOrders`: what is being ordered now.
+    Draft,
+}
+
+/// Counts of what was read, for logs and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    pub read: usize,
+    /// Entries of a relevant type that could not be parsed.
+    pub skipped: usize,
+    /// Entries whose subject is another patient.
+    pub other_patient: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PatientRecord {
+    /// Bare patient id of the call (may be empty for a record read from a file).
+    pub patient_id: String,
+    pub patient: Option<Patient>,
+    pub conditions: Vec<Condition>,
+    /// Prior MedicationRequests (never this call's drafts).
+    pub medication_requests: Vec<MedicationRequest>,
+    pub medication_statements: Vec<MedicationStatement>,
+    pub allergies: Vec<AllergyIntolerance>,
+    /// MedicationRequests of `context.draftOrders`.
+    pub drafts: Vec<MedicationRequest>,
+    /// Medications by reference key (`Medication/id`, a bundle `fullUrl`).
+    medications: HashMap<String, Medication>,
+    /// Contained Medications by `(owner key, "#id")`.
+    contained: HashMap<(String, String), Medication>,
+    pub stats: ReadStats,
+}
+
+impl PatientRecord {
+    pub fn new(patient_id: &str) -> Self {
+        Self {
+            patient_id: patient_id.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds every relevant resource of a Bundle (its entries) or of a single resource.
+    pub fn add(&mut self, value: Value, origin: Origin) {
+        match value {
+            Value::Object(mut obj)
+                if obj.get("resourceType").and_then(Value::as_str) == Some("Bundle") =>
+            {
+                let Some(Value::Array(entries)) = obj.remove("entry") else {
+                    return;
+                };
+                for entry in entries {
+                    let Value::Object(mut entry) = entry else {
+                        continue;
+                    };
+                    let full_url = match entry.remove("fullUrl") {
+                        Some(Value::String(url)) => Some(url),
+                        _ => None,
+                    };
+                    if let Some(resource) = entry.remove("resource") {
+                        self.add_resource(resource, full_url, origin);
+                    }
+                }
+            }
+            other => self.add_resource(other, None, origin),
+        }
+    }
+
+    fn add_resource(&mut self, mut resource: Value, full_url: Option<String>, origin: Origin) {
+        let Some(kind) = normalize(&mut resource) else {
+            return;
+        };
+        if !matches!(
+            kind.as_str(),
+            "Patient"
+                | "Condition"
+                | "MedicationRequest"
+                | "MedicationStatement"
+                | "AllergyIntolerance"
+                | "Medication"
+        ) {
+            return;
+        }
+        if self.names_other_patient(&kind, &resource) {
+            self.stats.other_patient += 1;
+            return;
+        }
+        let id = resource
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let owner = format!("{kind}/{id}");
+        for contained in take_contained(&mut resource) {
+            self.add_contained(&owner, contained);
+        }
+        let added = match kind.as_str() {
+            "Patient" => parse(resource).map(|p| self.patient = Some(p)),
+            "Condition" => parse(resource).map(|c| self.conditions.push(c)),
+            "MedicationRequest" => parse(resource).map(|mr| match origin {
+                Origin::History => self.medication_requests.push(mr),
+                Origin::Draft => self.drafts.push(mr),
+            }),
+            "MedicationStatement" => parse(resource).map(|ms| self.medication_statements.push(ms)),
+            "AllergyIntolerance" => parse(resource).map(|ai| self.allergies.push(ai)),
+            _ => parse::<Medication>(resource).map(|m| {
+                if let Some(url) = full_url {
+                    self.medications.insert(url, m.clone());
+                }
+                self.medications.insert(owner.clone(), m);
+            }),
+        };
+        match added {
+            Some(()) => self.stats.read += 1,
+            None => self.stats.skipped += 1,
+        }
+    }
+
+    fn add_contained(&mut self, owner: &str, mut resource: Value) {
+        if normalize(&mut resource).as_deref() != Some("Medication") {
+            return;
+        }
+        let Some(id) = resource
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| format!("#{id}"))
+        else {
+            return;
+        };
+        match parse::<Medication>(resource) {
+            Some(m) => {
+                self.contained.insert((owner.to_owned(), id), m);
+            }
+            None => self.stats.skipped += 1,
+        }
+    }
+
+    fn names_other_patient(&self, kind: &str, resource: &Value) -> bool {
+        if self.patient_id.is_empty() {
+            return false;
+        }
+        let subject = match kind {
+            "Patient" => {
+                return resource
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id != self.patient_id);
+            }
+            "AllergyIntolerance" => resource.get("patient"),
+            _ => resource.get("subject"),
+        };
+        let reference = subject
+            .and_then(|s| s.get("reference"))
+            .and_then(Value::as_str);
+        match reference.and_then(|r| r.rsplit_once("Patient/")) {
+            Some((_, id)) => id != self.patient_id,
+            None => false,
+        }
+    }
+
+    /// The Medication a `medicationReference` of the resource `owner` (`Type/id`) points to:
+    /// contained (`#id`), in the draft orders or prefetch (`Medication/id`, absolute URL, fullUrl).
+    pub fn medication(&self, owner: &str, reference: &Reference) -> Option<&Medication> {
+        let target = reference.reference.as_deref()?;
+        if target.starts_with('#') {
+            return self.contained.get(&(owner.to_owned(), target.to_owned()));
+        }
+        if let Some(m) = self.medications.get(target) {
+            return Some(m);
+        }
+        let mut parts = target.rsplit('/');
+        let (id, kind) = (parts.next()?, parts.next()?);
+        self.medications.get(&format!("{kind}/{id}"))
+    }
+
+    /// The medication concept of an order: its `medicationCodeableConcept`, or the code of the
+    /// Medication its `medicationReference` resolves to, or else the reference's display text.
+    pub fn request_medication<'a>(
+        &'a self,
+        request: &'a MedicationRequest,
+    ) -> Option<Cow<'a, CodeableConcept>> {
+        let owner = format!(
+            "MedicationRequest/{}",
+            request.id.as_deref().unwrap_or_default()
+        );
+        match &request.medication {
+            MedicationRequestMedication::CodeableConcept(c) => Some(Cow::Borrowed(c)),
+            MedicationRequestMedication::Reference(r) => self.referenced_medication(&owner, r),
+        }
+    }
+
+    /// As [`Self::request_medication`], for a MedicationStatement.
+    pub fn statement_medication<'a>(
+        &'a self,
+        statement: &'a MedicationStatement,
+    ) -> Option<Cow<'a, CodeableConcept>> {
+        let owner = format!(
+            "MedicationStatement/{}",
+            statement.id.as_deref().unwrap_or_default()
+        );
+        match &statement.medication {
+            MedicationStatementMedication::CodeableConcept(c) => Some(Cow::Borrowed(c)),
+            MedicationStatementMedication::Reference(r) => self.referenced_medication(&owner, r),
+        }
+    }
+
+    fn referenced_medication<'a>(
+        &'a self,
+        owner: &str,
+        reference: &'a Reference,
+    ) -> Option<Cow<'a, CodeableConcept>> {
+        if let Some(code) = self
+            .medication(owner, reference)
+            .and_then(|m| m.code.as_ref())
+        {
+            return Some(Cow::Borrowed(code));
+        }
+        let display = reference.display.as_deref()?;
+        serde_json::from_value(serde_json::json!({ "text": display }))
+            .ok()
+            .map(Cow::Owned)
+    }
+
+    /// A Condition of the record by reference (`Condition/id`, absolute URL or `urn:uuid:`).
+    pub fn condition(&self, reference: &Reference) -> Option<&Condition> {
+        let target = reference.reference.as_deref()?;
+        let id = target.rsplit('/').next()?.trim_start_matches("urn:uuid:");
+        self.conditions.iter().find(|c| c.id.as_deref() == Some(id))
+    }
+
+    /// Number of Medication resources known, contained or not.
+    pub fn medication_count(&self) -> usize {
+        self.medications.len() + self.contained.len()
+    }
+}
+
+fn parse<T: DeserializeOwned>(value: Value) -> Option<T> {
+    serde_json::from_value(value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unreadable_resource_is_skipped_and_counted() {
+        let mut record = PatientRecord::new("p1");
+        record.add(
+            json!({"resourceType": "Bundle", "entry": [
+                {"resource": {"resourceType": "Condition", "subject": {"reference": "Patient/p1"}, "code": {"text": "x"}}},
+                {"resource": {"resourceType": "Condition", "subject": {"reference": "Patient/p1"}, "code": "not-a-concept"}},
+                {"resource": {"resourceType": "Observation", "status": "final"}}
+            ]}),
+            Origin::History,
+        );
+        assert_eq!(record.conditions.len(), 1);
+        assert_eq!(
+            record.stats,
+            ReadStats {
+                read: 1,
+                skipped: 1,
+                other_patient: 0
+            }
+        );
+    }
+
+    #[test]
+    fn another_patients_resource_is_dropped() {
+        let mut record = PatientRecord::new("p1");
+        record.add(
+            json!({"resourceType": "Condition", "subject": {"reference": "Patient/p2"}}),
+            Origin::History,
+        );
+        assert!(record.conditions.is_empty());
+        assert_eq!(record.stats.other_patient, 1);
+    }
+
+    fn reference(target: &str) -> Reference {
+        serde_json::from_value(json!({ "reference": target })).unwrap()
+    }
+
+    #[test]
+    fn contained_and_bundled_medications_resolve() {
+        let mut record = PatientRecord::new("p1");
+        record.add(
+            json!({"resourceType": "Bundle", "entry": [
+                {"fullUrl": "urn:uuid:m2", "resource": {"resourceType": "Medication", "id": "m2", "code": {"text": "gabapentin"}}},
+                {"resource": {"resourceType": "MedicationRequest", "id": "o1", "status": "draft", "intent": "order",
+                  "contained": [{"resourceType": "Medication", "id": "m1", "code": {"text": "ketamine"}}],
+                  "medicationReference": {"reference": "#m1"}, "subject": {"reference": "Patient/p1"}}}
+            ]}),
+            Origin::Draft,
+        );
+        let contained = reference("#m1");
+        let text = |m: &Medication| m.code.as_ref().and_then(|c| c.text.clone());
+        assert_eq!(
+            record
+                .medication("MedicationRequest/o1", &contained)
+                .and_then(text)
+                .as_deref(),
+            Some("ketamine")
+        );
+        let by_url = reference("urn:uuid:m2");
+        assert_eq!(
+            record.medication("x", &by_url).and_then(text).as_deref(),
+            Some("gabapentin")
+        );
+        let by_id = reference("https://ehr.example/fhir/Medication/m2");
+        assert_eq!(
+            record.medication("x", &by_id).and_then(text).as_deref(),
+            Some("gabapentin")
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! Applicability (RULES.md §2): the order's own reason decides; without one, the patient's
+//! active problem list does. A non-pain order reason (anaesthesia, sedation, depression) silences
+//! the order; esketamine speaks only with an order-level pain reason.
+
+use fhir_sdk::r4b::resources::{Condition, ConditionOnset, MedicationRequest};
+use fhir_sdk::r4b::types::CodeableConcept;
+
+use super::Today;
+use crate::fhir::PatientRecord;
+use crate::fhir::dates::date_text;
+use crate::knowledge::{AgentId, ConceptSet, Knowledge};
+
+/// Why the guideline stays silent for an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    /// The order's reason is anaesthesia, sedation or depression and names no in-scope pain.
+    NonPainOrderReason,
+    /// Esketamine without an order-level pain reason is a depression product.
+    NoOrderLevelPainReason,
+    /// No in-scope pain condition in the indication.
+    NoInScopeCondition,
+}
+
+/// A condition of the indication, for card text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicationCondition {
+    pub display: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applicability {
+    NotApplicable(Silence),
+    Applies {
+        /// In-scope conditions of the indication.
+        conditions: Vec<IndicationCondition>,
+        /// True when the indication came from the order itself.
+        from_order: bool,
+        /// Cancer-related neuropathic pain (G89.3 beside a neuropathic code).
+        cancer_related: bool,
+        /// CRPS, the one condition with moderate evidence for ketamine.
+        crps: bool,
+    },
+}
+
+/// A reason of the order: a reasonCode concept, or the code of a referenced Condition.
+fn order_reasons<'a>(
+    order: &'a MedicationRequest,
+    record: &'a PatientRecord,
+) -> Vec<&'a CodeableConcept> {
+    let codes = order
+        .reason_code
+        .iter()
+        .flatten()
+        .filter(|c| !c.coding.is_empty() || c.text.is_some());
+    let referenced = order
+        .reason_reference
+        .iter()
+        .flatten()
+        .filter_map(|r| record.condition(r)?.code.as_ref());
+    codes.chain(referenced).collect()
+}
+
+pub fn in_set(concept: &CodeableConcept, set: &ConceptSet) -> bool {
+    concept
+        .coding
+        .iter()
+        .flatten()
+        .any(|c| match (c.system.as_deref(), c.code.as_deref()) {
+            (Some(system), Some(code)) => set.contains(system, code),
+            _ => false,
+        })
+}
+
+/// The display a card shows for a condition concept.
+pub fn display(concept: &CodeableConcept) -> String {
+    concept
+        .text
+        .clone()
+        .or_else(|| {
+            concept
+                .coding
+                .iter()
+                .flatten()
+                .find_map(|c| c.display.clone())
+        })
+        .or_else(|| concept.coding.iter().flatten().find_map(|c| c.code.clone()))
+        .unwrap_or_else(|| "condition".to_owned())
+}
+
+/// Active on the problem list: clinicalStatus active/recurrence/relapse, not refuted or
+/// entered in error, and not starting after today.
+pub fn is_active(condition: &Condition, today: &Today) -> bool {
+    let has = |concept: Option<&CodeableConcept>, codes: &[&str]| {
+        concept.is_some_and(|c| {
+            c.coding
+                .iter()
+                .flatten()
+                .any(|c| c.code.as_deref().is_some_and(|x| codes.contains(&x)))
+        })
+    };
+    let onset_later = match &condition.onset {
+        Some(ConditionOnset::DateTime(onset)) => today.is_before(&date_text(onset)),
+        _ => false,
+    };
+    has(
+        condition.clinical_status.as_ref(),
+        &["active", "recurrence", "relapse"],
+    ) && !has(
+        condition.verification_status.as_ref(),
+        &["refuted", "entered-in-error"],
+    ) && !onset_later
+}
+
+pub fn applicability(
+    order: &MedicationRequest,
+    agent: AgentId,
+    record: &PatientRecord,
+    knowledge: &Knowledge,
+    today: &Today,
+) -> Applicability {
+    let reasons = order_reasons(order, record);
+    let active: Vec<&CodeableConcept> = record
+        .conditions
+        .iter()
+        .filter(|c| is_active(c, today))
+        .filter_map(|c| c.code.as_ref())
+        .collect();
+    let cancer_related = reasons
+        .iter()
+        .chain(&active)
+        .any(|c| in_set(c, &knowledge.cancer_pain));
+    let pain: Vec<&CodeableConcept> = reasons
+        .iter()
+        .copied()
+        .filter(|c| in_set(c, &knowledge.in_scope))
+        .collect();
+    if !pain.is_empty() {
+        return applies(&pain, true, cancer_related, knowledge);
+    }
+    if reasons.iter().any(|c| in_set(c, &knowledge.non_pain)) {
+        return Applicability::NotApplicable(Silence::NonPainOrderReason);
+    }
+    if knowledge.order_reason_required.contains(&agent) {
+        return Applicability::NotApplicable(Silence::NoOrderLevelPainReason);
+    }
+    // No usable order reason (none given, or none this guideline recognises): the problem list.
+    let pain: Vec<&CodeableConcept> = active
+        .iter()
+        .copied()
+        .filter(|c| in_set(c, &knowledge.in_scope))
+        .collect();
+    if pain.is_empty() {
+        return Applicability::NotApplicable(Silence::NoInScopeCondition);
+    }
+    applies(&pain, false, cancer_related, knowledge)
+}
+
+fn applies(
+    pain: &[&CodeableConcept],
+    from_order: bool,
+    cancer_related: bool,
+    knowledge: &Knowledge,
+) -> Applicability {
+    let mut conditions: Vec<IndicationCondition> = Vec::new();
+    for c in pain {
+        let display = display(c);
+        if !conditions.iter().any(|x| x.display == display) {
+            conditions.push(IndicationCondition { display });
+        }
+    }
+    Applicability::Applies {
+        conditions,
+        from_order,
+        cancer_related,
+        crps: pain.iter().any(|c| in_set(c, &knowledge.crps)),
+    }
+}

@@ -1,0 +1,136 @@
+//! The ketamine step-therapy rules (../shared/guideline/RULES.md) as plain functions:
+//! (hook, patient record, knowledge, now) → assessment. No I/O and no clock inside.
+//!
+//! - [`trigger`]: which draft orders are ketamine orders to examine (§1);
+//! - [`indication`]: whether the guideline speaks for an order (§2);
+//! - [`trials`] and [`dose`]: each first-line class's status and the evidence behind it (§3);
+//! - [`contraindications`]: relative contraindications on record (§5).
+
+pub mod contraindications;
+pub mod dose;
+pub mod indication;
+pub mod trials;
+pub mod trigger;
+
+use fhir_sdk::r4b::resources::MedicationRequest;
+
+use crate::fhir::PatientRecord;
+use crate::knowledge::{AgentId, Knowledge};
+pub use contraindications::ContraindicationFinding;
+pub use indication::{Applicability, Silence};
+pub use trials::{ClassAssessment, ClassStatus, FailureKind, Trial};
+pub use trigger::Hook;
+
+/// "Now" as the rules see it: the calendar date, `YYYY-MM-DD`. Records dated after it are not
+/// prior trials and conditions with an onset after it are not yet on the problem list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Today(pub String);
+
+impl Today {
+    pub fn from_datetime(now: time::OffsetDateTime) -> Self {
+        let d = now.date();
+        Self(format!(
+            "{:04}-{:02}-{:02}",
+            d.year(),
+            u8::from(d.month()),
+            d.day()
+        ))
+    }
+
+    /// Is a FHIR date or dateTime (any precision) after today?
+    pub fn is_before(&self, fhir_date: &str) -> bool {
+        fhir_date
+            .get(..10.min(fhir_date.len()))
+            .is_some_and(|d| d > self.0.as_str())
+    }
+}
+
+/// The assessment of one examined ketamine order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderAssessment {
+    /// `MedicationRequest/id` of the draft, when it has an id.
+    pub order_ref: Option<String>,
+    /// The trigger agent (ketamine or esketamine).
+    pub agent: AgentId,
+    /// What the order says it is, for card text.
+    pub medication_text: String,
+    pub applicability: Applicability,
+    /// One per class of the plan, in plan order; empty when not applicable.
+    pub classes: Vec<ClassAssessment>,
+    pub contraindications: Vec<ContraindicationFinding>,
+}
+
+impl OrderAssessment {
+    /// Backed: every required class is `failed` (RULES.md §4).
+    pub fn backed(&self, knowledge: &Knowledge) -> bool {
+        self.classes
+            .iter()
+            .filter(|c| knowledge.plan.classes[c.class].required)
+            .all(|c| c.status == ClassStatus::Failed)
+    }
+
+    pub fn applies(&self) -> bool {
+        matches!(self.applicability, Applicability::Applies { .. })
+    }
+}
+
+/// Assesses every examined ketamine order of the call.
+pub fn assess(
+    hook: Hook,
+    selections: &[String],
+    record: &PatientRecord,
+    knowledge: &Knowledge,
+    today: &Today,
+) -> Vec<OrderAssessment> {
+    trigger::examined_orders(hook, selections, record, knowledge)
+        .into_iter()
+        .map(|(order, agent)| assess_order(order, agent, record, knowledge, today))
+        .collect()
+}
+
+fn assess_order(
+    order: &MedicationRequest,
+    agent: AgentId,
+    record: &PatientRecord,
+    knowledge: &Knowledge,
+    today: &Today,
+) -> OrderAssessment {
+    let applicability = indication::applicability(order, agent, record, knowledge, today);
+    let applies = matches!(applicability, Applicability::Applies { .. });
+    let medication_text = record
+        .request_medication(order)
+        .and_then(|c| {
+            c.text
+                .clone()
+                .or_else(|| c.coding.iter().flatten().find_map(|c| c.display.clone()))
+        })
+        .unwrap_or_else(|| capitalise(&knowledge.medications.agent(agent).name));
+    OrderAssessment {
+        order_ref: order
+            .id
+            .as_ref()
+            .map(|id| format!("MedicationRequest/{id}")),
+        agent,
+        medication_text,
+        classes: if applies {
+            trials::assess_classes(record, knowledge, today)
+        } else {
+            Vec::new()
+        },
+        contraindications: if applies {
+            contraindications::find(record, knowledge, today)
+        } else {
+            Vec::new()
+        },
+        applicability,
+    }
+}
+
+/// "amitriptyline" → "Amitriptyline".
+pub fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,327 @@
+//! First-line classes (RULES.md §3): each class's status, best first — `failed`,
+//! `inadequate-trial`, `ongoing`, `tried-outcome-unknown`, `not-documented` — with the records
+//! behind it. Only prior records count (prefetch or FHIR server), never this call's drafts.
+
+use fhir_sdk::r4b::resources::{
+    AllergyIntolerance, MedicationRequest, MedicationStatement, MedicationStatementEffective,
+};
+use fhir_sdk::r4b::types::{CodeableConcept, Dosage};
+
+use super::Today;
+use super::dose::daily_dose_mg;
+use crate::fhir::PatientRecord;
+use crate::fhir::dates::date_text;
+use crate::knowledge::{AgentId, DrugClass, Knowledge};
+
+/// A class's status; the order of the variants is "best first".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClassStatus {
+    Failed,
+    InadequateTrial,
+    Ongoing,
+    TriedOutcomeUnknown,
+    NotDocumented,
+}
+
+impl ClassStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Failed => "failed",
+            Self::InadequateTrial => "inadequate-trial",
+            Self::Ongoing => "ongoing",
+            Self::TriedOutcomeUnknown => "tried-outcome-unknown",
+            Self::NotDocumented => "not-documented",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    NoResponse,
+    Intolerance,
+}
+
+/// One prior record of an agent of a class, and what it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    /// `MedicationStatement/abc`.
+    pub resource: String,
+    pub agent: AgentId,
+    /// The record's status (`stopped`, `active`, …), or `allergy` for an AllergyIntolerance.
+    pub record_status: String,
+    /// The record's date (stop date where known), `YYYY[-MM[-DD]]`.
+    pub date: Option<String>,
+    /// The failure reason and how the record words it.
+    pub failure: Option<(FailureKind, String)>,
+    pub daily_dose_mg: Option<f64>,
+    pub outcome: ClassStatus,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassAssessment {
+    /// Index into `knowledge.plan.classes`.
+    pub class: usize,
+    pub status: ClassStatus,
+    /// The records that give the status, newest first (empty for `not-documented`).
+    pub evidence: Vec<Trial>,
+}
+
+pub fn assess_classes(
+    record: &PatientRecord,
+    knowledge: &Knowledge,
+    today: &Today,
+) -> Vec<ClassAssessment> {
+    let trials = all_trials(record, knowledge, today);
+    knowledge
+        .plan
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(index, class)| {
+            let mine: Vec<Trial> = trials
+                .iter()
+                .filter(|t| class.agents.contains(&t.agent))
+                .map(|t| judge(t.clone(), class))
+                .collect();
+            let status = mine
+                .iter()
+                .map(|t| t.outcome)
+                .min()
+                .unwrap_or(ClassStatus::NotDocumented);
+            let mut evidence: Vec<Trial> =
+                mine.into_iter().filter(|t| t.outcome == status).collect();
+            evidence.sort_by(|a, b| {
+                b.date
+                    .cmp(&a.date)
+                    .then_with(|| a.resource.cmp(&b.resource))
+            });
+            ClassAssessment {
+                class: index,
+                status,
+                evidence,
+            }
+        })
+        .collect()
+}
+
+/// Applies the class's dose threshold: a "no response" failure below it (or without a
+/// documented dose) is an inadequate trial. Intolerance at any dose is a real failure.
+fn judge(mut trial: Trial, class: &DrugClass) -> Trial {
+    if let (ClassStatus::Failed, Some((FailureKind::NoResponse, _)), Some(min)) =
+        (trial.outcome, &trial.failure, class.min_daily_mg)
+    {
+        if trial.daily_dose_mg.is_none_or(|d| d < min) {
+            trial.outcome = ClassStatus::InadequateTrial;
+        }
+    }
+    trial
+}
+
+/// Every prior record of any agent, classified without class policy.
+fn all_trials(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Vec<Trial> {
+    let mut trials = Vec::new();
+    for request in &record.medication_requests {
+        if let Some(concept) = record.request_medication(request) {
+            trials.extend(from_request(request, &concept, knowledge));
+        }
+    }
+    for statement in &record.medication_statements {
+        if let Some(concept) = record.statement_medication(statement) {
+            trials.extend(from_statement(statement, &concept, knowledge));
+        }
+    }
+    for allergy in &record.allergies {
+        trials.extend(from_allergy(allergy, knowledge));
+    }
+    trials.retain(|t| !t.date.as_deref().is_some_and(|d| today.is_before(d)));
+    trials
+}
+
+fn outcome(status: &str, failure: &Option<(FailureKind, String)>) -> Option<ClassStatus> {
+    match status {
+        "stopped" | "completed" if failure.is_some() => Some(ClassStatus::Failed),
+        "stopped" | "completed" => Some(ClassStatus::TriedOutcomeUnknown),
+        "active" | "on-hold" => Some(ClassStatus::Ongoing),
+        // entered-in-error is ignored; cancelled, draft, intended, unknown, not-taken document nothing.
+        _ => None,
+    }
+}
+
+fn failure_reason<'a>(
+    concepts: impl Iterator<Item = &'a CodeableConcept>,
+    knowledge: &Knowledge,
+) -> Option<(FailureKind, String)> {
+    let mut found: Option<(FailureKind, String)> = None;
+    for concept in concepts {
+        for coding in concept.coding.iter().flatten() {
+            let (Some(system), Some(code)) = (coding.system.as_deref(), coding.code.as_deref())
+            else {
+                continue;
+            };
+            let kind = if knowledge.intolerance.contains(system, code) {
+                FailureKind::Intolerance
+            } else if knowledge.no_response.contains(system, code) {
+                FailureKind::NoResponse
+            } else {
+                continue;
+            };
+            let words = coding
+                .display
+                .clone()
+                .or_else(|| concept.text.clone())
+                .unwrap_or_else(|| code.to_owned());
+            // Intolerance outranks no response: it is a real failure at any dose.
+            if found
+                .as_ref()
+                .is_none_or(|(k, _)| *k == FailureKind::NoResponse)
+            {
+                found = Some((kind, words));
+            }
+        }
+    }
+    found
+}
+
+fn per_agent(
+    concept: &CodeableConcept,
+    knowledge: &Knowledge,
+    dosage: &[Option<Dosage>],
+    make: impl Fn(AgentId, Option<f64>) -> Option<Trial>,
+) -> Vec<Trial> {
+    knowledge
+        .medications
+        .recognise(concept)
+        .into_iter()
+        .filter_map(|agent| {
+            make(
+                agent,
+                daily_dose_mg(dosage, knowledge.medications.strength_mg(concept, agent)),
+            )
+        })
+        .collect()
+}
+
+fn from_request(
+    request: &MedicationRequest,
+    concept: &CodeableConcept,
+    knowledge: &Knowledge,
+) -> Vec<Trial> {
+    let failure = failure_reason(request.status_reason.iter(), knowledge);
+    let Some(status) = outcome(&request.status, &failure) else {
+        return Vec::new();
+    };
+    let date = request
+        .dispense_request
+        .as_ref()
+        .and_then(|d| d.validity_period.as_ref())
+        .and_then(|p| p.end.as_ref())
+        .or(request.authored_on.as_ref())
+        .map(date_text);
+    per_agent(
+        concept,
+        knowledge,
+        &request.dosage_instruction,
+        |agent, dose| {
+            Some(Trial {
+                resource: format!("MedicationRequest/{}", request.id.as_deref().unwrap_or("?")),
+                agent,
+                record_status: request.status.clone(),
+                date: date.clone(),
+                failure: failure.clone(),
+                daily_dose_mg: dose,
+                outcome: status,
+            })
+        },
+    )
+}
+
+fn from_statement(
+    statement: &MedicationStatement,
+    concept: &CodeableConcept,
+    knowledge: &Knowledge,
+) -> Vec<Trial> {
+    let reasons = statement
+        .status_reason
+        .iter()
+        .flatten()
+        .chain(statement.reason_code.iter().flatten());
+    let failure = failure_reason(reasons, knowledge);
+    let Some(status) = outcome(&statement.status, &failure) else {
+        return Vec::new();
+    };
+    let date = match &statement.effective {
+        Some(MedicationStatementEffective::DateTime(d)) => Some(date_text(d)),
+        Some(MedicationStatementEffective::Period(p)) => {
+            p.end.as_ref().or(p.start.as_ref()).map(date_text)
+        }
+        None => None,
+    }
+    .or_else(|| statement.date_asserted.as_ref().map(date_text));
+    per_agent(concept, knowledge, &statement.dosage, |agent, dose| {
+        Some(Trial {
+            resource: format!(
+                "MedicationStatement/{}",
+                statement.id.as_deref().unwrap_or("?")
+            ),
+            agent,
+            record_status: statement.status.clone(),
+            date: date.clone(),
+            failure: failure.clone(),
+            daily_dose_mg: dose,
+            outcome: status,
+        })
+    })
+}
+
+/// An AllergyIntolerance to an agent (category medication, or no category) that is not refuted
+/// or entered in error documents an intolerance failure.
+fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Trial> {
+    use fhir_sdk::r4b::codes::AllergyIntoleranceCategory;
+    let medication = allergy.category.is_empty()
+        || allergy
+            .category
+            .iter()
+            .flatten()
+            .any(|c| *c == AllergyIntoleranceCategory::Medication);
+    let refuted = allergy.verification_status.as_ref().is_some_and(|v| {
+        v.coding
+            .iter()
+            .flatten()
+            .any(|c| matches!(c.code.as_deref(), Some("refuted" | "entered-in-error")))
+    });
+    let Some(code) = allergy.code.as_ref().filter(|_| medication && !refuted) else {
+        return Vec::new();
+    };
+    let reaction = allergy
+        .reaction
+        .iter()
+        .flatten()
+        .flat_map(|r| r.manifestation.iter().flatten())
+        .find_map(|m| {
+            m.text
+                .clone()
+                .or_else(|| m.coding.iter().flatten().find_map(|c| c.display.clone()))
+        });
+    let words = match reaction {
+        Some(r) => format!("allergy/intolerance recorded ({r})"),
+        None => "allergy/intolerance recorded".to_owned(),
+    };
+    let date = allergy.recorded_date.as_ref().map(date_text);
+    knowledge
+        .medications
+        .recognise(code)
+        .into_iter()
+        .map(|agent| Trial {
+            resource: format!(
+                "AllergyIntolerance/{}",
+                allergy.id.as_deref().unwrap_or("?")
+            ),
+            agent,
+            record_status: "allergy".to_owned(),
+            date: date.clone(),
+            failure: Some((FailureKind::Intolerance, words.clone())),
+            daily_dose_mg: None,
+            outcome: ClassStatus::Failed,
+        })
+        .collect()
+}

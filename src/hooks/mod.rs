@@ -1,0 +1,26 @@
+//! CDS Hooks 2.0 wire types: the request envelope, discovery, cards, feedback. Nothing here
+//! knows about ketamine; the guideline and the HTTP layer both build on these types.
+
+pub mod discovery;
+pub mod feedback;
+pub mod request;
+pub mod response;
+
+pub use request::{HookRequest, Prefetched};
+pub use response::{Card, Response};
+
+/// What can be wrong with a hook call, independent of HTTP (the HTTP layer maps each variant to
+/// its status code and an OperationOutcome in one place).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HookError {
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the request does not conform to the CDS Hooks request schema")]
+    Invalid(Vec<String>),
+    #[error("this service answers hook '{expected}', the request is for hook '{got}'")]
+    HookMismatch { expected: String, got: String },
+    #[error("context.selections names '{0}', which is not an entry of context.draftOrders")]
+    UnknownSelection(String),
+    #[error("data the rules need was neither prefetched nor fetched")]
+    MissingData(Vec<String>),
+}

@@ -1,0 +1,176 @@
+//! CDS Hooks request envelope: validation against the shipped JSON Schema, then the typed view
+//! the rest of the service reads (hook, hookInstance, context, prefetch in its four states).
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
+
+use super::HookError;
+
+static SCHEMA_TEXT: &str = include_str!("request.schema.json");
+
+static SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    let schema: Value = serde_json::from_str(SCHEMA_TEXT).expect("shipped request schema is JSON");
+    jsonschema::validator_for(&schema).expect("shipped request schema is a valid JSON Schema")
+});
+
+/// Compiles the request schema now (at start-up) rather than on the first call.
+pub fn warm_up() {
+    LazyLock::force(&SCHEMA);
+}
+
+/// The request schema as shipped, for `GET /openapi.json` and the docs.
+pub fn schema() -> Value {
+    serde_json::from_str(SCHEMA_TEXT).unwrap_or(Value::Null)
+}
+
+/// One prefetch key as the client sent it. An absent key is simply not in the map.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prefetched {
+    /// `null`: the client ran the query and there is nothing (a known empty result).
+    Null,
+    /// An OperationOutcome: the client's query failed; treated as absent.
+    Failed(Value),
+    /// A Bundle (searchset) or a single resource.
+    Data(Value),
+}
+
+/// The `fhirAuthorization` object. Its token is never logged: `Debug` hides it.
+#[derive(Clone, PartialEq)]
+pub struct FhirAuthorization {
+    pub access_token: String,
+    pub token_type: Option<String>,
+}
+
+impl std::fmt::Debug for FhirAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FhirAuthorization")
+            .field("access_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The context fields of `order-select` and `order-sign`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderContext {
+    /// Bare patient id (a `Patient/` prefix is removed).
+    pub patient_id: String,
+    pub user_id: Option<String>,
+    pub encounter_id: Option<String>,
+    /// `Type/id` references into `draft_orders`; empty for `order-sign`.
+    pub selections: Vec<String>,
+    /// The `draftOrders` Bundle.
+    pub draft_orders: Value,
+}
+
+/// A validated hook request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookRequest {
+    pub hook: String,
+    pub hook_instance: String,
+    pub fhir_server: Option<String>,
+    pub fhir_authorization: Option<FhirAuthorization>,
+    pub context: OrderContext,
+    pub prefetch: BTreeMap<String, Prefetched>,
+}
+
+impl HookRequest {
+    /// Parses and validates a request body.
+    pub fn from_slice(body: &[u8]) -> Result<Self, HookError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// Validates a parsed request body against the schema and reads it.
+    pub fn from_value(value: Value) -> Result<Self, HookError> {
+        let findings: Vec<String> = SCHEMA
+            .iter_errors(&value)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                let at = if path.is_empty() {
+                    "request".to_owned()
+                } else {
+                    path
+                };
+                format!("{at}: {e}")
+            })
+            .take(20)
+            .collect();
+        if !findings.is_empty() {
+            return Err(HookError::Invalid(findings));
+        }
+        let Value::Object(mut root) = value else {
+            return Err(HookError::Invalid(vec![
+                "request: not a JSON object".into(),
+            ]));
+        };
+        let hook = take_string(&mut root, "hook").unwrap_or_default();
+        let hook_instance = take_string(&mut root, "hookInstance").unwrap_or_default();
+        let fhir_server = take_string(&mut root, "fhirServer");
+        let fhir_authorization = match root.remove("fhirAuthorization") {
+            Some(Value::Object(mut auth)) => Some(FhirAuthorization {
+                access_token: take_string(&mut auth, "access_token").unwrap_or_default(),
+                token_type: take_string(&mut auth, "token_type"),
+            }),
+            _ => None,
+        };
+        let mut context = match root.remove("context") {
+            Some(Value::Object(context)) => context,
+            _ => Map::new(),
+        };
+        let patient_id = take_string(&mut context, "patientId").unwrap_or_default();
+        let patient_id = patient_id
+            .strip_prefix("Patient/")
+            .unwrap_or(&patient_id)
+            .to_owned();
+        let selections = match context.remove("selections") {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let context = OrderContext {
+            patient_id,
+            user_id: take_string(&mut context, "userId"),
+            encounter_id: take_string(&mut context, "encounterId"),
+            selections,
+            draft_orders: context.remove("draftOrders").unwrap_or(Value::Null),
+        };
+        let prefetch = match root.remove("prefetch") {
+            Some(Value::Object(keys)) => keys
+                .into_iter()
+                .map(|(key, value)| {
+                    let state = match value {
+                        Value::Null => Prefetched::Null,
+                        v if v.get("resourceType").and_then(Value::as_str)
+                            == Some("OperationOutcome") =>
+                        {
+                            Prefetched::Failed(v)
+                        }
+                        v => Prefetched::Data(v),
+                    };
+                    (key, state)
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        Ok(Self {
+            hook,
+            hook_instance,
+            fhir_server,
+            fhir_authorization,
+            context,
+            prefetch,
+        })
+    }
+}
+
+fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
+    match map.remove(key) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}

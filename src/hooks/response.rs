@@ -1,0 +1,109 @@
+//! CDS Hooks response types: cards, suggestions, actions, links.
+//!
+//! Every optional field is omitted when absent or empty, so a serialised response never holds
+//! `null`, `""`, `[]` or `{}` (the CDS Hooks null/empty rule); only `cards` may be empty.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// A code with its system and display, as CDS Hooks `overrideReasons` and `source.topic` need.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coding {
+    pub system: String,
+    pub code: String,
+    pub display: String,
+}
+
+/// The body of a service answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Response {
+    pub cards: Vec<Card>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Indicator {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Source {
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<Coding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Card {
+    pub uuid: String,
+    pub summary: String,
+    pub indicator: Indicator,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub source: Source,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<Suggestion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection_behavior: Option<SelectionBehavior>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub override_reasons: Vec<Coding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectionBehavior {
+    AtMostOne,
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Suggestion {
+    pub label: String,
+    pub uuid: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_recommended: bool,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionType {
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    #[serde(rename = "type")]
+    pub kind: ActionType,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+    #[serde(rename = "type")]
+    pub kind: LinkType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkType {
+    Absolute,
+    Smart,
+}

@@ -1,0 +1,107 @@
+//! Every error the HTTP API can answer, mapped to its status and a FHIR OperationOutcome in this
+//! one place. Client input never produces a 5xx; request bodies are never echoed back.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::hooks::HookError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    #[error("no CDS service with id '{0}'; GET /cds-services lists the services")]
+    UnknownService(String),
+    #[error("the request body is larger than the {0}-byte limit")]
+    TooLarge(usize),
+    #[error("the request body could not be read: {0}")]
+    Unreadable(String),
+    #[error("{0}")]
+    BadFeedback(String),
+    #[error("method not allowed here")]
+    MethodNotAllowed,
+    #[error("no such endpoint; GET /cds-services lists the services")]
+    NotFound,
+    #[error("the request took longer than the service allows")]
+    Timeout,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Hook(HookError::MissingData(_)) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Hook(_) | ApiError::BadFeedback(_) | ApiError::Unreadable(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    /// A short reason code for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::Hook(HookError::MalformedJson(_)) => "malformed-json",
+            ApiError::Hook(HookError::Invalid(_)) => "schema",
+            ApiError::Hook(HookError::HookMismatch { .. }) => "hook-mismatch",
+            ApiError::Hook(HookError::UnknownSelection(_)) => "unknown-selection",
+            ApiError::Hook(HookError::MissingData(_)) => "missing-data",
+            ApiError::UnknownService(_) => "unknown-service",
+            ApiError::TooLarge(_) => "too-large",
+            ApiError::Unreadable(_) => "unreadable-body",
+            ApiError::BadFeedback(_) => "bad-feedback",
+            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::NotFound => "not-found",
+            ApiError::Timeout => "timeout",
+        }
+    }
+
+    /// FHIR IssueType code and one diagnostics line per issue.
+    fn issues(&self) -> (&'static str, Vec<String>) {
+        match self {
+            ApiError::Hook(HookError::Invalid(findings)) => ("structure", findings.clone()),
+            ApiError::Hook(HookError::MissingData(keys)) => (
+                "incomplete",
+                keys.iter()
+                    .map(|k| {
+                        format!(
+                            "prefetch '{k}' was not provided (absent or an OperationOutcome) and could not be read \
+                             from the FHIR server; send it as prefetch"
+                        )
+                    })
+                    .collect(),
+            ),
+            ApiError::Hook(HookError::MalformedJson(_)) | ApiError::Unreadable(_) => ("structure", vec![self.to_string()]),
+            ApiError::Hook(_) | ApiError::BadFeedback(_) => ("invalid", vec![self.to_string()]),
+            ApiError::UnknownService(_) | ApiError::NotFound => ("not-found", vec![self.to_string()]),
+            ApiError::TooLarge(_) => ("too-long", vec![self.to_string()]),
+            ApiError::MethodNotAllowed => ("not-supported", vec![self.to_string()]),
+            ApiError::Timeout => ("timeout", vec![self.to_string()]),
+        }
+    }
+}
+
+/// A FHIR OperationOutcome with one error issue per line.
+pub fn operation_outcome(code: &str, lines: &[String]) -> Value {
+    let issues: Vec<Value> = lines
+        .iter()
+        .map(|d| json!({ "severity": "error", "code": code, "diagnostics": d }))
+        .collect();
+    json!({ "resourceType": "OperationOutcome", "issue": issues })
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, lines) = self.issues();
+        let mut response = (self.status(), Json(operation_outcome(code, &lines))).into_response();
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/fhir+json"),
+        );
+        response
+    }
+}

@@ -1,0 +1,216 @@
+//! The HTTP API: router and shared state, one handler per endpoint. Handlers are thin: they
+//! read the body, call [`crate::service::evaluate`] and map errors through [`error::ApiError`].
+
+pub mod error;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tower_http::cors::{Any, CorsLayer};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::hooks::{HookRequest, discovery, feedback};
+use crate::knowledge::Knowledge;
+use crate::service;
+use error::ApiError;
+
+/// The shipped OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Limits and switches of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 5 * 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Shared by every request.
+#[derive(Debug)]
+pub struct AppState {
+    pub knowledge: Knowledge,
+    pub config: HttpConfig,
+    /// False until start-up is complete and again once shutdown begins.
+    pub ready: AtomicBool,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
+        .max_age(Duration::from_secs(86_400));
+    let limit = state.config.max_body_bytes;
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route(
+            "/cds-services",
+            get(discovery_handler).fallback(method_not_allowed),
+        )
+        .route(
+            "/cds-services/{id}",
+            post(hook_handler).fallback(method_not_allowed),
+        )
+        .route(
+            "/cds-services/{id}/feedback",
+            post(feedback_handler).fallback(method_not_allowed),
+        )
+        .route(
+            "/health",
+            get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed),
+        )
+        .route("/ready", get(ready_handler).fallback(method_not_allowed))
+        .route(
+            "/openapi.json",
+            get(openapi_handler).fallback(method_not_allowed),
+        )
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(
+            move |req, next: axum::middleware::Next| async move {
+                match tokio::time::timeout(timeout, next.run(req)).await {
+                    Ok(response) => response,
+                    Err(_) => ApiError::Timeout.into_response(),
+                }
+            },
+        ))
+        .layer(cors)
+        .with_state(state)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn discovery_handler(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(discovery::document(state.knowledge.version()))
+}
+
+async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        Json(json!({ "status": "ready", "knowledge": state.knowledge.version() })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready" })),
+        )
+            .into_response()
+    }
+}
+
+async fn openapi_handler() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(limit),
+        _ => ApiError::Unreadable(rejection.body_text()),
+    })
+}
+
+async fn hook_handler(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let service = discovery::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
+    let span = info_span!(
+        "hook_call",
+        service = service.id,
+        hook = tracing::field::Empty,
+        hook_instance = tracing::field::Empty,
+        examined = tracing::field::Empty,
+        cards = tracing::field::Empty,
+        resources = tracing::field::Empty,
+        skipped = tracing::field::Empty,
+        latency_us = tracing::field::Empty,
+    );
+    async move {
+        let result = body(raw, state.config.max_body_bytes).and_then(|bytes| {
+            let request = HookRequest::from_slice(&bytes)?;
+            let span = tracing::Span::current();
+            span.record("hook", request.hook.as_str());
+            span.record("hook_instance", request.hook_instance.as_str());
+            Ok(service::evaluate(
+                service,
+                request,
+                &state.knowledge,
+                time::OffsetDateTime::now_utc(),
+            )?)
+        });
+        let span = tracing::Span::current();
+        span.record("latency_us", started.elapsed().as_micros() as u64);
+        match result {
+            Ok(evaluation) => {
+                span.record("examined", evaluation.examined);
+                span.record("cards", evaluation.response.cards.len());
+                span.record("resources", evaluation.resources_read);
+                span.record("skipped", evaluation.resources_skipped);
+                info!("hook answered");
+                Ok(Json(evaluation.response).into_response())
+            }
+            Err(error) => {
+                warn!(
+                    status = error.status().as_u16(),
+                    reason = error.reason(),
+                    "hook refused"
+                );
+                Err(error)
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn feedback_handler(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let service = discovery::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
+    let bytes = body(raw, state.config.max_body_bytes)?;
+    let entries = feedback::parse(&bytes).map_err(ApiError::BadFeedback)?;
+    for entry in &entries {
+        let reason = entry
+            .override_reason
+            .as_ref()
+            .and_then(|r| r.reason.as_ref());
+        info!(
+            service = service.id,
+            card = entry.card.as_str(),
+            outcome = ?entry.outcome,
+            override_system = reason.and_then(|r| r.system.as_deref()),
+            override_code = reason.and_then(|r| r.code.as_deref()),
+            accepted_suggestions = entry.accepted_suggestions.len(),
+            "feedback"
+        );
+    }
+    Ok(StatusCode::OK)
+}

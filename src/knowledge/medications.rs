@@ -1,0 +1,242 @@
+//! Medication recognition (RULES.md §1): which agents a medication concept names, by RxNorm
+//! ingredient or product code, ATC, local code, then the whole-word text rule; and the
+//! product strength used for doses counted in tablets or capsules.
+
+use std::collections::HashMap;
+
+use fhir_sdk::r4b::types::CodeableConcept;
+
+pub const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
+
+/// Index of an agent in the catalog.
+pub type AgentId = usize;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// Lower-case name, as the text rule searches for it ("amitriptyline").
+    pub name: String,
+    /// Canonical URL of the agent's ValueSet.
+    pub value_set: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MedicationCatalog {
+    agents: Vec<Agent>,
+    by_code: HashMap<(String, String), Vec<AgentId>>,
+    product_names: HashMap<String, String>,
+}
+
+impl MedicationCatalog {
+    pub fn add_agent(&mut self, name: &str, value_set: &str) -> AgentId {
+        if let Some(id) = self.agents.iter().position(|a| a.value_set == value_set) {
+            return id;
+        }
+        self.agents.push(Agent {
+            name: name.trim().to_lowercase(),
+            value_set: value_set.to_owned(),
+        });
+        self.agents.len() - 1
+    }
+
+    pub fn add_code(&mut self, system: &str, code: &str, agent: AgentId) {
+        let ids = self
+            .by_code
+            .entry((system.to_owned(), code.trim().to_owned()))
+            .or_default();
+        if !ids.contains(&agent) {
+            ids.push(agent);
+        }
+    }
+
+    /// A product RxCUI whose ingredients include `agent`; `name` carries its strength.
+    pub fn add_product(&mut self, code: &str, name: Option<&str>, agent: AgentId) {
+        self.add_code(RXNORM, code, agent);
+        if let Some(name) = name {
+            self.product_names
+                .entry(code.to_owned())
+                .or_insert_with(|| name.to_owned());
+        }
+    }
+
+    pub fn agent(&self, id: AgentId) -> &Agent {
+        &self.agents[id]
+    }
+
+    pub fn agent_by_value_set(&self, url: &str) -> Option<AgentId> {
+        self.agents.iter().position(|a| a.value_set == url)
+    }
+
+    pub fn agents(&self) -> impl Iterator<Item = (AgentId, &Agent)> {
+        self.agents.iter().enumerate()
+    }
+
+    pub fn code_count(&self) -> usize {
+        self.by_code.len()
+    }
+
+    /// The agents one code names (a copy: the catalog may be extended while iterating).
+    pub fn agents_for_code(&self, system: &str, code: &str) -> Vec<AgentId> {
+        self.by_code
+            .get(&(system.to_owned(), code.trim().to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The agents the codings of a concept name, without the text rule.
+    pub fn recognise_codes(&self, concept: &CodeableConcept) -> Vec<AgentId> {
+        let mut found: Vec<AgentId> = concept
+            .coding
+            .iter()
+            .flatten()
+            .filter_map(|c| self.by_code.get(&(c.system.clone()?, c.code.clone()?)))
+            .flatten()
+            .copied()
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// The agents a medication concept names (sorted, no duplicates). Codes decide when any
+    /// coding is recognised; otherwise the text and displays are searched for agent names.
+    pub fn recognise(&self, concept: &CodeableConcept) -> Vec<AgentId> {
+        let mut found = self.recognise_codes(concept);
+        if found.is_empty() {
+            for text in texts(concept) {
+                found.extend(
+                    self.agents
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, a)| names(text, &a.name))
+                        .map(|(i, _)| i),
+                );
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// Strength in mg of `agent` per tablet or capsule, from the RxNorm product name of a coding
+    /// or from the concept's own text and displays ("amitriptyline 25 MG Oral Tablet").
+    pub fn strength_mg(&self, concept: &CodeableConcept, agent: AgentId) -> Option<f64> {
+        let name = &self.agent(agent).name;
+        let product_names = concept
+            .coding
+            .iter()
+            .flatten()
+            .filter(|c| c.system.as_deref() == Some(RXNORM))
+            .filter_map(|c| {
+                self.product_names
+                    .get(c.code.as_deref()?)
+                    .map(String::as_str)
+            });
+        product_names
+            .chain(texts(concept))
+            .find_map(|text| strength_after(text, name))
+    }
+}
+
+fn texts(concept: &CodeableConcept) -> impl Iterator<Item = &str> {
+    concept.text.as_deref().into_iter().chain(
+        concept
+            .coding
+            .iter()
+            .flatten()
+            .filter_map(|c| c.display.as_deref()),
+    )
+}
+
+/// Byte offsets just past each whole-word occurrence of `word` in the lower-cased `lower`.
+fn word_ends_in(lower: &str, word: &str) -> Vec<usize> {
+    let is_word = |c: char| c.is_alphanumeric();
+    lower
+        .match_indices(word)
+        .filter(|(start, _)| {
+            let before = lower[..*start].chars().next_back();
+            let after = lower[start + word.len()..].chars().next();
+            !before.is_some_and(is_word) && !after.is_some_and(is_word)
+        })
+        .map(|(start, _)| start + word.len())
+        .collect()
+}
+
+/// Does `text` name `word` as a whole word? "Amitriptyline HCl 25 mg" names amitriptyline;
+/// "nortriptyline" does not; "esketamine" does not name ketamine.
+pub fn names(text: &str, word: &str) -> bool {
+    !word.is_empty() && !word_ends_in(&text.to_lowercase(), word).is_empty()
+}
+
+/// The first "N mg" (not "N mg/ml") that follows the agent's name within a few words.
+fn strength_after(text: &str, agent: &str) -> Option<f64> {
+    let lower = text.to_lowercase();
+    word_ends_in(&lower, agent).into_iter().find_map(|end| {
+        let tokens: Vec<&str> = lower[end..]
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+            .filter(|t| !t.is_empty())
+            .take(6)
+            .collect();
+        tokens.iter().enumerate().find_map(|(i, token)| {
+            let (number, unit) = match token.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+                Some(0) => return None,
+                Some(split) => (&token[..split], &token[split..]),
+                None => (*token, tokens.get(i + 1).copied().unwrap_or("")),
+            };
+            let value: f64 = number.parse().ok()?;
+            (unit == "mg").then_some(value)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn concept(json: serde_json::Value) -> CodeableConcept {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn whole_word_text_rule() {
+        assert!(names("Amitriptyline HCl 25 mg tab", "amitriptyline"));
+        assert!(!names("nortriptyline 25 mg", "amitriptyline"));
+        assert!(!names("Esketamine nasal spray", "ketamine"));
+        assert!(names("Esketamine nasal spray", "esketamine"));
+        assert!(names("KETAMINE/midazolam", "ketamine"));
+    }
+
+    #[test]
+    fn product_code_recognised_and_strength_read_from_its_name() {
+        let mut catalog = MedicationCatalog::default();
+        let ami = catalog.add_agent("amitriptyline", "vs/ami");
+        catalog.add_product(
+            "856792",
+            Some("amitriptyline hydrochloride 25 MG Oral Tablet"),
+            ami,
+        );
+        let c = concept(serde_json::json!({"coding": [{"system": RXNORM, "code": "856792"}]}));
+        assert_eq!(catalog.recognise(&c), vec![ami]);
+        assert_eq!(catalog.strength_mg(&c, ami), Some(25.0));
+        let by_text = concept(serde_json::json!({"text": "Amitriptyline 10mg tablets"}));
+        assert_eq!(catalog.recognise(&by_text), vec![ami]);
+        assert_eq!(catalog.strength_mg(&by_text, ami), Some(10.0));
+        let solution = concept(serde_json::json!({"text": "amitriptyline 10 mg/ml oral solution"}));
+        assert_eq!(catalog.strength_mg(&solution, ami), None);
+    }
+
+    #[test]
+    fn recognised_code_wins_over_text() {
+        let mut catalog = MedicationCatalog::default();
+        let ket = catalog.add_agent("ketamine", "vs/ket");
+        let dul = catalog.add_agent("duloxetine", "vs/dul");
+        catalog.add_code(RXNORM, "6130", ket);
+        let c = concept(
+            serde_json::json!({"coding": [{"system": RXNORM, "code": "6130"}], "text": "duloxetine"}),
+        );
+        assert_eq!(catalog.recognise(&c), vec![ket]);
+        let local = concept(
+            serde_json::json!({"coding": [{"system": "urn:local", "code": "X1", "display": "Duloxetine DR 30"}]}),
+        );
+        assert_eq!(catalog.recognise(&local), vec![dul]);
+    }
+}

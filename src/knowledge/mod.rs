@@ -1,0 +1,257 @@
+//! Guideline knowledge: `profiles/` (FHIR R4 ValueSets, CodeSystems, a ConceptMap, a
+//! PlanDefinition and ActivityDefinitions) loaded, validated and indexed for the rules.
+//!
+//! The embedded set is used unless a directory is given; either way a broken set is refused with
+//! every problem named by file and JSON path.
+
+pub mod artifacts;
+pub mod concepts;
+pub mod medications;
+pub mod plan;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use regex_lite::Regex;
+use serde_json::Value;
+
+use artifacts::Artifacts;
+pub use concepts::ConceptSet;
+pub use medications::{AgentId, MedicationCatalog};
+pub use plan::{DrugClass, Grade, Plan, Statement};
+
+/// Base of the canonical URLs of this project's own artifacts and extensions.
+pub const BASE: &str = "https://fhir.ketamine-cds.example";
+pub const EXT: &str = "https://fhir.ketamine-cds.example/StructureDefinition/";
+
+/// A problem in a profiles set, located by file and JSON path.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}{}: {problem}", if path.is_empty() { String::new() } else { format!(" at {path}") })]
+pub struct KnowledgeError {
+    pub file: String,
+    pub path: String,
+    pub problem: String,
+}
+
+impl KnowledgeError {
+    pub fn new(
+        file: impl Into<String>,
+        path: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.into(),
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Everything the rules and cards read, loaded once and shared by every call.
+#[derive(Debug, Clone)]
+pub struct Knowledge {
+    pub plan: Plan,
+    pub medications: MedicationCatalog,
+    /// Agents whose orders are examined (ketamine, esketamine).
+    pub trigger_agents: Vec<AgentId>,
+    /// Trigger agents that need an order-level pain reason (esketamine).
+    pub order_reason_required: Vec<AgentId>,
+    pub in_scope: ConceptSet,
+    pub cancer_pain: ConceptSet,
+    pub crps: ConceptSet,
+    pub non_pain: ConceptSet,
+    pub no_response: ConceptSet,
+    pub intolerance: ConceptSet,
+    /// One set per `plan.contraindication_groups` entry, same order.
+    pub contraindications: Vec<ConceptSet>,
+    /// Where each artifact came from (file), by canonical URL, for `check-profiles`.
+    pub files: HashMap<String, String>,
+}
+
+impl Knowledge {
+    /// The profiles compiled into the binary.
+    pub fn embedded() -> Result<Self, Vec<KnowledgeError>> {
+        Self::build(&Artifacts::embedded()?)
+    }
+
+    /// A complete profiles set from a directory (it replaces the embedded one).
+    pub fn from_dir(dir: &Path) -> Result<Self, Vec<KnowledgeError>> {
+        Self::build(&Artifacts::from_dir(dir)?)
+    }
+
+    pub fn version(&self) -> &str {
+        &self.plan.version
+    }
+
+    fn build(artifacts: &Artifacts) -> Result<Self, Vec<KnowledgeError>> {
+        let mut sets = SetBuilder {
+            artifacts,
+            medications: MedicationCatalog::default(),
+        };
+        let plan = plan::read(artifacts, &mut |url| sets.agents_of(url, 0)).map_err(|e| vec![e])?;
+        let one = |e: KnowledgeError| vec![e];
+        let trigger_agents = sets
+            .agents_of(&plan.trigger_value_set, 0)
+            .map_err(|p| one(sets.err(&plan.trigger_value_set, p)))?;
+        let order_reason_required = sets
+            .agents_of(&plan.order_reason_required_value_set, 0)
+            .map_err(|p| one(sets.err(&plan.order_reason_required_value_set, p)))?;
+        sets.add_products();
+        let mut contraindications = Vec::new();
+        for group in &plan.contraindication_groups {
+            contraindications.push(sets.concepts(&group.value_set, 0)?);
+        }
+        let knowledge = Knowledge {
+            in_scope: sets.concepts(&plan.in_scope_value_set, 0)?,
+            cancer_pain: sets.concepts(&plan.cancer_value_set, 0)?,
+            crps: sets.concepts(&plan.crps_value_set, 0)?,
+            non_pain: sets.concepts(&plan.non_pain_value_set, 0)?,
+            no_response: sets.concepts(&plan.failure_no_response_value_set, 0)?,
+            intolerance: sets.concepts(&plan.failure_intolerance_value_set, 0)?,
+            contraindications,
+            trigger_agents,
+            order_reason_required,
+            medications: sets.medications,
+            files: artifacts
+                .by_url
+                .iter()
+                .map(|(u, a)| (u.clone(), a.file.clone()))
+                .collect(),
+            plan,
+        };
+        Ok(knowledge)
+    }
+}
+
+/// Expands ValueSets (following `include.valueSet`) into concept sets and agents.
+struct SetBuilder<'a> {
+    artifacts: &'a Artifacts,
+    medications: MedicationCatalog,
+}
+
+const MAX_DEPTH: usize = 8;
+
+impl SetBuilder<'_> {
+    fn err(&self, url: &str, problem: String) -> KnowledgeError {
+        let file = self
+            .artifacts
+            .get(url)
+            .map(|a| a.file.clone())
+            .unwrap_or_else(|| "profiles".into());
+        KnowledgeError::new(file, "/compose", problem)
+    }
+
+    fn value_set(&self, url: &str) -> Result<&Value, String> {
+        match self.artifacts.get(url) {
+            Some(a) if a.resource["resourceType"] == "ValueSet" => Ok(&a.resource),
+            _ => Err(format!("ValueSet {url} is not in the profiles")),
+        }
+    }
+
+    /// The agents of a medication ValueSet: a ValueSet that includes no other ValueSet is one
+    /// agent (its title is the agent's name); one that does is the union of those it includes.
+    fn agents_of(&mut self, url: &str, depth: usize) -> Result<Vec<AgentId>, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "ValueSet {url}: includes nest deeper than {MAX_DEPTH} (a cycle?)"
+            ));
+        }
+        let vs = self.value_set(url)?;
+        let includes: Vec<Value> = vs["compose"]["include"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let nested: Vec<String> = includes
+            .iter()
+            .flat_map(|i| i["valueSet"].as_array().into_iter().flatten())
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        if nested.is_empty() {
+            let title = vs["title"].as_str().unwrap_or_default().to_owned();
+            let agent = self.medications.add_agent(&title, url);
+            for include in &includes {
+                let system = include["system"].as_str().unwrap_or_default();
+                for concept in include["concept"].as_array().into_iter().flatten() {
+                    if let Some(code) = concept["code"].as_str() {
+                        self.medications.add_code(system, code, agent);
+                    }
+                }
+            }
+            return Ok(vec![agent]);
+        }
+        let mut agents = Vec::new();
+        for inner in nested {
+            agents.extend(self.agents_of(&inner, depth + 1)?);
+        }
+        agents.sort_unstable();
+        agents.dedup();
+        Ok(agents)
+    }
+
+    /// Maps every product of the ConceptMaps to the agents whose RxNorm codes are its targets.
+    fn add_products(&mut self) {
+        for map in self.artifacts.of_type("ConceptMap") {
+            for group in map.resource["group"].as_array().into_iter().flatten() {
+                let system = group["target"].as_str().unwrap_or_default();
+                for element in group["element"].as_array().into_iter().flatten() {
+                    let code = element["code"].as_str().unwrap_or_default();
+                    let name = element["display"].as_str();
+                    for target in element["target"].as_array().into_iter().flatten() {
+                        let target = target["code"].as_str().unwrap_or_default();
+                        for agent in self.medications.agents_for_code(system, target) {
+                            self.medications.add_product(code, name, agent);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn concepts(&self, url: &str, depth: usize) -> Result<ConceptSet, Vec<KnowledgeError>> {
+        let fail = |p: String| vec![self.err(url, p)];
+        if depth > MAX_DEPTH {
+            return Err(fail(format!(
+                "includes nest deeper than {MAX_DEPTH} (a cycle?)"
+            )));
+        }
+        let vs = self.value_set(url).map_err(fail)?;
+        let mut set = ConceptSet::default();
+        for (i, include) in vs["compose"]["include"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for inner in include["valueSet"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                set.extend(&self.concepts(inner, depth + 1)?);
+            }
+            let system = include["system"].as_str().unwrap_or_default();
+            for concept in include["concept"].as_array().into_iter().flatten() {
+                set.insert(system, concept["code"].as_str().unwrap_or_default());
+            }
+            for filter in include["filter"].as_array().into_iter().flatten() {
+                let value = filter["value"].as_str().unwrap_or_default();
+                let parsed = match filter["op"].as_str() {
+                    Some("is-a") => concepts::Filter::IsA(concepts::canonical_code(system, value)),
+                    _ => concepts::Filter::Regex(Regex::new(value).map_err(|e| {
+                        vec![KnowledgeError::new(
+                            self.artifacts
+                                .get(url)
+                                .map(|a| a.file.as_str())
+                                .unwrap_or("profiles"),
+                            format!("/compose/include/{i}/filter"),
+                            format!("bad regex '{value}': {e}"),
+                        )]
+                    })?),
+                };
+                set.add_filter(system, parsed);
+            }
+        }
+        Ok(set)
+    }
+}

@@ -1,0 +1,29 @@
+//! ketamine-cds: a CDS Hooks 2.0 service that flags ketamine orders for neuropathic pain not
+//! backed by documented failures of the first-line agents (SNRIs, gabapentinoids, TCAs).
+//!
+//! Data flows one way, each step a plain function:
+//!
+//! ```text
+//! HTTP request → hooks::HookRequest → fhir::PatientRecord → guideline::assess → cards::cards → HTTP response
+//! ```
+//!
+//! - [`hooks`]: CDS Hooks wire types (request envelope and its JSON Schema, discovery, cards,
+//!   feedback). Knows nothing of ketamine.
+//! - [`fhir`]: lenient normalisation of EHR JSON and the per-call patient record (fhir-sdk R4B).
+//! - [`knowledge`]: `profiles/` (FHIR ValueSets, CodeSystems, ConceptMap, PlanDefinition,
+//!   ActivityDefinitions) loaded and validated; medication recognition.
+//! - [`guideline`]: the rules of RULES.md: trigger, indication, class status, daily dose,
+//!   contraindications. No I/O, no clock.
+//! - [`cards`]: assessment → cards (texts, suggestions, override reasons, links, uuids).
+//! - [`service`]: one call end to end, shared by the HTTP API and the command line.
+//! - [`http`]: router, handlers, errors → OperationOutcome. [`config`]: `serve` settings.
+
+pub mod cards;
+pub mod config;
+pub mod fhir;
+pub mod guideline;
+pub mod hooks;
+pub mod http;
+pub mod knowledge;
+pub mod server;
+pub mod service;

@@ -1,0 +1,71 @@
+//! Running the HTTP server: load knowledge, bind, serve until SIGTERM or Ctrl-C, then drain.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::net::TcpListener;
+use tracing::{error, info};
+
+use crate::config::ServeConfig;
+use crate::http::{AppState, router};
+use crate::knowledge::{Knowledge, KnowledgeError};
+
+/// Loads the configured knowledge (embedded, or the profiles directory).
+pub fn load_knowledge(config: &ServeConfig) -> Result<Knowledge, Vec<KnowledgeError>> {
+    match &config.profiles {
+        Some(dir) => Knowledge::from_dir(dir),
+        None => Knowledge::embedded(),
+    }
+}
+
+/// Builds the shared state, ready to serve.
+pub fn state(knowledge: Knowledge, config: &ServeConfig) -> Arc<AppState> {
+    crate::hooks::request::warm_up();
+    Arc::new(AppState {
+        knowledge,
+        config: config.http(),
+        ready: AtomicBool::new(true),
+    })
+}
+
+/// Serves on an already bound listener until `shutdown` completes; in-flight calls finish.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let drain_state = state.clone();
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            drain_state.ready.store(false, Ordering::Release);
+            info!("shutting down: no new connections, finishing calls in flight");
+        })
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
