@@ -294,10 +294,9 @@ fn monitoring(
         })
         .collect();
     let detail = format!(
-        "{}\n\n**Documented first-line failures**:\n{}\n\n**Monitoring** ({}): {}\n\n**Risks**: {}",
+        "{}\n\n**Documented first-line failures**:\n{}\n\n**Monitoring**: {}\n\n**Risks**: {}",
         indication_line(order),
         failures.join("\n"),
-        grade(&plan.monitoring.statement),
         plan.monitoring.statement.text,
         plan.risks.text
     );

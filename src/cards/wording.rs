@@ -39,25 +39,36 @@ pub fn grade(statement: &Statement) -> String {
         .unwrap_or_else(|| "not graded".to_owned())
 }
 
-/// "Duloxetine 60 mg/day, stopped 2025-03-02: no response to treatment".
+/// "Duloxetine 60 mg/day, stopped 2025-03-02: no response to treatment"; "Duloxetine 60 mg/day,
+/// active since 2026-10-01: trial still running"; "Gabapentin: allergy/intolerance recorded 2024-09-09".
 pub fn trial(trial: &Trial, knowledge: &Knowledge) -> String {
     let mut line = capitalise(&knowledge.medications.agent(trial.agent).name);
     if let Some(dose) = trial.daily_dose_mg {
         line.push_str(&format!(" {} mg/day", number(dose)));
     }
-    let status = match (trial.record_status.as_str(), trial.outcome) {
-        ("allergy", _) => "recorded".to_owned(),
-        (_, ClassStatus::Ongoing) => format!("{} (trial still running)", trial.record_status),
-        (s, _) => s.to_owned(),
-    };
-    line.push_str(&format!(", {status}"));
-    if let Some(date) = &trial.date {
-        line.push_str(&format!(" {date}"));
-    }
-    match (&trial.failure, trial.outcome) {
-        (Some((_, words)), _) => line.push_str(&format!(": {}", words.to_lowercase())),
-        (None, ClassStatus::TriedOutcomeUnknown) => line.push_str(": no reason recorded"),
-        _ => {}
+    let date = trial
+        .date
+        .as_deref()
+        .map(|d| format!(" {d}"))
+        .unwrap_or_default();
+    let reason = trial
+        .failure
+        .as_ref()
+        .map(|(_, words)| words.to_lowercase());
+    match (trial.record_status.as_str(), trial.outcome) {
+        ("allergy", _) => line.push_str(&format!(": {}{date}", reason.unwrap_or_default())),
+        (status, ClassStatus::Ongoing) => {
+            let since = if date.is_empty() {
+                String::new()
+            } else {
+                format!(" since{date}")
+            };
+            line.push_str(&format!(", {status}{since}: trial still running"));
+        }
+        (status, _) => {
+            let why = reason.unwrap_or_else(|| "no reason recorded".to_owned());
+            line.push_str(&format!(", {status}{date}: {why}"));
+        }
     }
     line
 }

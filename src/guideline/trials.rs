@@ -303,7 +303,7 @@ fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Tria
                 .or_else(|| m.coding.iter().flatten().find_map(|c| c.display.clone()))
         });
     let words = match reaction {
-        Some(r) => format!("allergy/intolerance recorded ({r})"),
+        Some(r) => format!("allergy/intolerance ({r}) recorded"),
         None => "allergy/intolerance recorded".to_owned(),
     };
     let date = allergy.recorded_date.as_ref().map(date_text);

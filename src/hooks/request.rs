@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::HookError;
 
@@ -84,7 +84,8 @@ impl HookRequest {
     }
 
     /// Validates a parsed request body against the schema and reads it.
-    pub fn from_value(value: Value) -> Result<Self, HookError> {
+    pub fn from_value(mut value: Value) -> Result<Self, HookError> {
+        normalize_envelope(&mut value);
         let findings: Vec<String> = SCHEMA
             .iter_errors(&value)
             .map(|e| {
@@ -168,9 +169,131 @@ impl HookRequest {
     }
 }
 
+/// Older shapes whose meaning is clear, rewritten before validation: `draftOrders` as one
+/// resource or an array of them (CDS Hooks 1.0 era, the STU3 opioid IG) or `null` (no drafts);
+/// a prefetch value given as a Bundle entry (`{"resource": …, "response": …}`).
+fn normalize_envelope(value: &mut Value) {
+    if let Some(drafts) = value
+        .get_mut("context")
+        .and_then(|c| c.get_mut("draftOrders"))
+    {
+        let entries: Option<Vec<Value>> = match drafts.take() {
+            Value::Null => Some(Vec::new()),
+            Value::Array(items) => Some(
+                items
+                    .into_iter()
+                    .map(|item| {
+                        if item.get("resource").is_some() {
+                            item
+                        } else {
+                            json!({ "resource": item })
+                        }
+                    })
+                    .collect(),
+            ),
+            bundle if bundle.get("resourceType").and_then(Value::as_str) == Some("Bundle") => {
+                *drafts = bundle;
+                None
+            }
+            single @ Value::Object(_) if single.get("resourceType").is_some() => {
+                Some(vec![json!({ "resource": single })])
+            }
+            other => {
+                *drafts = other;
+                None
+            }
+        };
+        if let Some(entries) = entries {
+            *drafts = json!({ "resourceType": "Bundle", "type": "collection", "entry": entries });
+        }
+    }
+    if let Some(Value::Object(prefetch)) = value.get_mut("prefetch") {
+        for item in prefetch.values_mut() {
+            if item.get("resourceType").is_none() {
+                if let Some(resource) = item
+                    .get_mut("resource")
+                    .filter(|r| r.get("resourceType").is_some())
+                {
+                    *item = resource.take();
+                }
+            }
+        }
+    }
+}
+
 fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
     match map.remove(key) {
         Some(Value::String(s)) if !s.is_empty() => Some(s),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal(draft_orders: Value) -> Value {
+        json!({ "hook": "order-sign", "hookInstance": "h", "context": { "patientId": "Patient/1", "draftOrders": draft_orders } })
+    }
+
+    #[test]
+    fn four_prefetch_states_stay_distinct() {
+        let mut body = minimal(json!({ "resourceType": "Bundle" }));
+        body["prefetch"] = json!({
+            "conditions": null,
+            "medicationRequests": { "resourceType": "OperationOutcome", "issue": [] },
+            "medicationStatements": { "resourceType": "Bundle", "type": "searchset" }
+        });
+        let request = HookRequest::from_value(body).unwrap();
+        assert_eq!(request.prefetch.get("conditions"), Some(&Prefetched::Null));
+        assert!(matches!(
+            request.prefetch.get("medicationRequests"),
+            Some(Prefetched::Failed(_))
+        ));
+        assert!(matches!(
+            request.prefetch.get("medicationStatements"),
+            Some(Prefetched::Data(_))
+        ));
+        assert_eq!(request.prefetch.get("allergyIntolerances"), None);
+        assert_eq!(request.context.patient_id, "1");
+    }
+
+    #[test]
+    fn old_draft_order_shapes_become_a_bundle() {
+        let single = HookRequest::from_value(minimal(
+            json!({ "resourceType": "MedicationRequest", "id": "a" }),
+        ))
+        .unwrap();
+        assert_eq!(
+            single.context.draft_orders["entry"][0]["resource"]["id"],
+            "a"
+        );
+        let list = HookRequest::from_value(minimal(
+            json!([{ "resourceType": "MedicationRequest", "id": "b" }]),
+        ))
+        .unwrap();
+        assert_eq!(list.context.draft_orders["entry"][0]["resource"]["id"], "b");
+        let none = HookRequest::from_value(minimal(Value::Null)).unwrap();
+        assert_eq!(none.context.draft_orders["entry"], json!([]));
+        assert!(HookRequest::from_value(minimal(json!("nonsense"))).is_err());
+    }
+
+    #[test]
+    fn prefetch_given_as_bundle_entry_is_unwrapped() {
+        let mut body = minimal(json!({ "resourceType": "Bundle" }));
+        body["prefetch"] = json!({ "patient": { "resource": { "resourceType": "Patient", "id": "1" }, "response": { "status": "200 OK" } } });
+        let request = HookRequest::from_value(body).unwrap();
+        assert!(
+            matches!(request.prefetch.get("patient"), Some(Prefetched::Data(p)) if p["id"] == "1")
+        );
+    }
+
+    #[test]
+    fn access_token_never_shows_in_debug_output() {
+        let mut body = minimal(json!({ "resourceType": "Bundle" }));
+        body["fhirAuthorization"] =
+            json!({ "access_token": "SECRET-TOKEN", "token_type": "Bearer" });
+        let request = HookRequest::from_value(body).unwrap();
+        assert!(!format!("{request:?}").contains("SECRET-TOKEN"));
     }
 }

@@ -1,0 +1,170 @@
+//! Shared test helpers: the embedded knowledge, a fixed "now", one-call evaluation, a real
+//! server on a loopback port, and the response checks every answer must pass.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use ketamine_cds::config::ServeConfig;
+use ketamine_cds::hooks::{HookError, HookRequest, discovery};
+use ketamine_cds::knowledge::Knowledge;
+use ketamine_cds::{server, service};
+use serde_json::Value;
+
+pub fn knowledge() -> &'static Knowledge {
+    static K: OnceLock<Knowledge> = OnceLock::new();
+    K.get_or_init(|| Knowledge::embedded().expect("embedded profiles load"))
+}
+
+/// The "now" of every test and example: 2026-11-21.
+pub fn now() -> time::OffsetDateTime {
+    time::macros::datetime!(2026-11-21 12:00 UTC)
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn shared() -> PathBuf {
+    repo().join("../shared")
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The service id that answers a hook.
+pub fn service_for(hook: &str) -> &'static str {
+    if hook == "order-select" {
+        "ketamine-order-select"
+    } else {
+        "ketamine-order-sign"
+    }
+}
+
+/// Evaluates a request body with the library, as the server would (fixed now).
+pub fn evaluate(request: &Value) -> Result<Value, HookError> {
+    let hook = request["hook"].as_str().unwrap_or_default();
+    let service = discovery::service(service_for(hook)).expect("service exists");
+    let request = HookRequest::from_value(request.clone())?;
+    let evaluation = service::evaluate(service, request, knowledge(), now())?;
+    Ok(serde_json::to_value(evaluation.response).expect("response serialises"))
+}
+
+/// Asserts the CDS Hooks response schema, including the null/empty rule.
+pub fn assert_valid_response(response: &Value) {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = V.get_or_init(|| {
+        let schema = read_json(&repo().join("src/hooks/response.schema.json"));
+        jsonschema::validator_for(&schema).expect("response schema compiles")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(response)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "response breaks the schema: {errors:#?}\n{response:#}"
+    );
+    assert_no_null_or_empty(response, "");
+}
+
+/// No `null`, `""`, `[]` or `{}` anywhere except `cards: []`.
+pub fn assert_no_null_or_empty(value: &Value, path: &str) {
+    match value {
+        Value::Null => panic!("null at {path}"),
+        Value::String(s) => assert!(!s.is_empty(), "empty string at {path}"),
+        Value::Array(items) => {
+            assert!(
+                !items.is_empty() || path == "/cards",
+                "empty array at {path}"
+            );
+            for (i, item) in items.iter().enumerate() {
+                assert_no_null_or_empty(item, &format!("{path}/{i}"));
+            }
+        }
+        Value::Object(map) => {
+            assert!(!map.is_empty(), "empty object at {path}");
+            for (k, v) in map {
+                assert_no_null_or_empty(v, &format!("{path}/{k}"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A real server on a free loopback port; stopped when dropped.
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts with the default config adjusted by `tune`.
+    pub fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Self {
+        let mut config = ServeConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            profiles: None,
+            max_body_bytes: 5 * 1024 * 1024,
+            request_timeout_ms: 10_000,
+        };
+        tune(&mut config);
+        let knowledge = server::load_knowledge(&config).expect("knowledge loads");
+        let state = server::state(knowledge, &config);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .expect("bind loopback");
+                ready_tx
+                    .send(listener.local_addr().expect("local addr"))
+                    .expect("report address");
+                let _ = server::serve_on(listener, Arc::clone(&state), async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            });
+        });
+        let addr = ready_rx.recv().expect("server started");
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A blocking-free HTTP client for tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client")
+}

@@ -1,0 +1,100 @@
+//! The example library (`examples/hooks/`): each hook request's exact response is checked in
+//! beside it (`NAME.response.json`), and the same answer must come from the library and from the
+//! running server. `UPDATE_EXAMPLES=1 cargo test --test examples` rewrites the expected files
+//! after a deliberate change; review the diff before committing it.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use serde_json::Value;
+
+fn example_requests() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("examples/hooks"))
+        .expect("examples/hooks exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && !p.to_string_lossy().ends_with(".response.json")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn expected_path(request: &std::path::Path) -> PathBuf {
+    request.with_extension("response.json")
+}
+
+#[test]
+fn there_are_at_least_fifteen_examples_and_the_readme_lists_each() {
+    let files = example_requests();
+    assert!(files.len() >= 15, "only {} examples", files.len());
+    let readme =
+        std::fs::read_to_string(repo().join("examples/README.md")).expect("examples/README.md");
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            readme.contains(&name),
+            "examples/README.md does not list {name}"
+        );
+    }
+}
+
+#[test]
+fn every_example_gives_its_checked_in_response() {
+    let update = std::env::var("UPDATE_EXAMPLES").is_ok_and(|v| v == "1");
+    let mut drifted = Vec::new();
+    for file in example_requests() {
+        let response =
+            evaluate(&read_json(&file)).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert_valid_response(&response);
+        let expected_file = expected_path(&file);
+        if update {
+            let text = serde_json::to_string_pretty(&response).unwrap() + "\n";
+            std::fs::write(&expected_file, text).unwrap();
+            continue;
+        }
+        let expected = read_json(&expected_file);
+        if expected != response {
+            drifted.push(format!(
+                "{}: response drifted from {}\n--- got:\n{response:#}",
+                file.display(),
+                expected_file.display()
+            ));
+        }
+    }
+    assert!(drifted.is_empty(), "{}", drifted.join("\n\n"));
+}
+
+#[test]
+fn the_same_call_gives_byte_identical_responses() {
+    for file in example_requests() {
+        let request = read_json(&file);
+        let a = serde_json::to_string(&evaluate(&request).unwrap()).unwrap();
+        let b = serde_json::to_string(&evaluate(&request).unwrap()).unwrap();
+        assert_eq!(a, b, "{}", file.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_posted_to_the_server_gives_its_checked_in_response() {
+    let server = TestServer::start();
+    let client = client();
+    for file in example_requests() {
+        let request = read_json(&file);
+        let service = service_for(request["hook"].as_str().unwrap());
+        let response = client
+            .post(format!("{}/cds-services/{service}", server.base))
+            .json(&request)
+            .send()
+            .await
+            .expect("server answers");
+        assert_eq!(response.status(), 200, "{}", file.display());
+        let body: Value = response.json().await.expect("JSON body");
+        // The server reads the real clock; the examples are dated so that "now" does not matter.
+        assert_eq!(body, read_json(&expected_path(&file)), "{}", file.display());
+    }
+}

@@ -1,0 +1,413 @@
+//! The HTTP API against a real server on a loopback port: every status code it can answer, with
+//! the OperationOutcome content asserted; discovery, CORS, health, readiness, OpenAPI, feedback.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn example(name: &str) -> Value {
+    read_json(&repo().join("examples/hooks").join(name))
+}
+
+async fn post(
+    server: &TestServer,
+    path: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Option<String>, Value) {
+    let response = client()
+        .post(format!("{}{path}", server.base))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("server answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        content_type,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+/// Asserts an OperationOutcome whose diagnostics mention every `needle`.
+fn assert_outcome(body: &Value, code: &str, needles: &[&str]) {
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body:#}");
+    let issues = body["issue"].as_array().expect("issues");
+    assert!(!issues.is_empty());
+    assert!(
+        issues
+            .iter()
+            .all(|i| i["severity"] == "error" && i["code"] == code),
+        "{body:#}"
+    );
+    let text: String = issues
+        .iter()
+        .map(|i| i["diagnostics"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for needle in needles {
+        assert!(text.contains(needle), "diagnostics lack '{needle}': {text}");
+    }
+}
+
+const SIGN: &str = "/cds-services/ketamine-order-sign";
+const SELECT: &str = "/cds-services/ketamine-order-select";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_lists_both_services_with_prefetch_templates() {
+    let server = TestServer::start();
+    let body: Value = client()
+        .get(format!("{}/cds-services", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let services = body["services"].as_array().unwrap();
+    let ids: Vec<&str> = services.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["ketamine-order-select", "ketamine-order-sign"]);
+    let hooks: Vec<&str> = services
+        .iter()
+        .map(|s| s["hook"].as_str().unwrap())
+        .collect();
+    assert_eq!(hooks, ["order-select", "order-sign"]);
+    for s in services {
+        assert!(
+            !s["title"].as_str().unwrap().is_empty()
+                && !s["description"].as_str().unwrap().is_empty()
+        );
+        let prefetch = &s["prefetch"];
+        assert_eq!(prefetch["patient"], "Patient/{{context.patientId}}");
+        assert_eq!(
+            prefetch["conditions"],
+            "Condition?patient={{context.patientId}}"
+        );
+        assert!(
+            prefetch["medicationRequests"]
+                .as_str()
+                .unwrap()
+                .contains("_include=MedicationRequest:medication")
+        );
+        assert!(
+            prefetch["medicationStatements"]
+                .as_str()
+                .unwrap()
+                .starts_with("MedicationStatement?patient=")
+        );
+        assert_eq!(
+            prefetch["allergyIntolerances"],
+            "AllergyIntolerance?patient={{context.patientId}}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_call_answers_200_with_cards() {
+    let server = TestServer::start();
+    let (status, _, body) = post(
+        &server,
+        SIGN,
+        example("01-untreated-patient.json").to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_valid_response(&body);
+    assert_eq!(body["cards"][0]["indicator"], "warning");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patient_id_given_as_a_reference_is_accepted() {
+    let server = TestServer::start();
+    let mut request = example("01-untreated-patient.json");
+    request["context"]["patientId"] = json!("Patient/example-patient");
+    let (status, _, body) = post(&server, SIGN, request.to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["cards"][0]["suggestions"][0]["actions"][1]["resource"]["subject"]["reference"],
+        "Patient/example-patient"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_is_400_structure() {
+    let server = TestServer::start();
+    let (status, content_type, body) = post(&server, SIGN, "{\"hook\": \"order-sign\",").await;
+    assert_eq!(status, 400);
+    assert_eq!(content_type.as_deref(), Some("application/fhir+json"));
+    assert_outcome(&body, "structure", &["not valid JSON"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_hook_hook_instance_or_context_is_400_naming_the_field() {
+    let server = TestServer::start();
+    for field in ["hook", "hookInstance", "context"] {
+        let mut request = example("01-untreated-patient.json");
+        request.as_object_mut().unwrap().remove(field);
+        let (status, _, body) = post(&server, SIGN, request.to_string()).await;
+        assert_eq!(status, 400, "{field}");
+        assert_outcome(
+            &body,
+            "structure",
+            &[&format!("\"{field}\" is a required property")],
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_select_without_selections_is_400() {
+    let server = TestServer::start();
+    let mut request = example("03-all-first-line-failed-select-info.json");
+    request["context"]
+        .as_object_mut()
+        .unwrap()
+        .remove("selections");
+    let (status, _, body) = post(&server, SELECT, request.to_string()).await;
+    assert_eq!(status, 400);
+    assert_outcome(&body, "structure", &["/context", "selections"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_does_not_match_the_service_is_400() {
+    let server = TestServer::start();
+    let (status, _, body) = post(
+        &server,
+        SELECT,
+        example("01-untreated-patient.json").to_string(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_outcome(
+        &body,
+        "invalid",
+        &["answers hook 'order-select'", "'order-sign'"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selection_not_in_draft_orders_is_400() {
+    let server = TestServer::start();
+    let mut request = example("03-all-first-line-failed-select-info.json");
+    request["context"]["selections"] = json!(["MedicationRequest/nowhere"]);
+    let (status, _, body) = post(&server, SELECT, request.to_string()).await;
+    assert_eq!(status, 400);
+    assert_outcome(
+        &body,
+        "invalid",
+        &["MedicationRequest/nowhere", "draftOrders"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_service_is_404() {
+    let server = TestServer::start();
+    let (status, _, body) = post(
+        &server,
+        "/cds-services/statin-check",
+        example("01-untreated-patient.json").to_string(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_outcome(&body, "not-found", &["statin-check"]);
+    let (status, _, body) = post(&server, "/nowhere", "{}").await;
+    assert_eq!(status, 404);
+    assert_outcome(&body, "not-found", &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_is_413() {
+    let server = TestServer::start_with(|c| c.max_body_bytes = 4096);
+    let mut request = example("01-untreated-patient.json");
+    request["padding"] = json!("x".repeat(8192));
+    let (status, _, body) = post(&server, SIGN, request.to_string()).await;
+    assert_eq!(status, 413);
+    assert_outcome(&body, "too-long", &["4096-byte limit"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_body_limit_takes_five_mib() {
+    let server = TestServer::start();
+    let mut request = example("01-untreated-patient.json");
+    request["padding"] = json!("x".repeat(4 * 1024 * 1024));
+    let (status, _, _) = post(&server, SIGN, request.to_string()).await;
+    assert_eq!(status, 200);
+    request["padding"] = json!("x".repeat(6 * 1024 * 1024));
+    let (status, _, _) = post(&server, SIGN, request.to_string()).await;
+    assert_eq!(status, 413);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_is_405() {
+    let server = TestServer::start();
+    let response = client()
+        .get(format!("{}{SIGN}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_outcome(
+        &response.json().await.unwrap(),
+        "not-supported",
+        &["method not allowed"],
+    );
+    let response = client()
+        .delete(format!("{}/cds-services", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_prefetch_for_a_ketamine_order_is_412_naming_the_keys() {
+    let server = TestServer::start();
+    let mut request = example("01-untreated-patient.json");
+    let prefetch = request["prefetch"].as_object_mut().unwrap();
+    prefetch.remove("medicationStatements");
+    prefetch.insert(
+        "conditions".into(),
+        json!({ "resourceType": "OperationOutcome", "issue": [] }),
+    );
+    let (status, _, body) = post(&server, SIGN, request.to_string()).await;
+    assert_eq!(status, 412);
+    assert_outcome(
+        &body,
+        "incomplete",
+        &["prefetch 'conditions'", "prefetch 'medicationStatements'"],
+    );
+    // With fhirServer but no way to read it yet, still 412 (the FHIR-server fallback is its own issue).
+    request["fhirServer"] = json!("https://ehr.example.org/fhir");
+    request["fhirAuthorization"] = json!({ "access_token": "secret", "token_type": "Bearer" });
+    let (status, _, _) = post(&server, SIGN, request.to_string()).await;
+    assert_eq!(status, 412);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_prefetch_at_all_is_fine_when_no_ketamine_is_ordered() {
+    let server = TestServer::start();
+    let mut request = example("18-order-select-other-draft-selected.json");
+    request.as_object_mut().unwrap().remove("prefetch");
+    let (status, _, body) = post(&server, SELECT, request.to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({ "cards": [] }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_responses_never_echo_the_request() {
+    let server = TestServer::start();
+    let mut request = example("01-untreated-patient.json");
+    request["context"]["patientId"] = json!("MARKER-PATIENT-123");
+    request.as_object_mut().unwrap().remove("hookInstance");
+    let (status, _, body) = post(&server, SIGN, request.to_string()).await;
+    assert_eq!(status, 400);
+    assert!(!body.to_string().contains("MARKER-PATIENT-123"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflight_succeeds_without_auth() {
+    let server = TestServer::start();
+    let response = client()
+        .request(reqwest::Method::OPTIONS, format!("{}{SIGN}", server.base))
+        .header("origin", "https://sandbox.cds-hooks.org")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
+    assert!(
+        headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_ready_and_openapi_answer() {
+    let server = TestServer::start();
+    let health: Value = client()
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let ready: Value = client()
+        .get(format!("{}/ready", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["knowledge"], knowledge().version());
+    let openapi: Value = client()
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    assert!(openapi["paths"]["/cds-services/{id}"]["post"]["responses"]["412"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_is_accepted_and_bad_feedback_is_400() {
+    let server = TestServer::start();
+    let good = json!({ "feedback": [
+        { "card": "49369fa3-0c7c-551d-813c-c1f30a21f660", "outcome": "overridden",
+          "overrideReason": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": "crps" },
+                              "userComment": "free text that is never logged" },
+          "outcomeTimestamp": "2026-11-21T10:00:00Z" },
+        { "card": "49369fa3-0c7c-551d-813c-c1f30a21f660", "outcome": "accepted",
+          "acceptedSuggestions": [{ "id": "884a341e-b5a3-5f7b-a3f0-5bb6548a0d5a" }], "outcomeTimestamp": "2026-11-21T10:00:00Z" } ] });
+    let path = "/cds-services/ketamine-order-sign/feedback";
+    let (status, _, _) = post(&server, path, good.to_string()).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = post(&server, path, good.to_string()).await;
+    assert_eq!(status, 200, "idempotent");
+    let bad = json!({ "feedback": [{ "card": "c", "outcome": "maybe", "outcomeTimestamp": "t" }] });
+    let (status, _, body) = post(&server, path, bad.to_string()).await;
+    assert_eq!(status, 400);
+    assert_outcome(&body, "invalid", &["unknown variant `maybe`"]);
+    let (status, _, body) = post(&server, "/cds-services/nope/feedback", good.to_string()).await;
+    assert_eq!(status, 404);
+    assert_outcome(&body, "not-found", &["nope"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_and_stops_listening() {
+    let server = TestServer::start();
+    let addr = server.addr;
+    drop(server);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still listening after shutdown"
+    );
+}
