@@ -18,13 +18,9 @@ fn main() {
     for name in &names {
         let path = dir.join(name);
         println!("cargo:rerun-if-changed={}", path.display());
-        out.push_str(&format!(
-            "    ({name:?}, include_str!({:?})),\n",
-            path.display().to_string()
-        ));
+        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", path.display().to_string()));
     }
     out.push_str("];\n");
-    let target =
-        Path::new(&env::var("OUT_DIR").expect("OUT_DIR set by cargo")).join("embedded_profiles.rs");
+    let target = Path::new(&env::var("OUT_DIR").expect("OUT_DIR set by cargo")).join("embedded_profiles.rs");
     fs::write(target, out).expect("write embedded_profiles.rs");
 }

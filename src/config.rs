@@ -20,11 +20,7 @@ pub struct ServeConfig {
     #[arg(long, env = "KETAMINE_CDS_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Longest a request may take, in milliseconds (longer gets 408).
-    #[arg(
-        long,
-        env = "KETAMINE_CDS_REQUEST_TIMEOUT_MS",
-        default_value_t = 10_000
-    )]
+    #[arg(long, env = "KETAMINE_CDS_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
 }
 

@@ -22,24 +22,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the CDS Hooks service (embedded knowledge unless --profiles is given).
-    #[command(
-        after_help = "Example:\n  ketamine-cds serve --listen 127.0.0.1:8080 --profiles ./profiles"
-    )]
+    #[command(after_help = "Example:\n  ketamine-cds serve --listen 127.0.0.1:8080 --profiles ./profiles")]
     Serve(ServeConfig),
 }
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("KETAMINE_CDS_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
+        builder.json().flatten_event(true).with_current_span(true).init();
     } else {
         builder.init();
     }
@@ -60,20 +52,14 @@ fn serve(config: ServeConfig) -> ExitCode {
             for e in &errors {
                 error!(problem = %e, "profiles rejected");
             }
-            eprintln!(
-                "ketamine-cds: the profiles set is broken ({} problems):",
-                errors.len()
-            );
+            eprintln!("ketamine-cds: the profiles set is broken ({} problems):", errors.len());
             for e in errors {
                 eprintln!("  {e}");
             }
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ketamine-cds: cannot start the runtime: {e}");

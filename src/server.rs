@@ -21,11 +21,7 @@ pub fn load_knowledge(config: &ServeConfig) -> Result<Knowledge, Vec<KnowledgeEr
 /// Builds the shared state, ready to serve.
 pub fn state(knowledge: Knowledge, config: &ServeConfig) -> Arc<AppState> {
     crate::hooks::request::warm_up();
-    Arc::new(AppState {
-        knowledge,
-        config: config.http(),
-        ready: AtomicBool::new(true),
-    })
+    Arc::new(AppState { knowledge, config: config.http(), ready: AtomicBool::new(true) })
 }
 
 /// Serves on an already bound listener until `shutdown` completes; in-flight calls finish.

@@ -32,11 +32,7 @@ fn draft_refs(draft_orders: &Value) -> BTreeSet<String> {
         .filter_map(|e| {
             let r = &e["resource"];
             let kind = r["resourceType"].as_str()?;
-            let kind = if kind == "MedicationOrder" {
-                "MedicationRequest"
-            } else {
-                kind
-            };
+            let kind = if kind == "MedicationOrder" { "MedicationRequest" } else { kind };
             Some(format!("{kind}/{}", r["id"].as_str()?))
         })
         .collect()
@@ -47,12 +43,7 @@ fn draft_refs(draft_orders: &Value) -> BTreeSet<String> {
 pub fn missing_prefetch(request: &HookRequest) -> Vec<String> {
     REQUIRED_PREFETCH
         .iter()
-        .filter(|key| {
-            matches!(
-                request.prefetch.get(**key),
-                None | Some(Prefetched::Failed(_))
-            )
-        })
+        .filter(|key| matches!(request.prefetch.get(**key), None | Some(Prefetched::Failed(_))))
         .map(|key| (*key).to_owned())
         .collect()
 }
@@ -65,32 +56,19 @@ pub fn evaluate(
     now: time::OffsetDateTime,
 ) -> Result<Evaluation, HookError> {
     if request.hook != service.hook {
-        return Err(HookError::HookMismatch {
-            expected: service.hook.to_owned(),
-            got: request.hook.clone(),
-        });
+        return Err(HookError::HookMismatch { expected: service.hook.to_owned(), got: request.hook.clone() });
     }
     let hook = Hook::from_name(service.hook).ok_or_else(|| HookError::HookMismatch {
         expected: "order-select or order-sign".into(),
         got: request.hook.clone(),
     })?;
     let drafts = draft_refs(&request.context.draft_orders);
-    if let Some(unknown) = request
-        .context
-        .selections
-        .iter()
-        .find(|s| !drafts.contains(*s))
-    {
+    if let Some(unknown) = request.context.selections.iter().find(|s| !drafts.contains(*s)) {
         return Err(HookError::UnknownSelection(unknown.clone()));
     }
     let mut record = PatientRecord::new(&request.context.patient_id);
-    record.add(
-        std::mem::take(&mut request.context.draft_orders),
-        Origin::Draft,
-    );
-    let examined =
-        guideline::trigger::examined_orders(hook, &request.context.selections, &record, knowledge)
-            .len();
+    record.add(std::mem::take(&mut request.context.draft_orders), Origin::Draft);
+    let examined = guideline::trigger::examined_orders(hook, &request.context.selections, &record, knowledge).len();
     if examined > 0 {
         let missing = missing_prefetch(&request);
         if !missing.is_empty() {
@@ -103,13 +81,7 @@ pub fn evaluate(
         }
     }
     let today = Today::from_datetime(now);
-    let assessments = guideline::assess(
-        hook,
-        &request.context.selections,
-        &record,
-        knowledge,
-        &today,
-    );
+    let assessments = guideline::assess(hook, &request.context.selections, &record, knowledge, &today);
     let call = CallInfo {
         hook,
         hook_instance: &request.hook_instance,
@@ -117,9 +89,7 @@ pub fn evaluate(
         encounter_id: request.context.encounter_id.as_deref(),
     };
     Ok(Evaluation {
-        response: Response {
-            cards: cards::cards(&call, &assessments, knowledge),
-        },
+        response: Response { cards: cards::cards(&call, &assessments, knowledge) },
         examined,
         resources_read: record.stats.read,
         resources_skipped: record.stats.skipped,

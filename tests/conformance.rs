@@ -15,10 +15,7 @@ fn files(dir: PathBuf) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .flatten()
-        {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
@@ -36,18 +33,12 @@ async fn every_public_example_request_gets_a_well_formed_answer() {
     let server = TestServer::start();
     let client = client();
     let requests = files(shared().join("conformance/requests"));
-    assert!(
-        requests.len() > 100,
-        "expected the public corpus, found {} files",
-        requests.len()
-    );
+    assert!(requests.len() > 100, "expected the public corpus, found {} files", requests.len());
     let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     for file in &requests {
         let bytes = std::fs::read(file).unwrap();
-        let hook = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v["hook"].as_str().map(str::to_owned));
+        let hook = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["hook"].as_str().map(str::to_owned));
         let service = service_for(hook.as_deref().unwrap_or(""));
         let response = client
             .post(format!("{}/cds-services/{service}", server.base))
@@ -67,22 +58,14 @@ async fn every_public_example_request_gets_a_well_formed_answer() {
                 }
             }
             400..=499 => {
-                if body["resourceType"] != "OperationOutcome"
-                    || body["issue"].as_array().is_none_or(Vec::is_empty)
-                {
-                    failures.push(format!(
-                        "{name}: {status} without an OperationOutcome: {body}"
-                    ));
+                if body["resourceType"] != "OperationOutcome" || body["issue"].as_array().is_none_or(Vec::is_empty) {
+                    failures.push(format!("{name}: {status} without an OperationOutcome: {body}"));
                 }
             }
             _ => failures.push(format!("{name}: status {status}: {body}")),
         }
     }
     let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{s}: {n}")).collect();
-    println!(
-        "public example requests: {} files; by status: {}",
-        requests.len(),
-        summary.join(", ")
-    );
+    println!("public example requests: {} files; by status: {}", requests.len(), summary.join(", "));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -15,10 +15,7 @@ fn example_requests() -> Vec<PathBuf> {
         .expect("examples/hooks exists")
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && !p.to_string_lossy().ends_with(".response.json")
-        })
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.to_string_lossy().ends_with(".response.json"))
         .collect();
     files.sort();
     files
@@ -32,14 +29,10 @@ fn expected_path(request: &std::path::Path) -> PathBuf {
 fn there_are_at_least_fifteen_examples_and_the_readme_lists_each() {
     let files = example_requests();
     assert!(files.len() >= 15, "only {} examples", files.len());
-    let readme =
-        std::fs::read_to_string(repo().join("examples/README.md")).expect("examples/README.md");
+    let readme = std::fs::read_to_string(repo().join("examples/README.md")).expect("examples/README.md");
     for f in files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(
-            readme.contains(&name),
-            "examples/README.md does not list {name}"
-        );
+        assert!(readme.contains(&name), "examples/README.md does not list {name}");
     }
 }
 
@@ -48,8 +41,7 @@ fn every_example_gives_its_checked_in_response() {
     let update = std::env::var("UPDATE_EXAMPLES").is_ok_and(|v| v == "1");
     let mut drifted = Vec::new();
     for file in example_requests() {
-        let response =
-            evaluate(&read_json(&file)).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let response = evaluate(&read_json(&file)).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert_valid_response(&response);
         let expected_file = expected_path(&file);
         if update {

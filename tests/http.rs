@@ -10,11 +10,7 @@ fn example(name: &str) -> Value {
     read_json(&repo().join("examples/hooks").join(name))
 }
 
-async fn post(
-    server: &TestServer,
-    path: &str,
-    body: impl Into<reqwest::Body>,
-) -> (u16, Option<String>, Value) {
+async fn post(server: &TestServer, path: &str, body: impl Into<reqwest::Body>) -> (u16, Option<String>, Value) {
     let response = client()
         .post(format!("{}{path}", server.base))
         .header("content-type", "application/json")
@@ -23,17 +19,9 @@ async fn post(
         .await
         .expect("server answers");
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let text = response.text().await.unwrap_or_default();
-    (
-        status,
-        content_type,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-    )
+    (status, content_type, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// Asserts an OperationOutcome whose diagnostics mention every `needle`.
@@ -41,17 +29,9 @@ fn assert_outcome(body: &Value, code: &str, needles: &[&str]) {
     assert_eq!(body["resourceType"], "OperationOutcome", "{body:#}");
     let issues = body["issue"].as_array().expect("issues");
     assert!(!issues.is_empty());
-    assert!(
-        issues
-            .iter()
-            .all(|i| i["severity"] == "error" && i["code"] == code),
-        "{body:#}"
-    );
-    let text: String = issues
-        .iter()
-        .map(|i| i["diagnostics"].as_str().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n");
+    assert!(issues.iter().all(|i| i["severity"] == "error" && i["code"] == code), "{body:#}");
+    let text: String =
+        issues.iter().map(|i| i["diagnostics"].as_str().unwrap_or_default()).collect::<Vec<_>>().join("\n");
     for needle in needles {
         assert!(text.contains(needle), "diagnostics lack '{needle}': {text}");
     }
@@ -63,61 +43,27 @@ const SELECT: &str = "/cds-services/ketamine-order-select";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_lists_both_services_with_prefetch_templates() {
     let server = TestServer::start();
-    let body: Value = client()
-        .get(format!("{}/cds-services", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = client().get(format!("{}/cds-services", server.base)).send().await.unwrap().json().await.unwrap();
     let services = body["services"].as_array().unwrap();
     let ids: Vec<&str> = services.iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["ketamine-order-select", "ketamine-order-sign"]);
-    let hooks: Vec<&str> = services
-        .iter()
-        .map(|s| s["hook"].as_str().unwrap())
-        .collect();
+    let hooks: Vec<&str> = services.iter().map(|s| s["hook"].as_str().unwrap()).collect();
     assert_eq!(hooks, ["order-select", "order-sign"]);
     for s in services {
-        assert!(
-            !s["title"].as_str().unwrap().is_empty()
-                && !s["description"].as_str().unwrap().is_empty()
-        );
+        assert!(!s["title"].as_str().unwrap().is_empty() && !s["description"].as_str().unwrap().is_empty());
         let prefetch = &s["prefetch"];
         assert_eq!(prefetch["patient"], "Patient/{{context.patientId}}");
-        assert_eq!(
-            prefetch["conditions"],
-            "Condition?patient={{context.patientId}}"
-        );
-        assert!(
-            prefetch["medicationRequests"]
-                .as_str()
-                .unwrap()
-                .contains("_include=MedicationRequest:medication")
-        );
-        assert!(
-            prefetch["medicationStatements"]
-                .as_str()
-                .unwrap()
-                .starts_with("MedicationStatement?patient=")
-        );
-        assert_eq!(
-            prefetch["allergyIntolerances"],
-            "AllergyIntolerance?patient={{context.patientId}}"
-        );
+        assert_eq!(prefetch["conditions"], "Condition?patient={{context.patientId}}");
+        assert!(prefetch["medicationRequests"].as_str().unwrap().contains("_include=MedicationRequest:medication"));
+        assert!(prefetch["medicationStatements"].as_str().unwrap().starts_with("MedicationStatement?patient="));
+        assert_eq!(prefetch["allergyIntolerances"], "AllergyIntolerance?patient={{context.patientId}}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_call_answers_200_with_cards() {
     let server = TestServer::start();
-    let (status, _, body) = post(
-        &server,
-        SIGN,
-        example("01-untreated-patient.json").to_string(),
-    )
-    .await;
+    let (status, _, body) = post(&server, SIGN, example("01-untreated-patient.json").to_string()).await;
     assert_eq!(status, 200);
     assert_valid_response(&body);
     assert_eq!(body["cards"][0]["indicator"], "warning");
@@ -153,11 +99,7 @@ async fn missing_hook_hook_instance_or_context_is_400_naming_the_field() {
         request.as_object_mut().unwrap().remove(field);
         let (status, _, body) = post(&server, SIGN, request.to_string()).await;
         assert_eq!(status, 400, "{field}");
-        assert_outcome(
-            &body,
-            "structure",
-            &[&format!("\"{field}\" is a required property")],
-        );
+        assert_outcome(&body, "structure", &[&format!("\"{field}\" is a required property")]);
     }
 }
 
@@ -165,10 +107,7 @@ async fn missing_hook_hook_instance_or_context_is_400_naming_the_field() {
 async fn order_select_without_selections_is_400() {
     let server = TestServer::start();
     let mut request = example("03-all-first-line-failed-select-info.json");
-    request["context"]
-        .as_object_mut()
-        .unwrap()
-        .remove("selections");
+    request["context"].as_object_mut().unwrap().remove("selections");
     let (status, _, body) = post(&server, SELECT, request.to_string()).await;
     assert_eq!(status, 400);
     assert_outcome(&body, "structure", &["/context", "selections"]);
@@ -177,18 +116,9 @@ async fn order_select_without_selections_is_400() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_that_does_not_match_the_service_is_400() {
     let server = TestServer::start();
-    let (status, _, body) = post(
-        &server,
-        SELECT,
-        example("01-untreated-patient.json").to_string(),
-    )
-    .await;
+    let (status, _, body) = post(&server, SELECT, example("01-untreated-patient.json").to_string()).await;
     assert_eq!(status, 400);
-    assert_outcome(
-        &body,
-        "invalid",
-        &["answers hook 'order-select'", "'order-sign'"],
-    );
+    assert_outcome(&body, "invalid", &["answers hook 'order-select'", "'order-sign'"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,22 +128,14 @@ async fn a_selection_not_in_draft_orders_is_400() {
     request["context"]["selections"] = json!(["MedicationRequest/nowhere"]);
     let (status, _, body) = post(&server, SELECT, request.to_string()).await;
     assert_eq!(status, 400);
-    assert_outcome(
-        &body,
-        "invalid",
-        &["MedicationRequest/nowhere", "draftOrders"],
-    );
+    assert_outcome(&body, "invalid", &["MedicationRequest/nowhere", "draftOrders"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_service_is_404() {
     let server = TestServer::start();
-    let (status, _, body) = post(
-        &server,
-        "/cds-services/statin-check",
-        example("01-untreated-patient.json").to_string(),
-    )
-    .await;
+    let (status, _, body) =
+        post(&server, "/cds-services/statin-check", example("01-untreated-patient.json").to_string()).await;
     assert_eq!(status, 404);
     assert_outcome(&body, "not-found", &["statin-check"]);
     let (status, _, body) = post(&server, "/nowhere", "{}").await;
@@ -246,22 +168,10 @@ async fn the_default_body_limit_takes_five_mib() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_method_is_405() {
     let server = TestServer::start();
-    let response = client()
-        .get(format!("{}{SIGN}", server.base))
-        .send()
-        .await
-        .unwrap();
+    let response = client().get(format!("{}{SIGN}", server.base)).send().await.unwrap();
     assert_eq!(response.status(), 405);
-    assert_outcome(
-        &response.json().await.unwrap(),
-        "not-supported",
-        &["method not allowed"],
-    );
-    let response = client()
-        .delete(format!("{}/cds-services", server.base))
-        .send()
-        .await
-        .unwrap();
+    assert_outcome(&response.json().await.unwrap(), "not-supported", &["method not allowed"]);
+    let response = client().delete(format!("{}/cds-services", server.base)).send().await.unwrap();
     assert_eq!(response.status(), 405);
 }
 
@@ -271,17 +181,10 @@ async fn missing_prefetch_for_a_ketamine_order_is_412_naming_the_keys() {
     let mut request = example("01-untreated-patient.json");
     let prefetch = request["prefetch"].as_object_mut().unwrap();
     prefetch.remove("medicationStatements");
-    prefetch.insert(
-        "conditions".into(),
-        json!({ "resourceType": "OperationOutcome", "issue": [] }),
-    );
+    prefetch.insert("conditions".into(), json!({ "resourceType": "OperationOutcome", "issue": [] }));
     let (status, _, body) = post(&server, SIGN, request.to_string()).await;
     assert_eq!(status, 412);
-    assert_outcome(
-        &body,
-        "incomplete",
-        &["prefetch 'conditions'", "prefetch 'medicationStatements'"],
-    );
+    assert_outcome(&body, "incomplete", &["prefetch 'conditions'", "prefetch 'medicationStatements'"]);
     // With fhirServer but no way to read it yet, still 412 (the FHIR-server fallback is its own issue).
     request["fhirServer"] = json!("https://ehr.example.org/fhir");
     request["fhirAuthorization"] = json!({ "access_token": "secret", "token_type": "Bearer" });
@@ -317,62 +220,28 @@ async fn cors_preflight_succeeds_without_auth() {
         .request(reqwest::Method::OPTIONS, format!("{}{SIGN}", server.base))
         .header("origin", "https://sandbox.cds-hooks.org")
         .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "authorization,content-type",
-        )
+        .header("access-control-request-headers", "authorization,content-type")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     let headers = response.headers();
     assert_eq!(headers["access-control-allow-origin"], "*");
-    let allowed = headers["access-control-allow-headers"]
-        .to_str()
-        .unwrap()
-        .to_lowercase();
-    assert!(
-        allowed.contains("authorization") && allowed.contains("content-type"),
-        "{allowed}"
-    );
-    assert!(
-        headers["access-control-allow-methods"]
-            .to_str()
-            .unwrap()
-            .contains("POST")
-    );
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
+    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_and_openapi_answer() {
     let server = TestServer::start();
-    let health: Value = client()
-        .get(format!("{}/health", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = client().get(format!("{}/health", server.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
-    let ready: Value = client()
-        .get(format!("{}/ready", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = client().get(format!("{}/ready", server.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["knowledge"], knowledge().version());
-    let openapi: Value = client()
-        .get(format!("{}/openapi.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openapi: Value =
+        client().get(format!("{}/openapi.json", server.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(openapi["openapi"], "3.1.0");
     assert!(openapi["paths"]["/cds-services/{id}"]["post"]["responses"]["412"].is_object());
 }
@@ -406,8 +275,5 @@ async fn graceful_shutdown_finishes_and_stops_listening() {
     let server = TestServer::start();
     let addr = server.addr;
     drop(server);
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "still listening after shutdown"
-    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
 }

@@ -35,7 +35,8 @@ fn product_rows() -> Vec<Vec<String>> {
 /// Is `code` written in TERMINOLOGY.md, alone or inside a range such as `G56.40–G56.43`?
 fn in_terminology(terminology: &str, code: &str) -> bool {
     let is_code_char = |c: char| c.is_ascii_alphanumeric() || c == '.';
-    let tokens: Vec<&str> = terminology.split(|c: char| !is_code_char(c) && c != '–').filter(|t| !t.is_empty()).collect();
+    let tokens: Vec<&str> =
+        terminology.split(|c: char| !is_code_char(c) && c != '–').filter(|t| !t.is_empty()).collect();
     tokens.iter().any(|token| {
         if *token == code || *token == format!("{code}.x") || *token == format!("{code}x") {
             return true;
@@ -70,13 +71,20 @@ fn every_code_in_profiles_is_checked_in_terminology_or_the_product_table_or_mark
         for include in resource["compose"]["include"].as_array().into_iter().flatten() {
             let system = include["system"].as_str().unwrap_or_default();
             for concept in include["concept"].as_array().into_iter().flatten() {
-                let local = concept["extension"].as_array().into_iter().flatten().any(|e| e["url"] == LOCAL && e["valueBoolean"] == true);
+                let local = concept["extension"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["url"] == LOCAL && e["valueBoolean"] == true);
                 check(system, concept["code"].as_str().unwrap(), local);
             }
             for filter in include["filter"].as_array().into_iter().flatten() {
                 let source = filter["extension"].as_array().into_iter().flatten().find(|e| e["url"] == SOURCE);
                 let source = source.and_then(|e| e["valueString"].as_str()).unwrap_or_default();
-                assert!(!source.is_empty() && terminology.contains(source), "{file}: filter {filter} does not cite its TERMINOLOGY.md range");
+                assert!(
+                    !source.is_empty() && terminology.contains(source),
+                    "{file}: filter {filter} does not cite its TERMINOLOGY.md range"
+                );
                 if filter["op"] == "is-a" {
                     check(system, filter["value"].as_str().unwrap(), false);
                 }
@@ -200,7 +208,8 @@ fn cards_with(knowledge: &Knowledge, request: &Value) -> Vec<Value> {
 fn a_local_medication_code_added_to_a_profiles_directory_is_recognised() {
     let mut request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
     let order = &mut request["context"]["draftOrders"]["entry"][0]["resource"];
-    order["medicationCodeableConcept"] = json!({ "coding": [{ "system": "urn:oid:1.2.3.4.5", "code": "KX-77", "display": "NMDA infusion protocol" }] });
+    order["medicationCodeableConcept"] =
+        json!({ "coding": [{ "system": "urn:oid:1.2.3.4.5", "code": "KX-77", "display": "NMDA infusion protocol" }] });
     assert!(cards_with(knowledge(), &request).is_empty(), "unknown local code: silent");
     let dir = copy_profiles();
     edit(dir.path(), "ValueSet-agent-ketamine.json", |v| {
@@ -212,13 +221,19 @@ fn a_local_medication_code_added_to_a_profiles_directory_is_recognised() {
     let site = Knowledge::from_dir(dir.path()).expect("site profiles load");
     let cards = cards_with(&site, &request);
     assert_eq!(cards.len(), 1);
-    assert_eq!(cards[0]["summary"], "Ketamine for neuropathic pain: no documented failure of SNRI, gabapentinoid and TCA");
+    assert_eq!(
+        cards[0]["summary"],
+        "Ketamine for neuropathic pain: no documented failure of SNRI, gabapentinoid and TCA"
+    );
 }
 
 #[test]
 fn a_site_can_lower_the_tca_threshold_and_require_second_line() {
     let request = read_json(&repo().join("examples/hooks/04-inadequate-tca-trial.json"));
-    assert_eq!(cards_with(knowledge(), &request)[0]["summary"], "Ketamine for neuropathic pain: no documented failure of TCA");
+    assert_eq!(
+        cards_with(knowledge(), &request)[0]["summary"],
+        "Ketamine for neuropathic pain: no documented failure of TCA"
+    );
     let dir = copy_profiles();
     edit(dir.path(), "PlanDefinition-ketamine-step-therapy.json", |v| {
         let classes = v["action"][0]["action"].as_array_mut().unwrap();

@@ -25,20 +25,13 @@ pub struct CallInfo<'a> {
     pub encounter_id: Option<&'a str>,
 }
 
-pub fn cards(
-    call: &CallInfo<'_>,
-    assessments: &[OrderAssessment],
-    knowledge: &Knowledge,
-) -> Vec<Card> {
+pub fn cards(call: &CallInfo<'_>, assessments: &[OrderAssessment], knowledge: &Knowledge) -> Vec<Card> {
     let mut cards = Vec::new();
     for (index, order) in assessments.iter().enumerate() {
         if !order.applies() {
             continue;
         }
-        let key = order
-            .order_ref
-            .clone()
-            .unwrap_or_else(|| format!("order-{index}"));
+        let key = order.order_ref.clone().unwrap_or_else(|| format!("order-{index}"));
         if !order.backed(knowledge) {
             cards.push(step_therapy(call, &key, order, knowledge));
         } else if call.hook == Hook::OrderSelect {
@@ -53,10 +46,7 @@ pub fn cards(
 
 fn uuid(call: &CallInfo<'_>, parts: &[&str]) -> String {
     let namespace = Uuid::new_v5(&Uuid::NAMESPACE_URL, BASE.as_bytes());
-    let name = std::iter::once(call.hook_instance)
-        .chain(parts.iter().copied())
-        .collect::<Vec<_>>()
-        .join("|");
+    let name = std::iter::once(call.hook_instance).chain(parts.iter().copied()).collect::<Vec<_>>().join("|");
     Uuid::new_v5(&namespace, name.as_bytes()).to_string()
 }
 
@@ -72,19 +62,12 @@ fn links(text: &CardText) -> Vec<Link> {
     text.statement
         .citations
         .iter()
-        .map(|c| Link {
-            label: c.label.clone(),
-            url: c.url.clone(),
-            kind: LinkType::Absolute,
-        })
+        .map(|c| Link { label: c.label.clone(), url: c.url.clone(), kind: LinkType::Absolute })
         .collect()
 }
 
 fn fill(template: &str, agent: &str, classes: &str, conditions: &str) -> String {
-    template
-        .replace("{agent}", agent)
-        .replace("{classes}", classes)
-        .replace("{conditions}", conditions)
+    template.replace("{agent}", agent).replace("{classes}", classes).replace("{conditions}", conditions)
 }
 
 fn agent_name(order: &OrderAssessment, knowledge: &Knowledge) -> String {
@@ -96,19 +79,11 @@ fn agent_name(order: &OrderAssessment, knowledge: &Knowledge) -> String {
 fn position(order: &OrderAssessment, knowledge: &Knowledge) -> String {
     let plan = &knowledge.plan;
     let (cancer, crps) = match order.applicability {
-        Applicability::Applies {
-            cancer_related,
-            crps,
-            ..
-        } => (cancer_related, crps),
+        Applicability::Applies { cancer_related, crps, .. } => (cancer_related, crps),
         Applicability::NotApplicable(_) => (false, false),
     };
     let mark = |applies: bool| {
-        if applies {
-            " **Applies to this patient.**"
-        } else {
-            ""
-        }
+        if applies { " **Applies to this patient.**" } else { "" }
     };
     format!(
         "**Guideline position**: {}\n\n\
@@ -134,29 +109,16 @@ fn position(order: &OrderAssessment, knowledge: &Knowledge) -> String {
 
 fn indication_line(order: &OrderAssessment) -> String {
     match &order.applicability {
-        Applicability::Applies {
-            conditions,
-            from_order,
-            ..
-        } => {
+        Applicability::Applies { conditions, from_order, .. } => {
             let names: Vec<String> = conditions.iter().map(|c| c.display.clone()).collect();
-            let whence = if *from_order {
-                "reason on the order"
-            } else {
-                "active problem list"
-            };
+            let whence = if *from_order { "reason on the order" } else { "active problem list" };
             format!("**Indication** ({whence}): {}", join_and(&names))
         }
         Applicability::NotApplicable(_) => String::new(),
     }
 }
 
-fn step_therapy(
-    call: &CallInfo<'_>,
-    key: &str,
-    order: &OrderAssessment,
-    knowledge: &Knowledge,
-) -> Card {
+fn step_therapy(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Card {
     let plan = &knowledge.plan;
     let agent = agent_name(order, knowledge);
     let missing: Vec<String> = order
@@ -165,17 +127,8 @@ fn step_therapy(
         .filter(|c| plan.classes[c.class].required && c.status != ClassStatus::Failed)
         .map(|c| plan.classes[c.class].title.clone())
         .collect();
-    let summary = limit(fill(
-        &plan.step_therapy.summary,
-        &agent,
-        &join_and(&missing),
-        "",
-    ));
-    let class_lines: Vec<String> = order
-        .classes
-        .iter()
-        .map(|c| class_line(c, knowledge))
-        .collect();
+    let summary = limit(fill(&plan.step_therapy.summary, &agent, &join_and(&missing), ""));
+    let class_lines: Vec<String> = order.classes.iter().map(|c| class_line(c, knowledge)).collect();
     let detail = format!(
         "{}\n\n**First-line classes** (each required class needs a documented failure):\n{}\n\n{}",
         indication_line(order),
@@ -198,12 +151,7 @@ fn step_therapy(
 
 /// One suggestion per required class with no trial on record: replace the ketamine draft with
 /// the class's preferred first-line order. The highest-graded is recommended.
-fn suggestions(
-    call: &CallInfo<'_>,
-    key: &str,
-    order: &OrderAssessment,
-    knowledge: &Knowledge,
-) -> Vec<Suggestion> {
+fn suggestions(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Vec<Suggestion> {
     let plan = &knowledge.plan;
     let agent = knowledge.medications.agent(order.agent).name.clone();
     let candidates: Vec<_> = order
@@ -214,9 +162,7 @@ fn suggestions(
         .filter(|(class, c)| class.required && c.status == ClassStatus::NotDocumented)
         .filter_map(|(class, _)| Some((class, class.suggestion.as_ref()?)))
         .collect();
-    let rank = |class: &crate::knowledge::DrugClass| {
-        class.statement.grade.as_ref().map_or(i64::MIN, |g| g.rank)
-    };
+    let rank = |class: &crate::knowledge::DrugClass| class.statement.grade.as_ref().map_or(i64::MIN, |g| g.rank);
     let best = candidates.iter().map(|(class, _)| rank(class)).max();
     let mut recommended_given = false;
     candidates
@@ -264,17 +210,13 @@ fn draft_order(call: &CallInfo<'_>, medication: &Value, dosage: &Value) -> Value
         "dosageInstruction": dosage,
     });
     if let Some(encounter) = call.encounter_id {
-        order["encounter"] = json!({ "reference": format!("Encounter/{}", encounter.trim_start_matches("Encounter/")) });
+        order["encounter"] =
+            json!({ "reference": format!("Encounter/{}", encounter.trim_start_matches("Encounter/")) });
     }
     order
 }
 
-fn monitoring(
-    call: &CallInfo<'_>,
-    key: &str,
-    order: &OrderAssessment,
-    knowledge: &Knowledge,
-) -> Card {
+fn monitoring(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Card {
     let plan = &knowledge.plan;
     let agent = agent_name(order, knowledge);
     let required: Vec<String> = order
@@ -287,11 +229,7 @@ fn monitoring(
         .classes
         .iter()
         .filter(|c| plan.classes[c.class].required)
-        .flat_map(|c| {
-            c.evidence
-                .iter()
-                .map(|t| format!("- {}: {}", plan.classes[c.class].title, trial(t, knowledge)))
-        })
+        .flat_map(|c| c.evidence.iter().map(|t| format!("- {}: {}", plan.classes[c.class].title, trial(t, knowledge))))
         .collect();
     let detail = format!(
         "{}\n\n**Documented first-line failures**:\n{}\n\n**Monitoring**: {}\n\n**Risks**: {}",
@@ -302,12 +240,7 @@ fn monitoring(
     );
     Card {
         uuid: uuid(call, &["monitoring", key]),
-        summary: limit(fill(
-            &plan.monitoring.summary,
-            &agent,
-            &join_and(&required),
-            "",
-        )),
+        summary: limit(fill(&plan.monitoring.summary, &agent, &join_and(&required), "")),
         indicator: Indicator::Info,
         detail: Some(detail),
         source: source(&plan.monitoring, knowledge),
@@ -318,33 +251,17 @@ fn monitoring(
     }
 }
 
-fn contraindication(
-    call: &CallInfo<'_>,
-    key: &str,
-    order: &OrderAssessment,
-    knowledge: &Knowledge,
-) -> Card {
+fn contraindication(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Card {
     let plan = &knowledge.plan;
     let agent = agent_name(order, knowledge);
-    let conditions: Vec<String> = order
-        .contraindications
-        .iter()
-        .flat_map(|f| f.conditions.iter().cloned())
-        .collect();
+    let conditions: Vec<String> = order.contraindications.iter().flat_map(|f| f.conditions.iter().cloned()).collect();
     let lines: Vec<String> = order
         .contraindications
         .iter()
         .map(|f| {
             let group = &plan.contraindication_groups[f.group];
-            let grade = group
-                .grade
-                .as_ref()
-                .map_or("not graded".to_owned(), |g| g.display.clone());
-            format!(
-                "- **{}** ({grade}): {}",
-                capitalise(&group.title),
-                join_and(&f.conditions)
-            )
+            let grade = group.grade.as_ref().map_or("not graded".to_owned(), |g| g.display.clone());
+            format!("- **{}** ({grade}): {}", capitalise(&group.title), join_and(&f.conditions))
         })
         .collect();
     let detail = format!(
@@ -354,12 +271,7 @@ fn contraindication(
     );
     Card {
         uuid: uuid(call, &["contraindications", key]),
-        summary: limit(fill(
-            &plan.contraindication.summary,
-            &agent,
-            "",
-            &join_and(&conditions),
-        )),
+        summary: limit(fill(&plan.contraindication.summary, &agent, "", &join_and(&conditions))),
         indicator: Indicator::Warning,
         detail: Some(detail),
         source: source(&plan.contraindication, knowledge),

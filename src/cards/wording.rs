@@ -6,11 +6,7 @@ use crate::knowledge::{DrugClass, Knowledge, Statement};
 
 /// 60.0 → "60", 37.5 → "37.5".
 pub fn number(value: f64) -> String {
-    if value.fract().abs() < 1e-9 {
-        format!("{value:.0}")
-    } else {
-        format!("{}", (value * 100.0).round() / 100.0)
-    }
+    if value.fract().abs() < 1e-9 { format!("{value:.0}") } else { format!("{}", (value * 100.0).round() / 100.0) }
 }
 
 /// "a", "a and b", "a, b and c".
@@ -32,11 +28,7 @@ pub fn limit(summary: String) -> String {
 }
 
 pub fn grade(statement: &Statement) -> String {
-    statement
-        .grade
-        .as_ref()
-        .map(|g| g.display.clone())
-        .unwrap_or_else(|| "not graded".to_owned())
+    statement.grade.as_ref().map(|g| g.display.clone()).unwrap_or_else(|| "not graded".to_owned())
 }
 
 /// "Duloxetine 60 mg/day, stopped 2025-03-02: no response to treatment"; "Duloxetine 60 mg/day,
@@ -46,23 +38,12 @@ pub fn trial(trial: &Trial, knowledge: &Knowledge) -> String {
     if let Some(dose) = trial.daily_dose_mg {
         line.push_str(&format!(" {} mg/day", number(dose)));
     }
-    let date = trial
-        .date
-        .as_deref()
-        .map(|d| format!(" {d}"))
-        .unwrap_or_default();
-    let reason = trial
-        .failure
-        .as_ref()
-        .map(|(_, words)| words.to_lowercase());
+    let date = trial.date.as_deref().map(|d| format!(" {d}")).unwrap_or_default();
+    let reason = trial.failure.as_ref().map(|(_, words)| words.to_lowercase());
     match (trial.record_status.as_str(), trial.outcome) {
         ("allergy", _) => line.push_str(&format!(": {}{date}", reason.unwrap_or_default())),
         (status, ClassStatus::Ongoing) => {
-            let since = if date.is_empty() {
-                String::new()
-            } else {
-                format!(" since{date}")
-            };
+            let since = if date.is_empty() { String::new() } else { format!(" since{date}") };
             line.push_str(&format!(", {status}{since}: trial still running"));
         }
         (status, _) => {
@@ -76,17 +57,12 @@ pub fn trial(trial: &Trial, knowledge: &Knowledge) -> String {
 /// The shortfall of an inadequate trial: "below 75 mg/day" or "dose not documented".
 fn shortfall(trial: &Trial, class: &DrugClass) -> Option<String> {
     let min = class.min_daily_mg?;
-    if trial.outcome != ClassStatus::InadequateTrial
-        || !matches!(trial.failure, Some((FailureKind::NoResponse, _)))
-    {
+    if trial.outcome != ClassStatus::InadequateTrial || !matches!(trial.failure, Some((FailureKind::NoResponse, _))) {
         return None;
     }
     Some(match trial.daily_dose_mg {
         Some(_) => format!("below the {} mg/day an adequate trial needs", number(min)),
-        None => format!(
-            "dose not documented; an adequate trial is at least {} mg/day",
-            number(min)
-        ),
+        None => format!("dose not documented; an adequate trial is at least {} mg/day", number(min)),
     })
 }
 
@@ -115,14 +91,6 @@ pub fn class_line(assessment: &ClassAssessment, knowledge: &Knowledge) -> String
             None => trial(t, knowledge),
         })
         .collect();
-    let evidence = if evidence.is_empty() {
-        "no trial on record".to_owned()
-    } else {
-        evidence.join("; ")
-    };
-    format!(
-        "- **{title} — {}** ({}): {evidence}",
-        status_label(assessment.status),
-        grade(&class.statement)
-    )
+    let evidence = if evidence.is_empty() { "no trial on record".to_owned() } else { evidence.join("; ") };
+    format!("- **{title} — {}** ({}): {evidence}", status_label(assessment.status), grade(&class.statement))
 }

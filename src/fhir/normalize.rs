@@ -65,8 +65,7 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
     wrap_lists(obj);
     match kind.as_str() {
         "MedicationRequest" => {
-            obj.entry("status")
-                .or_insert_with(|| Value::from("unknown"));
+            obj.entry("status").or_insert_with(|| Value::from("unknown"));
             obj.entry("intent").or_insert_with(|| Value::from("order"));
             obj.entry("subject").or_insert_with(|| json!({}));
             ensure_list(obj, "category");
@@ -74,16 +73,12 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
             ensure_medication(obj);
             rename(obj, "context", "encounter");
             if let Some(Value::Array(dosages)) = obj.get_mut("dosageInstruction") {
-                dosages
-                    .iter_mut()
-                    .filter_map(Value::as_object_mut)
-                    .for_each(normalize_dosage);
+                dosages.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_dosage);
             }
             fix_stu3_requester(obj);
         }
         "MedicationStatement" => {
-            obj.entry("status")
-                .or_insert_with(|| Value::from("unknown"));
+            obj.entry("status").or_insert_with(|| Value::from("unknown"));
             obj.entry("subject").or_insert_with(|| json!({}));
             rename(obj, "patient", "subject");
             ensure_list(obj, "statusReason");
@@ -91,21 +86,14 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
             first_of_list(obj, "category");
             ensure_medication(obj);
             if let Some(Value::Array(dosages)) = obj.get_mut("dosage") {
-                dosages
-                    .iter_mut()
-                    .filter_map(Value::as_object_mut)
-                    .for_each(normalize_dosage);
+                dosages.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_dosage);
             }
         }
         "Condition" => {
             rename(obj, "patient", "subject");
             obj.entry("subject").or_insert_with(|| json!({}));
             ensure_list(obj, "category");
-            status_string_to_concept(
-                obj,
-                "clinicalStatus",
-                "http://terminology.hl7.org/CodeSystem/condition-clinical",
-            );
+            status_string_to_concept(obj, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/condition-clinical");
             status_string_to_concept(
                 obj,
                 "verificationStatus",
@@ -116,12 +104,7 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
             obj.entry("patient").or_insert_with(|| json!({}));
             ensure_list(obj, "category");
             if let Some(Value::Array(categories)) = obj.get_mut("category") {
-                categories.retain(|c| {
-                    matches!(
-                        c.as_str(),
-                        Some("food" | "medication" | "environment" | "biologic")
-                    )
-                });
+                categories.retain(|c| matches!(c.as_str(), Some("food" | "medication" | "environment" | "biologic")));
             }
             status_string_to_concept(
                 obj,
@@ -220,32 +203,18 @@ fn normalize_dosage(dosage: &mut Map<String, Value>) {
         let mut dose_and_rate = Map::new();
         for key in ["doseQuantity", "doseRange", "doseSimpleQuantity"] {
             if let Some(v) = dosage.remove(key) {
-                let key = if key == "doseSimpleQuantity" {
-                    "doseQuantity"
-                } else {
-                    key
-                };
+                let key = if key == "doseSimpleQuantity" { "doseQuantity" } else { key };
                 dose_and_rate.insert(key.to_owned(), v);
             }
         }
         if !dose_and_rate.is_empty() {
-            dosage.insert(
-                "doseAndRate".into(),
-                Value::Array(vec![Value::Object(dose_and_rate)]),
-            );
+            dosage.insert("doseAndRate".into(), Value::Array(vec![Value::Object(dose_and_rate)]));
         }
     }
-    let repeat = dosage
-        .get_mut("timing")
-        .and_then(|t| t.get_mut("repeat"))
-        .and_then(Value::as_object_mut);
+    let repeat = dosage.get_mut("timing").and_then(|t| t.get_mut("repeat")).and_then(Value::as_object_mut);
     if let Some(repeat) = repeat {
         for key in ["frequency", "frequencyMax", "count", "countMax"] {
-            if repeat
-                .get(key)
-                .and_then(Value::as_f64)
-                .is_some_and(|n| n < 1.0 || n.fract() != 0.0)
-            {
+            if repeat.get(key).and_then(Value::as_f64).is_some_and(|n| n < 1.0 || n.fract() != 0.0) {
                 repeat.remove(key);
             }
         }
@@ -253,11 +222,7 @@ fn normalize_dosage(dosage: &mut Map<String, Value>) {
 }
 
 fn fix_stu3_requester(obj: &mut Map<String, Value>) {
-    if let Some(agent) = obj
-        .get_mut("requester")
-        .and_then(|r| r.get_mut("agent"))
-        .map(Value::take)
-    {
+    if let Some(agent) = obj.get_mut("requester").and_then(|r| r.get_mut("agent")).map(Value::take) {
         obj.insert("requester".into(), agent);
     }
 }
@@ -292,10 +257,7 @@ mod tests {
         assert_eq!(normalize(&mut mo).as_deref(), Some("MedicationRequest"));
         assert_eq!(mo["reasonCode"][0]["text"], "pain");
         assert_eq!(mo["subject"]["reference"], "Patient/1");
-        assert_eq!(
-            mo["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"],
-            10
-        );
+        assert_eq!(mo["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"], 10);
     }
 
     #[test]

@@ -59,18 +59,13 @@ pub struct PatientRecord {
 
 impl PatientRecord {
     pub fn new(patient_id: &str) -> Self {
-        Self {
-            patient_id: patient_id.to_owned(),
-            ..Self::default()
-        }
+        Self { patient_id: patient_id.to_owned(), ..Self::default() }
     }
 
     /// Adds every relevant resource of a Bundle (its entries) or of a single resource.
     pub fn add(&mut self, value: Value, origin: Origin) {
         match value {
-            Value::Object(mut obj)
-                if obj.get("resourceType").and_then(Value::as_str) == Some("Bundle") =>
-            {
+            Value::Object(mut obj) if obj.get("resourceType").and_then(Value::as_str) == Some("Bundle") => {
                 let Some(Value::Array(entries)) = obj.remove("entry") else {
                     return;
                 };
@@ -97,12 +92,7 @@ impl PatientRecord {
         };
         if !matches!(
             kind.as_str(),
-            "Patient"
-                | "Condition"
-                | "MedicationRequest"
-                | "MedicationStatement"
-                | "AllergyIntolerance"
-                | "Medication"
+            "Patient" | "Condition" | "MedicationRequest" | "MedicationStatement" | "AllergyIntolerance" | "Medication"
         ) {
             return;
         }
@@ -110,11 +100,7 @@ impl PatientRecord {
             self.stats.other_patient += 1;
             return;
         }
-        let id = resource
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let id = resource.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
         let owner = format!("{kind}/{id}");
         for contained in take_contained(&mut resource) {
             self.add_contained(&owner, contained);
@@ -145,11 +131,7 @@ impl PatientRecord {
         if normalize(&mut resource).as_deref() != Some("Medication") {
             return;
         }
-        let Some(id) = resource
-            .get("id")
-            .and_then(Value::as_str)
-            .map(|id| format!("#{id}"))
-        else {
+        let Some(id) = resource.get("id").and_then(Value::as_str).map(|id| format!("#{id}")) else {
             return;
         };
         match parse::<Medication>(resource) {
@@ -166,17 +148,12 @@ impl PatientRecord {
         }
         let subject = match kind {
             "Patient" => {
-                return resource
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .is_some_and(|id| id != self.patient_id);
+                return resource.get("id").and_then(Value::as_str).is_some_and(|id| id != self.patient_id);
             }
             "AllergyIntolerance" => resource.get("patient"),
             _ => resource.get("subject"),
         };
-        let reference = subject
-            .and_then(|s| s.get("reference"))
-            .and_then(Value::as_str);
+        let reference = subject.and_then(|s| s.get("reference")).and_then(Value::as_str);
         match reference.and_then(|r| r.rsplit_once("Patient/")) {
             Some((_, id)) => id != self.patient_id,
             None => false,
@@ -200,14 +177,8 @@ impl PatientRecord {
 
     /// The medication concept of an order: its `medicationCodeableConcept`, or the code of the
     /// Medication its `medicationReference` resolves to, or else the reference's display text.
-    pub fn request_medication<'a>(
-        &'a self,
-        request: &'a MedicationRequest,
-    ) -> Option<Cow<'a, CodeableConcept>> {
-        let owner = format!(
-            "MedicationRequest/{}",
-            request.id.as_deref().unwrap_or_default()
-        );
+    pub fn request_medication<'a>(&'a self, request: &'a MedicationRequest) -> Option<Cow<'a, CodeableConcept>> {
+        let owner = format!("MedicationRequest/{}", request.id.as_deref().unwrap_or_default());
         match &request.medication {
             MedicationRequestMedication::CodeableConcept(c) => Some(Cow::Borrowed(c)),
             MedicationRequestMedication::Reference(r) => self.referenced_medication(&owner, r),
@@ -215,35 +186,20 @@ impl PatientRecord {
     }
 
     /// As [`Self::request_medication`], for a MedicationStatement.
-    pub fn statement_medication<'a>(
-        &'a self,
-        statement: &'a MedicationStatement,
-    ) -> Option<Cow<'a, CodeableConcept>> {
-        let owner = format!(
-            "MedicationStatement/{}",
-            statement.id.as_deref().unwrap_or_default()
-        );
+    pub fn statement_medication<'a>(&'a self, statement: &'a MedicationStatement) -> Option<Cow<'a, CodeableConcept>> {
+        let owner = format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or_default());
         match &statement.medication {
             MedicationStatementMedication::CodeableConcept(c) => Some(Cow::Borrowed(c)),
             MedicationStatementMedication::Reference(r) => self.referenced_medication(&owner, r),
         }
     }
 
-    fn referenced_medication<'a>(
-        &'a self,
-        owner: &str,
-        reference: &'a Reference,
-    ) -> Option<Cow<'a, CodeableConcept>> {
-        if let Some(code) = self
-            .medication(owner, reference)
-            .and_then(|m| m.code.as_ref())
-        {
+    fn referenced_medication<'a>(&'a self, owner: &str, reference: &'a Reference) -> Option<Cow<'a, CodeableConcept>> {
+        if let Some(code) = self.medication(owner, reference).and_then(|m| m.code.as_ref()) {
             return Some(Cow::Borrowed(code));
         }
         let display = reference.display.as_deref()?;
-        serde_json::from_value(serde_json::json!({ "text": display }))
-            .ok()
-            .map(Cow::Owned)
+        serde_json::from_value(serde_json::json!({ "text": display })).ok().map(Cow::Owned)
     }
 
     /// A Condition of the record by reference (`Condition/id`, absolute URL or `urn:uuid:`).
@@ -280,23 +236,13 @@ mod tests {
             Origin::History,
         );
         assert_eq!(record.conditions.len(), 1);
-        assert_eq!(
-            record.stats,
-            ReadStats {
-                read: 1,
-                skipped: 1,
-                other_patient: 0
-            }
-        );
+        assert_eq!(record.stats, ReadStats { read: 1, skipped: 1, other_patient: 0 });
     }
 
     #[test]
     fn another_patients_resource_is_dropped() {
         let mut record = PatientRecord::new("p1");
-        record.add(
-            json!({"resourceType": "Condition", "subject": {"reference": "Patient/p2"}}),
-            Origin::History,
-        );
+        record.add(json!({"resourceType": "Condition", "subject": {"reference": "Patient/p2"}}), Origin::History);
         assert!(record.conditions.is_empty());
         assert_eq!(record.stats.other_patient, 1);
     }
@@ -319,22 +265,10 @@ mod tests {
         );
         let contained = reference("#m1");
         let text = |m: &Medication| m.code.as_ref().and_then(|c| c.text.clone());
-        assert_eq!(
-            record
-                .medication("MedicationRequest/o1", &contained)
-                .and_then(text)
-                .as_deref(),
-            Some("ketamine")
-        );
+        assert_eq!(record.medication("MedicationRequest/o1", &contained).and_then(text).as_deref(), Some("ketamine"));
         let by_url = reference("urn:uuid:m2");
-        assert_eq!(
-            record.medication("x", &by_url).and_then(text).as_deref(),
-            Some("gabapentin")
-        );
+        assert_eq!(record.medication("x", &by_url).and_then(text).as_deref(), Some("gabapentin"));
         let by_id = reference("https://ehr.example/fhir/Medication/m2");
-        assert_eq!(
-            record.medication("x", &by_id).and_then(text).as_deref(),
-            Some("gabapentin")
-        );
+        assert_eq!(record.medication("x", &by_id).and_then(text).as_deref(), Some("gabapentin"));
     }
 }

@@ -13,11 +13,7 @@ pub struct ContraindicationFinding {
     pub conditions: Vec<String>,
 }
 
-pub fn find(
-    record: &PatientRecord,
-    knowledge: &Knowledge,
-    today: &Today,
-) -> Vec<ContraindicationFinding> {
+pub fn find(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Vec<ContraindicationFinding> {
     knowledge
         .contraindications
         .iter()

@@ -11,21 +11,14 @@ pub fn daily_dose_mg(dosages: &[Option<Dosage>], strength_mg: Option<f64>) -> Op
     if lines.is_empty() {
         return None;
     }
-    lines
-        .into_iter()
-        .map(|d| line_mg_per_day(d, strength_mg))
-        .sum()
+    lines.into_iter().map(|d| line_mg_per_day(d, strength_mg)).sum()
 }
 
 fn line_mg_per_day(dosage: &Dosage, strength_mg: Option<f64>) -> Option<f64> {
-    let dose = dosage
-        .dose_and_rate
-        .iter()
-        .flatten()
-        .find_map(|dr| match dr.dose.as_ref()? {
-            DosageDoseAndRateDose::Quantity(q) => Some(q),
-            DosageDoseAndRateDose::Range(_) => None,
-        })?;
+    let dose = dosage.dose_and_rate.iter().flatten().find_map(|dr| match dr.dose.as_ref()? {
+        DosageDoseAndRateDose::Quantity(q) => Some(q),
+        DosageDoseAndRateDose::Range(_) => None,
+    })?;
     let mg = dose_mg(dose, strength_mg)?;
     let repeat = dosage.timing.as_ref()?.repeat.as_ref()?;
     let frequency = repeat.frequency.map_or(1.0, |f| f64::from(f.get()));
@@ -41,17 +34,10 @@ fn line_mg_per_day(dosage: &Dosage, strength_mg: Option<f64>) -> Option<f64> {
 
 fn dose_mg(dose: &Quantity, strength_mg: Option<f64>) -> Option<f64> {
     let value = dose.value?;
-    let unit = dose
-        .code
-        .as_deref()
-        .or(dose.unit.as_deref())?
-        .trim()
-        .to_ascii_lowercase();
+    let unit = dose.code.as_deref().or(dose.unit.as_deref())?.trim().to_ascii_lowercase();
     match unit.as_str() {
         "mg" => Some(value),
-        "{tbl}" | "tablet" | "tablets" | "{cap}" | "capsule" | "capsules" => {
-            Some(value * strength_mg?)
-        }
+        "{tbl}" | "tablet" | "tablets" | "{cap}" | "capsule" | "capsules" => Some(value * strength_mg?),
         _ => None,
     }
 }
@@ -67,10 +53,8 @@ mod tests {
 
     #[test]
     fn mg_times_frequency_over_period() {
-        let d = dosages(
-            json!([{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
-            "doseAndRate": [{"doseQuantity": {"value": 25, "unit": "mg"}}]}]),
-        );
+        let d = dosages(json!([{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": {"value": 25, "unit": "mg"}}]}]));
         assert_eq!(daily_dose_mg(&d, None), Some(50.0));
     }
 
@@ -85,23 +69,18 @@ mod tests {
 
     #[test]
     fn tablets_use_the_product_strength() {
-        let d = dosages(
-            json!([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
-            "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tablet", "code": "{tbl}"}}]}]),
-        );
+        let d = dosages(json!([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tablet", "code": "{tbl}"}}]}]));
         assert_eq!(daily_dose_mg(&d, Some(25.0)), Some(50.0));
         assert_eq!(daily_dose_mg(&d, None), None);
     }
 
     #[test]
     fn other_units_or_missing_timing_are_not_documented() {
-        let ml = dosages(
-            json!([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
-            "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mL"}}]}]),
-        );
+        let ml = dosages(json!([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mL"}}]}]));
         assert_eq!(daily_dose_mg(&ml, None), None);
-        let untimed =
-            dosages(json!([{"doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}]));
+        let untimed = dosages(json!([{"doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}]));
         assert_eq!(daily_dose_mg(&untimed, None), None);
         assert_eq!(daily_dose_mg(&[], None), None);
     }

@@ -43,32 +43,17 @@ pub enum Applicability {
 }
 
 /// A reason of the order: a reasonCode concept, or the code of a referenced Condition.
-fn order_reasons<'a>(
-    order: &'a MedicationRequest,
-    record: &'a PatientRecord,
-) -> Vec<&'a CodeableConcept> {
-    let codes = order
-        .reason_code
-        .iter()
-        .flatten()
-        .filter(|c| !c.coding.is_empty() || c.text.is_some());
-    let referenced = order
-        .reason_reference
-        .iter()
-        .flatten()
-        .filter_map(|r| record.condition(r)?.code.as_ref());
+fn order_reasons<'a>(order: &'a MedicationRequest, record: &'a PatientRecord) -> Vec<&'a CodeableConcept> {
+    let codes = order.reason_code.iter().flatten().filter(|c| !c.coding.is_empty() || c.text.is_some());
+    let referenced = order.reason_reference.iter().flatten().filter_map(|r| record.condition(r)?.code.as_ref());
     codes.chain(referenced).collect()
 }
 
 pub fn in_set(concept: &CodeableConcept, set: &ConceptSet) -> bool {
-    concept
-        .coding
-        .iter()
-        .flatten()
-        .any(|c| match (c.system.as_deref(), c.code.as_deref()) {
-            (Some(system), Some(code)) => set.contains(system, code),
-            _ => false,
-        })
+    concept.coding.iter().flatten().any(|c| match (c.system.as_deref(), c.code.as_deref()) {
+        (Some(system), Some(code)) => set.contains(system, code),
+        _ => false,
+    })
 }
 
 /// The display a card shows for a condition concept.
@@ -76,13 +61,7 @@ pub fn display(concept: &CodeableConcept) -> String {
     concept
         .text
         .clone()
-        .or_else(|| {
-            concept
-                .coding
-                .iter()
-                .flatten()
-                .find_map(|c| c.display.clone())
-        })
+        .or_else(|| concept.coding.iter().flatten().find_map(|c| c.display.clone()))
         .or_else(|| concept.coding.iter().flatten().find_map(|c| c.code.clone()))
         .unwrap_or_else(|| "condition".to_owned())
 }
@@ -91,24 +70,16 @@ pub fn display(concept: &CodeableConcept) -> String {
 /// entered in error, and not starting after today.
 pub fn is_active(condition: &Condition, today: &Today) -> bool {
     let has = |concept: Option<&CodeableConcept>, codes: &[&str]| {
-        concept.is_some_and(|c| {
-            c.coding
-                .iter()
-                .flatten()
-                .any(|c| c.code.as_deref().is_some_and(|x| codes.contains(&x)))
-        })
+        concept
+            .is_some_and(|c| c.coding.iter().flatten().any(|c| c.code.as_deref().is_some_and(|x| codes.contains(&x))))
     };
     let onset_later = match &condition.onset {
         Some(ConditionOnset::DateTime(onset)) => today.is_before(&date_text(onset)),
         _ => false,
     };
-    has(
-        condition.clinical_status.as_ref(),
-        &["active", "recurrence", "relapse"],
-    ) && !has(
-        condition.verification_status.as_ref(),
-        &["refuted", "entered-in-error"],
-    ) && !onset_later
+    has(condition.clinical_status.as_ref(), &["active", "recurrence", "relapse"])
+        && !has(condition.verification_status.as_ref(), &["refuted", "entered-in-error"])
+        && !onset_later
 }
 
 pub fn applicability(
@@ -119,21 +90,10 @@ pub fn applicability(
     today: &Today,
 ) -> Applicability {
     let reasons = order_reasons(order, record);
-    let active: Vec<&CodeableConcept> = record
-        .conditions
-        .iter()
-        .filter(|c| is_active(c, today))
-        .filter_map(|c| c.code.as_ref())
-        .collect();
-    let cancer_related = reasons
-        .iter()
-        .chain(&active)
-        .any(|c| in_set(c, &knowledge.cancer_pain));
-    let pain: Vec<&CodeableConcept> = reasons
-        .iter()
-        .copied()
-        .filter(|c| in_set(c, &knowledge.in_scope))
-        .collect();
+    let active: Vec<&CodeableConcept> =
+        record.conditions.iter().filter(|c| is_active(c, today)).filter_map(|c| c.code.as_ref()).collect();
+    let cancer_related = reasons.iter().chain(&active).any(|c| in_set(c, &knowledge.cancer_pain));
+    let pain: Vec<&CodeableConcept> = reasons.iter().copied().filter(|c| in_set(c, &knowledge.in_scope)).collect();
     if !pain.is_empty() {
         return applies(&pain, true, cancer_related, knowledge);
     }
@@ -144,23 +104,14 @@ pub fn applicability(
         return Applicability::NotApplicable(Silence::NoOrderLevelPainReason);
     }
     // No usable order reason (none given, or none this guideline recognises): the problem list.
-    let pain: Vec<&CodeableConcept> = active
-        .iter()
-        .copied()
-        .filter(|c| in_set(c, &knowledge.in_scope))
-        .collect();
+    let pain: Vec<&CodeableConcept> = active.iter().copied().filter(|c| in_set(c, &knowledge.in_scope)).collect();
     if pain.is_empty() {
         return Applicability::NotApplicable(Silence::NoInScopeCondition);
     }
     applies(&pain, false, cancer_related, knowledge)
 }
 
-fn applies(
-    pain: &[&CodeableConcept],
-    from_order: bool,
-    cancer_related: bool,
-    knowledge: &Knowledge,
-) -> Applicability {
+fn applies(pain: &[&CodeableConcept], from_order: bool, cancer_related: bool, knowledge: &Knowledge) -> Applicability {
     let mut conditions: Vec<IndicationCondition> = Vec::new();
     for c in pain {
         let display = display(c);

@@ -29,19 +29,12 @@ pub struct Today(pub String);
 impl Today {
     pub fn from_datetime(now: time::OffsetDateTime) -> Self {
         let d = now.date();
-        Self(format!(
-            "{:04}-{:02}-{:02}",
-            d.year(),
-            u8::from(d.month()),
-            d.day()
-        ))
+        Self(format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
     }
 
     /// Is a FHIR date or dateTime (any precision) after today?
     pub fn is_before(&self, fhir_date: &str) -> bool {
-        fhir_date
-            .get(..10.min(fhir_date.len()))
-            .is_some_and(|d| d > self.0.as_str())
+        fhir_date.get(..10.min(fhir_date.len())).is_some_and(|d| d > self.0.as_str())
     }
 }
 
@@ -99,29 +92,14 @@ fn assess_order(
     let applies = matches!(applicability, Applicability::Applies { .. });
     let medication_text = record
         .request_medication(order)
-        .and_then(|c| {
-            c.text
-                .clone()
-                .or_else(|| c.coding.iter().flatten().find_map(|c| c.display.clone()))
-        })
+        .and_then(|c| c.text.clone().or_else(|| c.coding.iter().flatten().find_map(|c| c.display.clone())))
         .unwrap_or_else(|| capitalise(&knowledge.medications.agent(agent).name));
     OrderAssessment {
-        order_ref: order
-            .id
-            .as_ref()
-            .map(|id| format!("MedicationRequest/{id}")),
+        order_ref: order.id.as_ref().map(|id| format!("MedicationRequest/{id}")),
         agent,
         medication_text,
-        classes: if applies {
-            trials::assess_classes(record, knowledge, today)
-        } else {
-            Vec::new()
-        },
-        contraindications: if applies {
-            contraindications::find(record, knowledge, today)
-        } else {
-            Vec::new()
-        },
+        classes: if applies { trials::assess_classes(record, knowledge, today) } else { Vec::new() },
+        contraindications: if applies { contraindications::find(record, knowledge, today) } else { Vec::new() },
         applicability,
     }
 }
@@ -129,8 +107,5 @@ fn assess_order(
 /// "amitriptyline" → "Amitriptyline".
 pub fn capitalise(s: &str) -> String {
     let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

@@ -66,11 +66,7 @@ pub struct ClassAssessment {
     pub evidence: Vec<Trial>,
 }
 
-pub fn assess_classes(
-    record: &PatientRecord,
-    knowledge: &Knowledge,
-    today: &Today,
-) -> Vec<ClassAssessment> {
+pub fn assess_classes(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Vec<ClassAssessment> {
     let trials = all_trials(record, knowledge, today);
     knowledge
         .plan
@@ -78,28 +74,12 @@ pub fn assess_classes(
         .iter()
         .enumerate()
         .map(|(index, class)| {
-            let mine: Vec<Trial> = trials
-                .iter()
-                .filter(|t| class.agents.contains(&t.agent))
-                .map(|t| judge(t.clone(), class))
-                .collect();
-            let status = mine
-                .iter()
-                .map(|t| t.outcome)
-                .min()
-                .unwrap_or(ClassStatus::NotDocumented);
-            let mut evidence: Vec<Trial> =
-                mine.into_iter().filter(|t| t.outcome == status).collect();
-            evidence.sort_by(|a, b| {
-                b.date
-                    .cmp(&a.date)
-                    .then_with(|| a.resource.cmp(&b.resource))
-            });
-            ClassAssessment {
-                class: index,
-                status,
-                evidence,
-            }
+            let mine: Vec<Trial> =
+                trials.iter().filter(|t| class.agents.contains(&t.agent)).map(|t| judge(t.clone(), class)).collect();
+            let status = mine.iter().map(|t| t.outcome).min().unwrap_or(ClassStatus::NotDocumented);
+            let mut evidence: Vec<Trial> = mine.into_iter().filter(|t| t.outcome == status).collect();
+            evidence.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.resource.cmp(&b.resource)));
+            ClassAssessment { class: index, status, evidence }
         })
         .collect()
 }
@@ -154,8 +134,7 @@ fn failure_reason<'a>(
     let mut found: Option<(FailureKind, String)> = None;
     for concept in concepts {
         for coding in concept.coding.iter().flatten() {
-            let (Some(system), Some(code)) = (coding.system.as_deref(), coding.code.as_deref())
-            else {
+            let (Some(system), Some(code)) = (coding.system.as_deref(), coding.code.as_deref()) else {
                 continue;
             };
             let kind = if knowledge.intolerance.contains(system, code) {
@@ -165,16 +144,9 @@ fn failure_reason<'a>(
             } else {
                 continue;
             };
-            let words = coding
-                .display
-                .clone()
-                .or_else(|| concept.text.clone())
-                .unwrap_or_else(|| code.to_owned());
+            let words = coding.display.clone().or_else(|| concept.text.clone()).unwrap_or_else(|| code.to_owned());
             // Intolerance outranks no response: it is a real failure at any dose.
-            if found
-                .as_ref()
-                .is_none_or(|(k, _)| *k == FailureKind::NoResponse)
-            {
+            if found.as_ref().is_none_or(|(k, _)| *k == FailureKind::NoResponse) {
                 found = Some((kind, words));
             }
         }
@@ -192,20 +164,11 @@ fn per_agent(
         .medications
         .recognise(concept)
         .into_iter()
-        .filter_map(|agent| {
-            make(
-                agent,
-                daily_dose_mg(dosage, knowledge.medications.strength_mg(concept, agent)),
-            )
-        })
+        .filter_map(|agent| make(agent, daily_dose_mg(dosage, knowledge.medications.strength_mg(concept, agent))))
         .collect()
 }
 
-fn from_request(
-    request: &MedicationRequest,
-    concept: &CodeableConcept,
-    knowledge: &Knowledge,
-) -> Vec<Trial> {
+fn from_request(request: &MedicationRequest, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
     let failure = failure_reason(request.status_reason.iter(), knowledge);
     let Some(status) = outcome(&request.status, &failure) else {
         return Vec::new();
@@ -217,52 +180,34 @@ fn from_request(
         .and_then(|p| p.end.as_ref())
         .or(request.authored_on.as_ref())
         .map(date_text);
-    per_agent(
-        concept,
-        knowledge,
-        &request.dosage_instruction,
-        |agent, dose| {
-            Some(Trial {
-                resource: format!("MedicationRequest/{}", request.id.as_deref().unwrap_or("?")),
-                agent,
-                record_status: request.status.clone(),
-                date: date.clone(),
-                failure: failure.clone(),
-                daily_dose_mg: dose,
-                outcome: status,
-            })
-        },
-    )
+    per_agent(concept, knowledge, &request.dosage_instruction, |agent, dose| {
+        Some(Trial {
+            resource: format!("MedicationRequest/{}", request.id.as_deref().unwrap_or("?")),
+            agent,
+            record_status: request.status.clone(),
+            date: date.clone(),
+            failure: failure.clone(),
+            daily_dose_mg: dose,
+            outcome: status,
+        })
+    })
 }
 
-fn from_statement(
-    statement: &MedicationStatement,
-    concept: &CodeableConcept,
-    knowledge: &Knowledge,
-) -> Vec<Trial> {
-    let reasons = statement
-        .status_reason
-        .iter()
-        .flatten()
-        .chain(statement.reason_code.iter().flatten());
+fn from_statement(statement: &MedicationStatement, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
+    let reasons = statement.status_reason.iter().flatten().chain(statement.reason_code.iter().flatten());
     let failure = failure_reason(reasons, knowledge);
     let Some(status) = outcome(&statement.status, &failure) else {
         return Vec::new();
     };
     let date = match &statement.effective {
         Some(MedicationStatementEffective::DateTime(d)) => Some(date_text(d)),
-        Some(MedicationStatementEffective::Period(p)) => {
-            p.end.as_ref().or(p.start.as_ref()).map(date_text)
-        }
+        Some(MedicationStatementEffective::Period(p)) => p.end.as_ref().or(p.start.as_ref()).map(date_text),
         None => None,
     }
     .or_else(|| statement.date_asserted.as_ref().map(date_text));
     per_agent(concept, knowledge, &statement.dosage, |agent, dose| {
         Some(Trial {
-            resource: format!(
-                "MedicationStatement/{}",
-                statement.id.as_deref().unwrap_or("?")
-            ),
+            resource: format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or("?")),
             agent,
             record_status: statement.status.clone(),
             date: date.clone(),
@@ -278,16 +223,9 @@ fn from_statement(
 fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Trial> {
     use fhir_sdk::r4b::codes::AllergyIntoleranceCategory;
     let medication = allergy.category.is_empty()
-        || allergy
-            .category
-            .iter()
-            .flatten()
-            .any(|c| *c == AllergyIntoleranceCategory::Medication);
+        || allergy.category.iter().flatten().any(|c| *c == AllergyIntoleranceCategory::Medication);
     let refuted = allergy.verification_status.as_ref().is_some_and(|v| {
-        v.coding
-            .iter()
-            .flatten()
-            .any(|c| matches!(c.code.as_deref(), Some("refuted" | "entered-in-error")))
+        v.coding.iter().flatten().any(|c| matches!(c.code.as_deref(), Some("refuted" | "entered-in-error")))
     });
     let Some(code) = allergy.code.as_ref().filter(|_| medication && !refuted) else {
         return Vec::new();
@@ -297,11 +235,7 @@ fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Tria
         .iter()
         .flatten()
         .flat_map(|r| r.manifestation.iter().flatten())
-        .find_map(|m| {
-            m.text
-                .clone()
-                .or_else(|| m.coding.iter().flatten().find_map(|c| c.display.clone()))
-        });
+        .find_map(|m| m.text.clone().or_else(|| m.coding.iter().flatten().find_map(|c| c.display.clone())));
     let words = match reaction {
         Some(r) => format!("allergy/intolerance ({r}) recorded"),
         None => "allergy/intolerance recorded".to_owned(),
@@ -312,10 +246,7 @@ fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Tria
         .recognise(code)
         .into_iter()
         .map(|agent| Trial {
-            resource: format!(
-                "AllergyIntolerance/{}",
-                allergy.id.as_deref().unwrap_or("?")
-            ),
+            resource: format!("AllergyIntolerance/{}", allergy.id.as_deref().unwrap_or("?")),
             agent,
             record_status: "allergy".to_owned(),
             date: date.clone(),

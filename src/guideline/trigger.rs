@@ -43,26 +43,16 @@ pub fn examined_orders<'r>(
         .iter()
         .filter(|order| match hook {
             Hook::OrderSign => true,
-            Hook::OrderSelect => order.id.as_deref().is_some_and(|id| {
-                selections
-                    .iter()
-                    .any(|s| s.strip_prefix("MedicationRequest/") == Some(id))
-            }),
+            Hook::OrderSelect => order
+                .id
+                .as_deref()
+                .is_some_and(|id| selections.iter().any(|s| s.strip_prefix("MedicationRequest/") == Some(id))),
         })
-        .filter(|order| {
-            !matches!(
-                order.status.as_str(),
-                "entered-in-error" | "cancelled" | "completed"
-            )
-        })
+        .filter(|order| !matches!(order.status.as_str(), "entered-in-error" | "cancelled" | "completed"))
         .filter_map(|order| {
             let concept = record.request_medication(order)?;
             let agents = knowledge.medications.recognise(&concept);
-            let agent = knowledge
-                .trigger_agents
-                .iter()
-                .copied()
-                .find(|a| agents.contains(a))?;
+            let agent = knowledge.trigger_agents.iter().copied().find(|a| agents.contains(a))?;
             Some((order, agent))
         })
         .collect()

@@ -7,27 +7,17 @@ use serde::Serialize;
 pub const PREFETCH: &[(&str, &str)] = &[
     ("patient", "Patient/{{context.patientId}}"),
     ("conditions", "Condition?patient={{context.patientId}}"),
-    (
-        "medicationRequests",
-        "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
-    ),
+    ("medicationRequests", "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication"),
     (
         "medicationStatements",
         "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
     ),
-    (
-        "allergyIntolerances",
-        "AllergyIntolerance?patient={{context.patientId}}",
-    ),
+    ("allergyIntolerances", "AllergyIntolerance?patient={{context.patientId}}"),
 ];
 
 /// Prefetch keys without which a ketamine order cannot be assessed.
-pub const REQUIRED_PREFETCH: &[&str] = &[
-    "conditions",
-    "medicationRequests",
-    "medicationStatements",
-    "allergyIntolerances",
-];
+pub const REQUIRED_PREFETCH: &[&str] =
+    &["conditions", "medicationRequests", "medicationStatements", "allergyIntolerances"];
 
 /// One service this process offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,10 +65,8 @@ struct Service {
 
 /// The discovery document; `knowledge_version` tells operators which profiles are loaded.
 pub fn document(knowledge_version: &str) -> serde_json::Value {
-    let prefetch: serde_json::Map<_, _> = PREFETCH
-        .iter()
-        .map(|(k, q)| ((*k).to_owned(), serde_json::Value::from(*q)))
-        .collect();
+    let prefetch: serde_json::Map<_, _> =
+        PREFETCH.iter().map(|(k, q)| ((*k).to_owned(), serde_json::Value::from(*q))).collect();
     let services: Vec<Service> = SERVICES
         .iter()
         .map(|s| Service {

@@ -53,9 +53,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Entry>, String> {
             return Err(format!("feedback[{i}].card: must be the uuid of a card"));
         }
         if entry.outcome == Outcome::Accepted && entry.override_reason.is_some() {
-            return Err(format!(
-                "feedback[{i}]: an accepted card has no overrideReason"
-            ));
+            return Err(format!("feedback[{i}]: an accepted card has no overrideReason"));
         }
     }
     Ok(body.feedback)
@@ -70,27 +68,12 @@ mod tests {
         let body = br#"{"feedback":[{"card":"c1","outcome":"overridden","overrideReason":{"reason":{"system":"s","code":"crps"},"userComment":"free text"},"outcomeTimestamp":"2026-01-01T00:00:00Z"}]}"#;
         let entries = parse(body).unwrap();
         assert_eq!(entries[0].outcome, Outcome::Overridden);
-        assert_eq!(
-            entries[0]
-                .override_reason
-                .as_ref()
-                .unwrap()
-                .reason
-                .as_ref()
-                .unwrap()
-                .code
-                .as_deref(),
-            Some("crps")
-        );
+        assert_eq!(entries[0].override_reason.as_ref().unwrap().reason.as_ref().unwrap().code.as_deref(), Some("crps"));
     }
 
     #[test]
     fn unknown_outcome_and_empty_list_are_rejected() {
-        assert!(
-            parse(br#"{"feedback":[]}"#)
-                .unwrap_err()
-                .contains("at least one")
-        );
+        assert!(parse(br#"{"feedback":[]}"#).unwrap_err().contains("at least one"));
         let bad = br#"{"feedback":[{"card":"c1","outcome":"ignored","outcomeTimestamp":"x"}]}"#;
         assert!(parse(bad).unwrap_err().contains("unknown variant"));
     }

@@ -45,9 +45,7 @@ pub struct FhirAuthorization {
 
 impl std::fmt::Debug for FhirAuthorization {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FhirAuthorization")
-            .field("access_token", &"<redacted>")
-            .finish()
+        f.debug_struct("FhirAuthorization").field("access_token", &"<redacted>").finish()
     }
 }
 
@@ -78,8 +76,7 @@ pub struct HookRequest {
 impl HookRequest {
     /// Parses and validates a request body.
     pub fn from_slice(body: &[u8]) -> Result<Self, HookError> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -90,11 +87,7 @@ impl HookRequest {
             .iter_errors(&value)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                let at = if path.is_empty() {
-                    "request".to_owned()
-                } else {
-                    path
-                };
+                let at = if path.is_empty() { "request".to_owned() } else { path };
                 format!("{at}: {e}")
             })
             .take(20)
@@ -103,9 +96,7 @@ impl HookRequest {
             return Err(HookError::Invalid(findings));
         }
         let Value::Object(mut root) = value else {
-            return Err(HookError::Invalid(vec![
-                "request: not a JSON object".into(),
-            ]));
+            return Err(HookError::Invalid(vec!["request: not a JSON object".into()]));
         };
         let hook = take_string(&mut root, "hook").unwrap_or_default();
         let hook_instance = take_string(&mut root, "hookInstance").unwrap_or_default();
@@ -122,15 +113,9 @@ impl HookRequest {
             _ => Map::new(),
         };
         let patient_id = take_string(&mut context, "patientId").unwrap_or_default();
-        let patient_id = patient_id
-            .strip_prefix("Patient/")
-            .unwrap_or(&patient_id)
-            .to_owned();
+        let patient_id = patient_id.strip_prefix("Patient/").unwrap_or(&patient_id).to_owned();
         let selections = match context.remove("selections") {
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
+            Some(Value::Array(items)) => items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
             _ => Vec::new(),
         };
         let context = OrderContext {
@@ -146,9 +131,7 @@ impl HookRequest {
                 .map(|(key, value)| {
                     let state = match value {
                         Value::Null => Prefetched::Null,
-                        v if v.get("resourceType").and_then(Value::as_str)
-                            == Some("OperationOutcome") =>
-                        {
+                        v if v.get("resourceType").and_then(Value::as_str) == Some("OperationOutcome") => {
                             Prefetched::Failed(v)
                         }
                         v => Prefetched::Data(v),
@@ -158,14 +141,7 @@ impl HookRequest {
                 .collect(),
             _ => BTreeMap::new(),
         };
-        Ok(Self {
-            hook,
-            hook_instance,
-            fhir_server,
-            fhir_authorization,
-            context,
-            prefetch,
-        })
+        Ok(Self { hook, hook_instance, fhir_server, fhir_authorization, context, prefetch })
     }
 }
 
@@ -173,22 +149,13 @@ impl HookRequest {
 /// resource or an array of them (CDS Hooks 1.0 era, the STU3 opioid IG) or `null` (no drafts);
 /// a prefetch value given as a Bundle entry (`{"resource": …, "response": …}`).
 fn normalize_envelope(value: &mut Value) {
-    if let Some(drafts) = value
-        .get_mut("context")
-        .and_then(|c| c.get_mut("draftOrders"))
-    {
+    if let Some(drafts) = value.get_mut("context").and_then(|c| c.get_mut("draftOrders")) {
         let entries: Option<Vec<Value>> = match drafts.take() {
             Value::Null => Some(Vec::new()),
             Value::Array(items) => Some(
                 items
                     .into_iter()
-                    .map(|item| {
-                        if item.get("resource").is_some() {
-                            item
-                        } else {
-                            json!({ "resource": item })
-                        }
-                    })
+                    .map(|item| if item.get("resource").is_some() { item } else { json!({ "resource": item }) })
                     .collect(),
             ),
             bundle if bundle.get("resourceType").and_then(Value::as_str) == Some("Bundle") => {
@@ -210,10 +177,7 @@ fn normalize_envelope(value: &mut Value) {
     if let Some(Value::Object(prefetch)) = value.get_mut("prefetch") {
         for item in prefetch.values_mut() {
             if item.get("resourceType").is_none() {
-                if let Some(resource) = item
-                    .get_mut("resource")
-                    .filter(|r| r.get("resourceType").is_some())
-                {
+                if let Some(resource) = item.get_mut("resource").filter(|r| r.get("resourceType").is_some()) {
                     *item = resource.take();
                 }
             }
@@ -246,32 +210,19 @@ mod tests {
         });
         let request = HookRequest::from_value(body).unwrap();
         assert_eq!(request.prefetch.get("conditions"), Some(&Prefetched::Null));
-        assert!(matches!(
-            request.prefetch.get("medicationRequests"),
-            Some(Prefetched::Failed(_))
-        ));
-        assert!(matches!(
-            request.prefetch.get("medicationStatements"),
-            Some(Prefetched::Data(_))
-        ));
+        assert!(matches!(request.prefetch.get("medicationRequests"), Some(Prefetched::Failed(_))));
+        assert!(matches!(request.prefetch.get("medicationStatements"), Some(Prefetched::Data(_))));
         assert_eq!(request.prefetch.get("allergyIntolerances"), None);
         assert_eq!(request.context.patient_id, "1");
     }
 
     #[test]
     fn old_draft_order_shapes_become_a_bundle() {
-        let single = HookRequest::from_value(minimal(
-            json!({ "resourceType": "MedicationRequest", "id": "a" }),
-        ))
-        .unwrap();
-        assert_eq!(
-            single.context.draft_orders["entry"][0]["resource"]["id"],
-            "a"
-        );
-        let list = HookRequest::from_value(minimal(
-            json!([{ "resourceType": "MedicationRequest", "id": "b" }]),
-        ))
-        .unwrap();
+        let single =
+            HookRequest::from_value(minimal(json!({ "resourceType": "MedicationRequest", "id": "a" }))).unwrap();
+        assert_eq!(single.context.draft_orders["entry"][0]["resource"]["id"], "a");
+        let list =
+            HookRequest::from_value(minimal(json!([{ "resourceType": "MedicationRequest", "id": "b" }]))).unwrap();
         assert_eq!(list.context.draft_orders["entry"][0]["resource"]["id"], "b");
         let none = HookRequest::from_value(minimal(Value::Null)).unwrap();
         assert_eq!(none.context.draft_orders["entry"], json!([]));
@@ -283,16 +234,13 @@ mod tests {
         let mut body = minimal(json!({ "resourceType": "Bundle" }));
         body["prefetch"] = json!({ "patient": { "resource": { "resourceType": "Patient", "id": "1" }, "response": { "status": "200 OK" } } });
         let request = HookRequest::from_value(body).unwrap();
-        assert!(
-            matches!(request.prefetch.get("patient"), Some(Prefetched::Data(p)) if p["id"] == "1")
-        );
+        assert!(matches!(request.prefetch.get("patient"), Some(Prefetched::Data(p)) if p["id"] == "1"));
     }
 
     #[test]
     fn access_token_never_shows_in_debug_output() {
         let mut body = minimal(json!({ "resourceType": "Bundle" }));
-        body["fhirAuthorization"] =
-            json!({ "access_token": "SECRET-TOKEN", "token_type": "Bearer" });
+        body["fhirAuthorization"] = json!({ "access_token": "SECRET-TOKEN", "token_type": "Bearer" });
         let request = HookRequest::from_value(body).unwrap();
         assert!(!format!("{request:?}").contains("SECRET-TOKEN"));
     }

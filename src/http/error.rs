@@ -32,9 +32,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Hook(HookError::MissingData(_)) => StatusCode::PRECONDITION_FAILED,
-            ApiError::Hook(_) | ApiError::BadFeedback(_) | ApiError::Unreadable(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::Hook(_) | ApiError::BadFeedback(_) | ApiError::Unreadable(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -75,7 +73,9 @@ impl ApiError {
                     })
                     .collect(),
             ),
-            ApiError::Hook(HookError::MalformedJson(_)) | ApiError::Unreadable(_) => ("structure", vec![self.to_string()]),
+            ApiError::Hook(HookError::MalformedJson(_)) | ApiError::Unreadable(_) => {
+                ("structure", vec![self.to_string()])
+            }
             ApiError::Hook(_) | ApiError::BadFeedback(_) => ("invalid", vec![self.to_string()]),
             ApiError::UnknownService(_) | ApiError::NotFound => ("not-found", vec![self.to_string()]),
             ApiError::TooLarge(_) => ("too-long", vec![self.to_string()]),
@@ -87,10 +87,8 @@ impl ApiError {
 
 /// A FHIR OperationOutcome with one error issue per line.
 pub fn operation_outcome(code: &str, lines: &[String]) -> Value {
-    let issues: Vec<Value> = lines
-        .iter()
-        .map(|d| json!({ "severity": "error", "code": code, "diagnostics": d }))
-        .collect();
+    let issues: Vec<Value> =
+        lines.iter().map(|d| json!({ "severity": "error", "code": code, "diagnostics": d })).collect();
     json!({ "resourceType": "OperationOutcome", "issue": issues })
 }
 
@@ -98,10 +96,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, lines) = self.issues();
         let mut response = (self.status(), Json(operation_outcome(code, &lines))).into_response();
-        response.headers_mut().insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/fhir+json"),
-        );
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/fhir+json"));
         response
     }
 }

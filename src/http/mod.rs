@@ -35,10 +35,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 5 * 1024 * 1024,
-            request_timeout: Duration::from_secs(10),
-        }
+        Self { max_body_bytes: 5 * 1024 * 1024, request_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -60,37 +57,20 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
     Router::new()
-        .route(
-            "/cds-services",
-            get(discovery_handler).fallback(method_not_allowed),
-        )
-        .route(
-            "/cds-services/{id}",
-            post(hook_handler).fallback(method_not_allowed),
-        )
-        .route(
-            "/cds-services/{id}/feedback",
-            post(feedback_handler).fallback(method_not_allowed),
-        )
-        .route(
-            "/health",
-            get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed),
-        )
+        .route("/cds-services", get(discovery_handler).fallback(method_not_allowed))
+        .route("/cds-services/{id}", post(hook_handler).fallback(method_not_allowed))
+        .route("/cds-services/{id}/feedback", post(feedback_handler).fallback(method_not_allowed))
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed))
         .route("/ready", get(ready_handler).fallback(method_not_allowed))
-        .route(
-            "/openapi.json",
-            get(openapi_handler).fallback(method_not_allowed),
-        )
+        .route("/openapi.json", get(openapi_handler).fallback(method_not_allowed))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(
-            move |req, next: axum::middleware::Next| async move {
-                match tokio::time::timeout(timeout, next.run(req)).await {
-                    Ok(response) => response,
-                    Err(_) => ApiError::Timeout.into_response(),
-                }
-            },
-        ))
+        .layer(axum::middleware::from_fn(move |req, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::Timeout.into_response(),
+            }
+        }))
         .layer(cors)
         .with_state(state)
 }
@@ -107,23 +87,12 @@ async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
     if state.ready.load(Ordering::Acquire) {
         Json(json!({ "status": "ready", "knowledge": state.knowledge.version() })).into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready" })),
-        )
-            .into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready" }))).into_response()
     }
 }
 
 async fn openapi_handler() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        OPENAPI,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], OPENAPI).into_response()
 }
 
 fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
@@ -157,12 +126,7 @@ async fn hook_handler(
             let span = tracing::Span::current();
             span.record("hook", request.hook.as_str());
             span.record("hook_instance", request.hook_instance.as_str());
-            Ok(service::evaluate(
-                service,
-                request,
-                &state.knowledge,
-                time::OffsetDateTime::now_utc(),
-            )?)
+            Ok(service::evaluate(service, request, &state.knowledge, time::OffsetDateTime::now_utc())?)
         });
         let span = tracing::Span::current();
         span.record("latency_us", started.elapsed().as_micros() as u64);
@@ -176,11 +140,7 @@ async fn hook_handler(
                 Ok(Json(evaluation.response).into_response())
             }
             Err(error) => {
-                warn!(
-                    status = error.status().as_u16(),
-                    reason = error.reason(),
-                    "hook refused"
-                );
+                warn!(status = error.status().as_u16(), reason = error.reason(), "hook refused");
                 Err(error)
             }
         }
@@ -198,10 +158,7 @@ async fn feedback_handler(
     let bytes = body(raw, state.config.max_body_bytes)?;
     let entries = feedback::parse(&bytes).map_err(ApiError::BadFeedback)?;
     for entry in &entries {
-        let reason = entry
-            .override_reason
-            .as_ref()
-            .and_then(|r| r.reason.as_ref());
+        let reason = entry.override_reason.as_ref().and_then(|r| r.reason.as_ref());
         info!(
             service = service.id,
             card = entry.card.as_str(),

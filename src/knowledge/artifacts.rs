@@ -14,8 +14,7 @@ mod embedded {
 }
 
 static SCHEMA: LazyLock<Result<jsonschema::Validator, String>> = LazyLock::new(|| {
-    let schema: Value =
-        serde_json::from_str(include_str!("profiles.schema.json")).map_err(|e| e.to_string())?;
+    let schema: Value = serde_json::from_str(include_str!("profiles.schema.json")).map_err(|e| e.to_string())?;
     jsonschema::validator_for(&schema).map_err(|e| e.to_string())
 });
 
@@ -34,20 +33,12 @@ pub struct Artifacts {
 
 impl Artifacts {
     pub fn embedded() -> Result<Self, Vec<KnowledgeError>> {
-        Self::from_files(
-            embedded::EMBEDDED
-                .iter()
-                .map(|(name, text)| ((*name).to_owned(), Ok((*text).to_owned()))),
-        )
+        Self::from_files(embedded::EMBEDDED.iter().map(|(name, text)| ((*name).to_owned(), Ok((*text).to_owned()))))
     }
 
     pub fn from_dir(dir: &Path) -> Result<Self, Vec<KnowledgeError>> {
         let entries = std::fs::read_dir(dir).map_err(|e| {
-            vec![KnowledgeError::new(
-                dir.display().to_string(),
-                "",
-                format!("cannot read the directory: {e}"),
-            )]
+            vec![KnowledgeError::new(dir.display().to_string(), "", format!("cannot read the directory: {e}"))]
         })?;
         let mut paths: Vec<_> = entries
             .filter_map(Result::ok)
@@ -61,12 +52,8 @@ impl Artifacts {
         }))
     }
 
-    fn from_files(
-        files: impl Iterator<Item = (String, Result<String, String>)>,
-    ) -> Result<Self, Vec<KnowledgeError>> {
-        let schema = SCHEMA
-            .as_ref()
-            .map_err(|e| vec![KnowledgeError::new("profiles.schema.json", "", e.clone())])?;
+    fn from_files(files: impl Iterator<Item = (String, Result<String, String>)>) -> Result<Self, Vec<KnowledgeError>> {
+        let schema = SCHEMA.as_ref().map_err(|e| vec![KnowledgeError::new("profiles.schema.json", "", e.clone())])?;
         let mut artifacts = Artifacts::default();
         let mut errors = Vec::new();
         for (file, text) in files {
@@ -80,11 +67,7 @@ impl Artifacts {
             let resource: Value = match serde_json::from_str(&text) {
                 Ok(v) => v,
                 Err(e) => {
-                    errors.push(KnowledgeError::new(
-                        &file,
-                        "",
-                        format!("not valid JSON: {e}"),
-                    ));
+                    errors.push(KnowledgeError::new(&file, "", format!("not valid JSON: {e}")));
                     continue;
                 }
             };
@@ -99,20 +82,12 @@ impl Artifacts {
             }
             let url = resource["url"].as_str().unwrap_or_default().to_owned();
             if let Some(previous) = artifacts.by_url.get(&url) {
-                errors.push(KnowledgeError::new(
-                    &file,
-                    "/url",
-                    format!("{url} is also defined in {}", previous.file),
-                ));
+                errors.push(KnowledgeError::new(&file, "/url", format!("{url} is also defined in {}", previous.file)));
                 continue;
             }
             artifacts.by_url.insert(url, Artifact { file, resource });
         }
-        if errors.is_empty() {
-            Ok(artifacts)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(artifacts) } else { Err(errors) }
     }
 
     pub fn get(&self, url: &str) -> Option<&Artifact> {
@@ -120,8 +95,6 @@ impl Artifacts {
     }
 
     pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Artifact> + 'a {
-        self.by_url
-            .values()
-            .filter(move |a| a.resource["resourceType"] == kind)
+        self.by_url.values().filter(move |a| a.resource["resourceType"] == kind)
     }
 }

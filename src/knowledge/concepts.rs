@@ -19,9 +19,7 @@ impl Filter {
     fn matches(&self, code: &str) -> bool {
         match self {
             Filter::IsA(parent) => code == parent || code.starts_with(parent.as_str()),
-            Filter::Regex(re) => re
-                .find(code)
-                .is_some_and(|m| m.start() == 0 && m.end() == code.len()),
+            Filter::Regex(re) => re.find(code).is_some_and(|m| m.start() == 0 && m.end() == code.len()),
         }
     }
 }
@@ -35,24 +33,17 @@ pub struct ConceptSet {
 
 impl ConceptSet {
     pub fn insert(&mut self, system: &str, code: &str) {
-        self.codes
-            .insert((system.to_owned(), canonical_code(system, code)));
+        self.codes.insert((system.to_owned(), canonical_code(system, code)));
     }
 
     pub fn add_filter(&mut self, system: &str, filter: Filter) {
-        self.filters
-            .entry(system.to_owned())
-            .or_default()
-            .push(filter);
+        self.filters.entry(system.to_owned()).or_default().push(filter);
     }
 
     pub fn extend(&mut self, other: &ConceptSet) {
         self.codes.extend(other.codes.iter().cloned());
         for (system, filters) in &other.filters {
-            self.filters
-                .entry(system.clone())
-                .or_default()
-                .extend(filters.iter().cloned());
+            self.filters.entry(system.clone()).or_default().extend(filters.iter().cloned());
         }
     }
 
@@ -61,9 +52,7 @@ impl ConceptSet {
         if self.codes.contains(&(system.to_owned(), code.clone())) {
             return true;
         }
-        self.filters
-            .get(system)
-            .is_some_and(|fs| fs.iter().any(|f| f.matches(&code)))
+        self.filters.get(system).is_some_and(|fs| fs.iter().any(|f| f.matches(&code)))
     }
 
     pub fn len(&self) -> usize {

@@ -31,18 +31,12 @@ impl MedicationCatalog {
         if let Some(id) = self.agents.iter().position(|a| a.value_set == value_set) {
             return id;
         }
-        self.agents.push(Agent {
-            name: name.trim().to_lowercase(),
-            value_set: value_set.to_owned(),
-        });
+        self.agents.push(Agent { name: name.trim().to_lowercase(), value_set: value_set.to_owned() });
         self.agents.len() - 1
     }
 
     pub fn add_code(&mut self, system: &str, code: &str, agent: AgentId) {
-        let ids = self
-            .by_code
-            .entry((system.to_owned(), code.trim().to_owned()))
-            .or_default();
+        let ids = self.by_code.entry((system.to_owned(), code.trim().to_owned())).or_default();
         if !ids.contains(&agent) {
             ids.push(agent);
         }
@@ -52,9 +46,7 @@ impl MedicationCatalog {
     pub fn add_product(&mut self, code: &str, name: Option<&str>, agent: AgentId) {
         self.add_code(RXNORM, code, agent);
         if let Some(name) = name {
-            self.product_names
-                .entry(code.to_owned())
-                .or_insert_with(|| name.to_owned());
+            self.product_names.entry(code.to_owned()).or_insert_with(|| name.to_owned());
         }
     }
 
@@ -76,10 +68,7 @@ impl MedicationCatalog {
 
     /// The agents one code names (a copy: the catalog may be extended while iterating).
     pub fn agents_for_code(&self, system: &str, code: &str) -> Vec<AgentId> {
-        self.by_code
-            .get(&(system.to_owned(), code.trim().to_owned()))
-            .cloned()
-            .unwrap_or_default()
+        self.by_code.get(&(system.to_owned(), code.trim().to_owned())).cloned().unwrap_or_default()
     }
 
     /// The agents the codings of a concept name, without the text rule.
@@ -103,13 +92,7 @@ impl MedicationCatalog {
         let mut found = self.recognise_codes(concept);
         if found.is_empty() {
             for text in texts(concept) {
-                found.extend(
-                    self.agents
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, a)| names(text, &a.name))
-                        .map(|(i, _)| i),
-                );
+                found.extend(self.agents.iter().enumerate().filter(|(_, a)| names(text, &a.name)).map(|(i, _)| i));
             }
         }
         found.sort_unstable();
@@ -126,25 +109,13 @@ impl MedicationCatalog {
             .iter()
             .flatten()
             .filter(|c| c.system.as_deref() == Some(RXNORM))
-            .filter_map(|c| {
-                self.product_names
-                    .get(c.code.as_deref()?)
-                    .map(String::as_str)
-            });
-        product_names
-            .chain(texts(concept))
-            .find_map(|text| strength_after(text, name))
+            .filter_map(|c| self.product_names.get(c.code.as_deref()?).map(String::as_str));
+        product_names.chain(texts(concept)).find_map(|text| strength_after(text, name))
     }
 }
 
 fn texts(concept: &CodeableConcept) -> impl Iterator<Item = &str> {
-    concept.text.as_deref().into_iter().chain(
-        concept
-            .coding
-            .iter()
-            .flatten()
-            .filter_map(|c| c.display.as_deref()),
-    )
+    concept.text.as_deref().into_iter().chain(concept.coding.iter().flatten().filter_map(|c| c.display.as_deref()))
 }
 
 /// Byte offsets just past each whole-word occurrence of `word` in the lower-cased `lower`.
@@ -209,11 +180,7 @@ mod tests {
     fn product_code_recognised_and_strength_read_from_its_name() {
         let mut catalog = MedicationCatalog::default();
         let ami = catalog.add_agent("amitriptyline", "vs/ami");
-        catalog.add_product(
-            "856792",
-            Some("amitriptyline hydrochloride 25 MG Oral Tablet"),
-            ami,
-        );
+        catalog.add_product("856792", Some("amitriptyline hydrochloride 25 MG Oral Tablet"), ami);
         let c = concept(serde_json::json!({"coding": [{"system": RXNORM, "code": "856792"}]}));
         assert_eq!(catalog.recognise(&c), vec![ami]);
         assert_eq!(catalog.strength_mg(&c, ami), Some(25.0));
@@ -230,9 +197,7 @@ mod tests {
         let ket = catalog.add_agent("ketamine", "vs/ket");
         let dul = catalog.add_agent("duloxetine", "vs/dul");
         catalog.add_code(RXNORM, "6130", ket);
-        let c = concept(
-            serde_json::json!({"coding": [{"system": RXNORM, "code": "6130"}], "text": "duloxetine"}),
-        );
+        let c = concept(serde_json::json!({"coding": [{"system": RXNORM, "code": "6130"}], "text": "duloxetine"}));
         assert_eq!(catalog.recognise(&c), vec![ket]);
         let local = concept(
             serde_json::json!({"coding": [{"system": "urn:local", "code": "X1", "display": "Duloxetine DR 30"}]}),

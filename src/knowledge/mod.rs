@@ -34,16 +34,8 @@ pub struct KnowledgeError {
 }
 
 impl KnowledgeError {
-    pub fn new(
-        file: impl Into<String>,
-        path: impl Into<String>,
-        problem: impl Into<String>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            path: path.into(),
-            problem: problem.into(),
-        }
+    pub fn new(file: impl Into<String>, path: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { file: file.into(), path: path.into(), problem: problem.into() }
     }
 }
 
@@ -84,15 +76,11 @@ impl Knowledge {
     }
 
     fn build(artifacts: &Artifacts) -> Result<Self, Vec<KnowledgeError>> {
-        let mut sets = SetBuilder {
-            artifacts,
-            medications: MedicationCatalog::default(),
-        };
+        let mut sets = SetBuilder { artifacts, medications: MedicationCatalog::default() };
         let plan = plan::read(artifacts, &mut |url| sets.agents_of(url, 0)).map_err(|e| vec![e])?;
         let one = |e: KnowledgeError| vec![e];
-        let trigger_agents = sets
-            .agents_of(&plan.trigger_value_set, 0)
-            .map_err(|p| one(sets.err(&plan.trigger_value_set, p)))?;
+        let trigger_agents =
+            sets.agents_of(&plan.trigger_value_set, 0).map_err(|p| one(sets.err(&plan.trigger_value_set, p)))?;
         let order_reason_required = sets
             .agents_of(&plan.order_reason_required_value_set, 0)
             .map_err(|p| one(sets.err(&plan.order_reason_required_value_set, p)))?;
@@ -112,11 +100,7 @@ impl Knowledge {
             trigger_agents,
             order_reason_required,
             medications: sets.medications,
-            files: artifacts
-                .by_url
-                .iter()
-                .map(|(u, a)| (u.clone(), a.file.clone()))
-                .collect(),
+            files: artifacts.by_url.iter().map(|(u, a)| (u.clone(), a.file.clone())).collect(),
             plan,
         };
         Ok(knowledge)
@@ -133,11 +117,7 @@ const MAX_DEPTH: usize = 8;
 
 impl SetBuilder<'_> {
     fn err(&self, url: &str, problem: String) -> KnowledgeError {
-        let file = self
-            .artifacts
-            .get(url)
-            .map(|a| a.file.clone())
-            .unwrap_or_else(|| "profiles".into());
+        let file = self.artifacts.get(url).map(|a| a.file.clone()).unwrap_or_else(|| "profiles".into());
         KnowledgeError::new(file, "/compose", problem)
     }
 
@@ -152,15 +132,10 @@ impl SetBuilder<'_> {
     /// agent (its title is the agent's name); one that does is the union of those it includes.
     fn agents_of(&mut self, url: &str, depth: usize) -> Result<Vec<AgentId>, String> {
         if depth > MAX_DEPTH {
-            return Err(format!(
-                "ValueSet {url}: includes nest deeper than {MAX_DEPTH} (a cycle?)"
-            ));
+            return Err(format!("ValueSet {url}: includes nest deeper than {MAX_DEPTH} (a cycle?)"));
         }
         let vs = self.value_set(url)?;
-        let includes: Vec<Value> = vs["compose"]["include"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let includes: Vec<Value> = vs["compose"]["include"].as_array().cloned().unwrap_or_default();
         let nested: Vec<String> = includes
             .iter()
             .flat_map(|i| i["valueSet"].as_array().into_iter().flatten())
@@ -210,24 +185,12 @@ impl SetBuilder<'_> {
     fn concepts(&self, url: &str, depth: usize) -> Result<ConceptSet, Vec<KnowledgeError>> {
         let fail = |p: String| vec![self.err(url, p)];
         if depth > MAX_DEPTH {
-            return Err(fail(format!(
-                "includes nest deeper than {MAX_DEPTH} (a cycle?)"
-            )));
+            return Err(fail(format!("includes nest deeper than {MAX_DEPTH} (a cycle?)")));
         }
         let vs = self.value_set(url).map_err(fail)?;
         let mut set = ConceptSet::default();
-        for (i, include) in vs["compose"]["include"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            for inner in include["valueSet"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
+        for (i, include) in vs["compose"]["include"].as_array().into_iter().flatten().enumerate() {
+            for inner in include["valueSet"].as_array().into_iter().flatten().filter_map(Value::as_str) {
                 set.extend(&self.concepts(inner, depth + 1)?);
             }
             let system = include["system"].as_str().unwrap_or_default();
@@ -240,10 +203,7 @@ impl SetBuilder<'_> {
                     Some("is-a") => concepts::Filter::IsA(concepts::canonical_code(system, value)),
                     _ => concepts::Filter::Regex(Regex::new(value).map_err(|e| {
                         vec![KnowledgeError::new(
-                            self.artifacts
-                                .get(url)
-                                .map(|a| a.file.as_str())
-                                .unwrap_or("profiles"),
+                            self.artifacts.get(url).map(|a| a.file.as_str()).unwrap_or("profiles"),
                             format!("/compose/include/{i}/filter"),
                             format!("bad regex '{value}': {e}"),
                         )]

@@ -104,27 +104,15 @@ pub fn read(
 ) -> Result<Plan, KnowledgeError> {
     let plans: Vec<&Artifact> = artifacts.of_type("PlanDefinition").collect();
     let [plan] = plans.as_slice() else {
-        return Err(KnowledgeError::new(
-            "profiles",
-            "",
-            format!("expected one PlanDefinition, found {}", plans.len()),
-        ));
+        return Err(KnowledgeError::new("profiles", "", format!("expected one PlanDefinition, found {}", plans.len())));
     };
-    let reader = Reader {
-        artifacts,
-        file: &plan.file,
-    };
+    let reader = Reader { artifacts, file: &plan.file };
     let pd = &plan.resource;
     let step = reader.action(pd, "step-therapy")?;
     let evidence = reader.action(pd, "ketamine-evidence")?;
     let contra = reader.action(pd, "contraindications")?;
     let mut classes = Vec::new();
-    for (i, class) in step.1["action"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, class) in step.1["action"].as_array().into_iter().flatten().enumerate() {
         let path = format!("{}/action/{i}", step.0);
         let value_set = reader.input_value_set(&path, class)?;
         let agents = agents_of(&value_set).map_err(|e| reader.error(&path, e))?;
@@ -132,20 +120,13 @@ pub fn read(
             Some(url) => Some(reader.suggested_order(&path, url)?),
             None => None,
         };
-        let required = ext(class, "required")
-            .and_then(|e| e["valueBoolean"].as_bool())
-            .unwrap_or(false);
+        let required = ext(class, "required").and_then(|e| e["valueBoolean"].as_bool()).unwrap_or(false);
         let min_daily_mg = match ext(class, "minimum-daily-dose") {
-            Some(e)
-                if e["valueQuantity"]["unit"] == "mg/d" || e["valueQuantity"]["code"] == "mg/d" =>
-            {
+            Some(e) if e["valueQuantity"]["unit"] == "mg/d" || e["valueQuantity"]["code"] == "mg/d" => {
                 e["valueQuantity"]["value"].as_f64()
             }
             Some(_) => {
-                return Err(reader.error(
-                    &path,
-                    "minimum-daily-dose must be a Quantity in mg/d".into(),
-                ));
+                return Err(reader.error(&path, "minimum-daily-dose must be a Quantity in mg/d".into()));
             }
             None => None,
         };
@@ -160,18 +141,10 @@ pub fn read(
         });
     }
     if classes.is_empty() {
-        return Err(reader.error(
-            &step.0,
-            "the step-therapy action names no drug class".into(),
-        ));
+        return Err(reader.error(&step.0, "the step-therapy action names no drug class".into()));
     }
     let mut contraindication_groups = Vec::new();
-    for (i, group) in contra.1["action"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, group) in contra.1["action"].as_array().into_iter().flatten().enumerate() {
         let path = format!("{}/action/{i}", contra.0);
         contraindication_groups.push(ContraindicationGroup {
             id: text(group, "id"),
@@ -180,8 +153,7 @@ pub fn read(
             value_set: reader.input_value_set(&path, group)?,
         });
     }
-    let sub =
-        |id: &str| -> Result<(String, &Value), KnowledgeError> { reader.sub_action(&evidence, id) };
+    let sub = |id: &str| -> Result<(String, &Value), KnowledgeError> { reader.sub_action(&evidence, id) };
     let (cancer_path, cancer) = sub("cancer-pain")?;
     let (crps_path, crps) = sub("crps")?;
     let (rct_path, rct) = sub("rct-2020")?;
@@ -191,12 +163,8 @@ pub fn read(
     Ok(Plan {
         url: text(pd, "url"),
         version: text(pd, "version"),
-        source_label: ext(pd, "card-source")
-            .map(|e| text(e, "valueString"))
-            .unwrap_or_else(|| text(pd, "title")),
-        source_url: ext(pd, "card-source-url")
-            .and_then(|e| e["valueUrl"].as_str())
-            .map(str::to_owned),
+        source_label: ext(pd, "card-source").map(|e| text(e, "valueString")).unwrap_or_else(|| text(pd, "title")),
+        source_url: ext(pd, "card-source-url").and_then(|e| e["valueUrl"].as_str()).map(str::to_owned),
         step_therapy: reader.card_text(&step)?,
         classes,
         trigger_value_set: inputs(&step.0, step.1, "MedicationRequest")?,
@@ -222,11 +190,7 @@ fn text(v: &Value, key: &str) -> String {
 }
 
 fn ext<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v["extension"].as_array()?.iter().find(|e| {
-        e["url"]
-            .as_str()
-            .is_some_and(|u| u.strip_prefix(EXT) == Some(name))
-    })
+    v["extension"].as_array()?.iter().find(|e| e["url"].as_str().is_some_and(|u| u.strip_prefix(EXT) == Some(name)))
 }
 
 struct Reader<'a> {
@@ -247,16 +211,8 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| self.error("/action", format!("no action with id '{id}'")))
     }
 
-    fn sub_action(
-        &self,
-        parent: &(String, &'a Value),
-        id: &str,
-    ) -> Result<(String, &'a Value), KnowledgeError> {
-        let actions = parent.1["action"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate();
+    fn sub_action(&self, parent: &(String, &'a Value), id: &str) -> Result<(String, &'a Value), KnowledgeError> {
+        let actions = parent.1["action"].as_array().into_iter().flatten().enumerate();
         actions
             .map(|(i, a)| (format!("{}/action/{i}", parent.0), a))
             .find(|(_, a)| a["id"] == id)
@@ -266,35 +222,19 @@ impl<'a> Reader<'a> {
     fn resolve(&self, path: &str, url: &str, kind: &str) -> Result<&'a Artifact, KnowledgeError> {
         match self.artifacts.get(url) {
             Some(a) if a.resource["resourceType"] == kind => Ok(a),
-            Some(a) => Err(self.error(
-                path,
-                format!("{url} is a {}, not a {kind}", a.resource["resourceType"]),
-            )),
-            None => Err(self.error(
-                path,
-                format!("{url}: no {kind} with this url in the profiles"),
-            )),
+            Some(a) => Err(self.error(path, format!("{url} is a {}, not a {kind}", a.resource["resourceType"]))),
+            None => Err(self.error(path, format!("{url}: no {kind} with this url in the profiles"))),
         }
     }
 
-    fn input_of_type(
-        &self,
-        path: &str,
-        action: &Value,
-        kind: &str,
-    ) -> Result<String, KnowledgeError> {
+    fn input_of_type(&self, path: &str, action: &Value, kind: &str) -> Result<String, KnowledgeError> {
         let url = action["input"]
             .as_array()
             .into_iter()
             .flatten()
             .filter(|i| i["type"] == kind)
             .find_map(|i| i["codeFilter"][0]["valueSet"].as_str())
-            .ok_or_else(|| {
-                self.error(
-                    path,
-                    format!("no input of type {kind} with a codeFilter valueSet"),
-                )
-            })?;
+            .ok_or_else(|| self.error(path, format!("no input of type {kind} with a codeFilter valueSet")))?;
         self.resolve(path, url, "ValueSet")?;
         Ok(url.to_owned())
     }
@@ -304,19 +244,10 @@ impl<'a> Reader<'a> {
         self.input_of_type(path, action, kind)
     }
 
-    fn canonical_ext(
-        &self,
-        action: &(String, &Value),
-        name: &str,
-    ) -> Result<String, KnowledgeError> {
+    fn canonical_ext(&self, action: &(String, &Value), name: &str) -> Result<String, KnowledgeError> {
         let url = ext(action.1, name)
             .and_then(|e| e["valueCanonical"].as_str())
-            .ok_or_else(|| {
-                self.error(
-                    &action.0,
-                    format!("missing extension {EXT}{name} (valueCanonical)"),
-                )
-            })?;
+            .ok_or_else(|| self.error(&action.0, format!("missing extension {EXT}{name} (valueCanonical)")))?;
         self.resolve(&action.0, url, "ValueSet")?;
         Ok(url.to_owned())
     }
@@ -331,10 +262,8 @@ impl<'a> Reader<'a> {
         else {
             return Ok(None);
         };
-        let (system, code) = (
-            coding["system"].as_str().unwrap_or_default(),
-            coding["code"].as_str().unwrap_or_default(),
-        );
+        let (system, code) =
+            (coding["system"].as_str().unwrap_or_default(), coding["code"].as_str().unwrap_or_default());
         let cs = self.resolve(path, system, "CodeSystem")?;
         let concept = cs.resource["concept"]
             .as_array()
@@ -349,18 +278,12 @@ impl<'a> Reader<'a> {
             .find(|p| p["code"] == "rank")
             .and_then(|p| p["valueInteger"].as_i64())
             .unwrap_or(0);
-        Ok(Some(Grade {
-            code: code.to_owned(),
-            display: text(concept, "display"),
-            rank,
-        }))
+        Ok(Some(Grade { code: code.to_owned(), display: text(concept, "display"), rank }))
     }
 
     fn coding(&self, path: &str, coding: &Value) -> Result<Coding, KnowledgeError> {
-        let (system, code) = (
-            coding["system"].as_str().unwrap_or_default(),
-            coding["code"].as_str().unwrap_or_default(),
-        );
+        let (system, code) =
+            (coding["system"].as_str().unwrap_or_default(), coding["code"].as_str().unwrap_or_default());
         let cs = self.resolve(path, system, "CodeSystem")?;
         let concept = cs.resource["concept"]
             .as_array()
@@ -368,11 +291,7 @@ impl<'a> Reader<'a> {
             .flatten()
             .find(|c| c["code"] == code)
             .ok_or_else(|| self.error(path, format!("code '{code}' is not in {system}")))?;
-        Ok(Coding {
-            system: system.to_owned(),
-            code: code.to_owned(),
-            display: text(concept, "display"),
-        })
+        Ok(Coding { system: system.to_owned(), code: code.to_owned(), display: text(concept, "display") })
     }
 
     fn statement(&self, path: &str, action: &Value) -> Result<Statement, KnowledgeError> {
@@ -381,10 +300,7 @@ impl<'a> Reader<'a> {
             .into_iter()
             .flatten()
             .filter_map(|d| {
-                Some(Citation {
-                    label: d["label"].as_str()?.to_owned(),
-                    url: d["url"].as_str()?.to_owned(),
-                })
+                Some(Citation { label: d["label"].as_str()?.to_owned(), url: d["url"].as_str()?.to_owned() })
             })
             .collect();
         Ok(Statement {

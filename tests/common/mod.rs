@@ -37,11 +37,7 @@ pub fn read_json(path: &Path) -> Value {
 
 /// The service id that answers a hook.
 pub fn service_for(hook: &str) -> &'static str {
-    if hook == "order-select" {
-        "ketamine-order-select"
-    } else {
-        "ketamine-order-sign"
-    }
+    if hook == "order-select" { "ketamine-order-select" } else { "ketamine-order-sign" }
 }
 
 /// Evaluates a request body with the library, as the server would (fixed now).
@@ -60,14 +56,8 @@ pub fn assert_valid_response(response: &Value) {
         let schema = read_json(&repo().join("src/hooks/response.schema.json"));
         jsonschema::validator_for(&schema).expect("response schema compiles")
     });
-    let errors: Vec<String> = validator
-        .iter_errors(response)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "response breaks the schema: {errors:#?}\n{response:#}"
-    );
+    let errors: Vec<String> = validator.iter_errors(response).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "response breaks the schema: {errors:#?}\n{response:#}");
     assert_no_null_or_empty(response, "");
 }
 
@@ -77,10 +67,7 @@ pub fn assert_no_null_or_empty(value: &Value, path: &str) {
         Value::Null => panic!("null at {path}"),
         Value::String(s) => assert!(!s.is_empty(), "empty string at {path}"),
         Value::Array(items) => {
-            assert!(
-                !items.is_empty() || path == "/cards",
-                "empty array at {path}"
-            );
+            assert!(!items.is_empty() || path == "/cards", "empty array at {path}");
             for (i, item) in items.iter().enumerate() {
                 assert_no_null_or_empty(item, &format!("{path}/{i}"));
             }
@@ -122,18 +109,11 @@ impl TestServer {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let runtime =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(config.listen)
-                    .await
-                    .expect("bind loopback");
-                ready_tx
-                    .send(listener.local_addr().expect("local addr"))
-                    .expect("report address");
+                let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind loopback");
+                ready_tx.send(listener.local_addr().expect("local addr")).expect("report address");
                 let _ = server::serve_on(listener, Arc::clone(&state), async {
                     let _ = stop_rx.await;
                 })
@@ -141,12 +121,7 @@ impl TestServer {
             });
         });
         let addr = ready_rx.recv().expect("server started");
-        Self {
-            base: format!("http://{addr}"),
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        Self { base: format!("http://{addr}"), addr, stop: Some(stop_tx), thread: Some(thread) }
     }
 }
 
@@ -163,8 +138,5 @@ impl Drop for TestServer {
 
 /// A blocking-free HTTP client for tests.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .expect("client")
+    reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client")
 }
