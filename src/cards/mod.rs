@@ -229,7 +229,10 @@ fn monitoring(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge
         .classes
         .iter()
         .filter(|c| plan.classes[c.class].required)
-        .flat_map(|c| c.evidence.iter().map(|t| format!("- {}: {}", plan.classes[c.class].title, trial(t, knowledge))))
+        .flat_map(|c| {
+            let title = capitalise(&plan.classes[c.class].title);
+            c.evidence.iter().map(move |t| format!("- {title}: {}", trial(t, knowledge)))
+        })
         .collect();
     let detail = format!(
         "{}\n\n**Documented first-line failures**:\n{}\n\n**Monitoring**: {}\n\n**Risks**: {}",

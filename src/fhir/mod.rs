@@ -3,5 +3,6 @@
 pub mod dates;
 pub mod normalize;
 pub mod record;
+pub mod resources;
 
 pub use record::{Origin, PatientRecord};

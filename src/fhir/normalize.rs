@@ -1,11 +1,10 @@
 //! Lenient normalisation of FHIR JSON before typed parsing.
 //!
-//! EHRs and example generators send shapes the strict R4B models reject: a lone object where the
-//! element is a list (the CDS Hooks sandbox sends `reasonCode` and `category` that way), missing
-//! required elements the rules never read (`intent`, `subject`), DSTU2/STU3 spellings
-//! (`MedicationOrder`, `reasonCodeableConcept`, a string `clinicalStatus`, `doseQuantity` directly
-//! on a Dosage). Each fix here keeps the meaning; anything still unreadable is skipped by the
-//! caller and counted, never fatal.
+//! EHRs and example generators send shapes the strict R4B datatypes reject: a lone object where
+//! the element is a list (the CDS Hooks sandbox sends `reasonCode` and `category` that way), nulls
+//! inside lists, a zero `frequency`, DSTU2/STU3 spellings (`MedicationOrder`,
+//! `reasonCodeableConcept`, a string `clinicalStatus`, `doseQuantity` directly on a Dosage). Each
+//! fix keeps the meaning; anything still unreadable is skipped by the caller and counted.
 
 use serde_json::{Map, Value, json};
 
@@ -60,39 +59,21 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
         rename(obj, "reasonCodeableConcept", "reasonCode");
         rename(obj, "patient", "subject");
         rename(obj, "dateWritten", "authoredOn");
-        obj.entry("intent").or_insert_with(|| Value::from("order"));
     }
     wrap_lists(obj);
     match kind.as_str() {
         "MedicationRequest" => {
-            obj.entry("status").or_insert_with(|| Value::from("unknown"));
-            obj.entry("intent").or_insert_with(|| Value::from("order"));
-            obj.entry("subject").or_insert_with(|| json!({}));
-            ensure_list(obj, "category");
             first_of_list(obj, "statusReason");
-            ensure_medication(obj);
-            rename(obj, "context", "encounter");
-            if let Some(Value::Array(dosages)) = obj.get_mut("dosageInstruction") {
-                dosages.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_dosage);
-            }
-            fix_stu3_requester(obj);
+            normalize_dosages(obj, "dosageInstruction");
         }
         "MedicationStatement" => {
-            obj.entry("status").or_insert_with(|| Value::from("unknown"));
-            obj.entry("subject").or_insert_with(|| json!({}));
             rename(obj, "patient", "subject");
             ensure_list(obj, "statusReason");
             ensure_list(obj, "dosage");
-            first_of_list(obj, "category");
-            ensure_medication(obj);
-            if let Some(Value::Array(dosages)) = obj.get_mut("dosage") {
-                dosages.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_dosage);
-            }
+            normalize_dosages(obj, "dosage");
         }
         "Condition" => {
             rename(obj, "patient", "subject");
-            obj.entry("subject").or_insert_with(|| json!({}));
-            ensure_list(obj, "category");
             status_string_to_concept(obj, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/condition-clinical");
             status_string_to_concept(
                 obj,
@@ -101,24 +82,12 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
             );
         }
         "AllergyIntolerance" => {
-            obj.entry("patient").or_insert_with(|| json!({}));
             ensure_list(obj, "category");
-            if let Some(Value::Array(categories)) = obj.get_mut("category") {
-                categories.retain(|c| matches!(c.as_str(), Some("food" | "medication" | "environment" | "biologic")));
-            }
-            status_string_to_concept(
-                obj,
-                "clinicalStatus",
-                "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-            );
             status_string_to_concept(
                 obj,
                 "verificationStatus",
                 "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
             );
-            // Coded elements the rules never read; an unknown code there must not cost the record.
-            obj.remove("criticality");
-            obj.remove("type");
         }
         _ => {}
     }
@@ -143,6 +112,7 @@ fn wrap_lists(obj: &mut Map<String, Value>) {
         match value {
             Value::Object(inner) => wrap_lists(inner),
             Value::Array(items) => {
+                items.retain(|item| !item.is_null());
                 for item in items.iter_mut() {
                     if let Value::Object(inner) = item {
                         wrap_lists(inner);
@@ -188,16 +158,14 @@ fn rename(obj: &mut Map<String, Value>, from: &str, to: &str) {
     }
 }
 
-/// A draft with no medication at all (the sandbox's first order-select) still parses, as an
-/// order with an empty concept that no rule recognises.
-fn ensure_medication(obj: &mut Map<String, Value>) {
-    if !obj.contains_key("medicationCodeableConcept") && !obj.contains_key("medicationReference") {
-        obj.insert("medicationCodeableConcept".into(), json!({}));
+/// STU3/DSTU2 put `doseQuantity` on the Dosage itself; R4 has it in `doseAndRate`. A zero
+/// frequency (which R4B forbids) means the same as none.
+fn normalize_dosages(obj: &mut Map<String, Value>, key: &str) {
+    if let Some(Value::Array(dosages)) = obj.get_mut(key) {
+        dosages.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_dosage);
     }
 }
 
-/// STU3/DSTU2 put `doseQuantity` on the Dosage itself; R4 has it in `doseAndRate`. A zero
-/// frequency (which R4B forbids) means the same as none.
 fn normalize_dosage(dosage: &mut Map<String, Value>) {
     if !dosage.contains_key("doseAndRate") {
         let mut dose_and_rate = Map::new();
@@ -221,12 +189,6 @@ fn normalize_dosage(dosage: &mut Map<String, Value>) {
     }
 }
 
-fn fix_stu3_requester(obj: &mut Map<String, Value>) {
-    if let Some(agent) = obj.get_mut("requester").and_then(|r| r.get_mut("agent")).map(Value::take) {
-        obj.insert("requester".into(), agent);
-    }
-}
-
 fn status_string_to_concept(obj: &mut Map<String, Value>, key: &str, system: &str) {
     if let Some(Value::String(code)) = obj.get(key) {
         let concept = json!({ "coding": [{ "system": system, "code": code }] });
@@ -244,9 +206,6 @@ mod tests {
             "reasonCode": {"coding": {"code": "x"}}, "category": {"text": "c"}});
         assert_eq!(normalize(&mut mr).as_deref(), Some("MedicationRequest"));
         assert_eq!(mr["reasonCode"][0]["coding"][0]["code"], "x");
-        assert_eq!(mr["category"][0]["text"], "c");
-        assert_eq!(mr["intent"], "order");
-        assert!(mr["medicationCodeableConcept"].is_object());
     }
 
     #[test]

@@ -7,17 +7,16 @@
 
 use std::collections::HashMap;
 
-use fhir_sdk::r4b::resources::{
-    AllergyIntolerance, Condition, Medication, MedicationRequest, MedicationStatement, Patient,
-};
 use std::borrow::Cow;
 
-use fhir_sdk::r4b::resources::{MedicationRequestMedication, MedicationStatementMedication};
 use fhir_sdk::r4b::types::{CodeableConcept, Reference};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::normalize::{normalize, take_contained};
+use super::resources::{
+    AllergyIntolerance, Condition, Medication, MedicationRef, MedicationRequest, MedicationStatement, Patient,
+};
 
 /// Where a resource came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,18 +178,18 @@ impl PatientRecord {
     /// Medication its `medicationReference` resolves to, or else the reference's display text.
     pub fn request_medication<'a>(&'a self, request: &'a MedicationRequest) -> Option<Cow<'a, CodeableConcept>> {
         let owner = format!("MedicationRequest/{}", request.id.as_deref().unwrap_or_default());
-        match &request.medication {
-            MedicationRequestMedication::CodeableConcept(c) => Some(Cow::Borrowed(c)),
-            MedicationRequestMedication::Reference(r) => self.referenced_medication(&owner, r),
+        match request.medication()? {
+            MedicationRef::Concept(c) => Some(Cow::Borrowed(c)),
+            MedicationRef::Reference(r) => self.referenced_medication(&owner, r),
         }
     }
 
     /// As [`Self::request_medication`], for a MedicationStatement.
     pub fn statement_medication<'a>(&'a self, statement: &'a MedicationStatement) -> Option<Cow<'a, CodeableConcept>> {
         let owner = format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or_default());
-        match &statement.medication {
-            MedicationStatementMedication::CodeableConcept(c) => Some(Cow::Borrowed(c)),
-            MedicationStatementMedication::Reference(r) => self.referenced_medication(&owner, r),
+        match statement.medication()? {
+            MedicationRef::Concept(c) => Some(Cow::Borrowed(c)),
+            MedicationRef::Reference(r) => self.referenced_medication(&owner, r),
         }
     }
 

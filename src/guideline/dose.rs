@@ -6,8 +6,8 @@ use fhir_sdk::r4b::types::DosageDoseAndRateDose;
 use fhir_sdk::r4b::types::{Dosage, Quantity};
 
 /// The daily dose in mg, or `None` when any line cannot be computed (or there is no line).
-pub fn daily_dose_mg(dosages: &[Option<Dosage>], strength_mg: Option<f64>) -> Option<f64> {
-    let lines: Vec<&Dosage> = dosages.iter().flatten().collect();
+pub fn daily_dose_mg(dosages: &[Dosage], strength_mg: Option<f64>) -> Option<f64> {
+    let lines: Vec<&Dosage> = dosages.iter().collect();
     if lines.is_empty() {
         return None;
     }
@@ -47,7 +47,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn dosages(v: serde_json::Value) -> Vec<Option<Dosage>> {
+    fn dosages(v: serde_json::Value) -> Vec<Dosage> {
         serde_json::from_value(v).unwrap()
     }
 

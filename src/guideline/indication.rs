@@ -2,12 +2,12 @@
 //! active problem list does. A non-pain order reason (anaesthesia, sedation, depression) silences
 //! the order; esketamine speaks only with an order-level pain reason.
 
-use fhir_sdk::r4b::resources::{Condition, ConditionOnset, MedicationRequest};
 use fhir_sdk::r4b::types::CodeableConcept;
 
 use super::Today;
 use crate::fhir::PatientRecord;
 use crate::fhir::dates::date_text;
+use crate::fhir::resources::{Condition, MedicationRequest};
 use crate::knowledge::{AgentId, ConceptSet, Knowledge};
 
 /// Why the guideline stays silent for an order.
@@ -44,8 +44,8 @@ pub enum Applicability {
 
 /// A reason of the order: a reasonCode concept, or the code of a referenced Condition.
 fn order_reasons<'a>(order: &'a MedicationRequest, record: &'a PatientRecord) -> Vec<&'a CodeableConcept> {
-    let codes = order.reason_code.iter().flatten().filter(|c| !c.coding.is_empty() || c.text.is_some());
-    let referenced = order.reason_reference.iter().flatten().filter_map(|r| record.condition(r)?.code.as_ref());
+    let codes = order.reason_code.iter().filter(|c| !c.coding.is_empty() || c.text.is_some());
+    let referenced = order.reason_reference.iter().filter_map(|r| record.condition(r)?.code.as_ref());
     codes.chain(referenced).collect()
 }
 
@@ -73,10 +73,7 @@ pub fn is_active(condition: &Condition, today: &Today) -> bool {
         concept
             .is_some_and(|c| c.coding.iter().flatten().any(|c| c.code.as_deref().is_some_and(|x| codes.contains(&x))))
     };
-    let onset_later = match &condition.onset {
-        Some(ConditionOnset::DateTime(onset)) => today.is_before(&date_text(onset)),
-        _ => false,
-    };
+    let onset_later = condition.onset_date_time.as_ref().is_some_and(|onset| today.is_before(&date_text(onset)));
     has(condition.clinical_status.as_ref(), &["active", "recurrence", "relapse"])
         && !has(condition.verification_status.as_ref(), &["refuted", "entered-in-error"])
         && !onset_later

@@ -12,7 +12,7 @@ pub mod indication;
 pub mod trials;
 pub mod trigger;
 
-use fhir_sdk::r4b::resources::MedicationRequest;
+use crate::fhir::resources::MedicationRequest;
 
 use crate::fhir::PatientRecord;
 use crate::knowledge::{AgentId, Knowledge};

@@ -2,15 +2,13 @@
 //! `inadequate-trial`, `ongoing`, `tried-outcome-unknown`, `not-documented` — with the records
 //! behind it. Only prior records count (prefetch or FHIR server), never this call's drafts.
 
-use fhir_sdk::r4b::resources::{
-    AllergyIntolerance, MedicationRequest, MedicationStatement, MedicationStatementEffective,
-};
 use fhir_sdk::r4b::types::{CodeableConcept, Dosage};
 
 use super::Today;
 use super::dose::daily_dose_mg;
 use crate::fhir::PatientRecord;
 use crate::fhir::dates::date_text;
+use crate::fhir::resources::{AllergyIntolerance, MedicationRequest, MedicationStatement};
 use crate::knowledge::{AgentId, DrugClass, Knowledge};
 
 /// A class's status; the order of the variants is "best first".
@@ -157,7 +155,7 @@ fn failure_reason<'a>(
 fn per_agent(
     concept: &CodeableConcept,
     knowledge: &Knowledge,
-    dosage: &[Option<Dosage>],
+    dosage: &[Dosage],
     make: impl Fn(AgentId, Option<f64>) -> Option<Trial>,
 ) -> Vec<Trial> {
     knowledge
@@ -194,17 +192,13 @@ fn from_request(request: &MedicationRequest, concept: &CodeableConcept, knowledg
 }
 
 fn from_statement(statement: &MedicationStatement, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
-    let reasons = statement.status_reason.iter().flatten().chain(statement.reason_code.iter().flatten());
+    let reasons = statement.status_reason.iter().chain(statement.reason_code.iter());
     let failure = failure_reason(reasons, knowledge);
     let Some(status) = outcome(&statement.status, &failure) else {
         return Vec::new();
     };
-    let date = match &statement.effective {
-        Some(MedicationStatementEffective::DateTime(d)) => Some(date_text(d)),
-        Some(MedicationStatementEffective::Period(p)) => p.end.as_ref().or(p.start.as_ref()).map(date_text),
-        None => None,
-    }
-    .or_else(|| statement.date_asserted.as_ref().map(date_text));
+    let period = statement.effective_period.as_ref().and_then(|p| p.end.as_ref().or(p.start.as_ref()));
+    let date = statement.effective_date_time.as_ref().or(period).or(statement.date_asserted.as_ref()).map(date_text);
     per_agent(concept, knowledge, &statement.dosage, |agent, dose| {
         Some(Trial {
             resource: format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or("?")),
@@ -221,9 +215,7 @@ fn from_statement(statement: &MedicationStatement, concept: &CodeableConcept, kn
 /// An AllergyIntolerance to an agent (category medication, or no category) that is not refuted
 /// or entered in error documents an intolerance failure.
 fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Trial> {
-    use fhir_sdk::r4b::codes::AllergyIntoleranceCategory;
-    let medication = allergy.category.is_empty()
-        || allergy.category.iter().flatten().any(|c| *c == AllergyIntoleranceCategory::Medication);
+    let medication = allergy.category.is_empty() || allergy.category.iter().any(|c| c == "medication");
     let refuted = allergy.verification_status.as_ref().is_some_and(|v| {
         v.coding.iter().flatten().any(|c| matches!(c.code.as_deref(), Some("refuted" | "entered-in-error")))
     });
@@ -233,8 +225,7 @@ fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Tria
     let reaction = allergy
         .reaction
         .iter()
-        .flatten()
-        .flat_map(|r| r.manifestation.iter().flatten())
+        .flat_map(|r| r.manifestation.iter())
         .find_map(|m| m.text.clone().or_else(|| m.coding.iter().flatten().find_map(|c| c.display.clone())));
     let words = match reaction {
         Some(r) => format!("allergy/intolerance ({r}) recorded"),

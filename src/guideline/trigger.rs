@@ -2,7 +2,7 @@
 //! order-select only the selected ones; ketamine or esketamine by the recognition rules; not
 //! `entered-in-error`, `cancelled` or `completed`.
 
-use fhir_sdk::r4b::resources::MedicationRequest;
+use crate::fhir::resources::MedicationRequest;
 
 use crate::fhir::PatientRecord;
 use crate::knowledge::{AgentId, Knowledge};

@@ -1,0 +1,132 @@
+//! The six FHIR R4 resources the rules read, as lean structs built from fhir-sdk's R4B datatypes
+//! (CodeableConcept, Reference, Dosage, Period, DateTime).
+//!
+//! Why not fhir-sdk's resource structs: every one of them holds `contained: Vec<Resource>`, so
+//! deserialising any of them instantiates the whole 145-type `Resource` enum in this crate — six
+//! minutes of release build on two cores, and parsing of elements the rules never read. These
+//! structs read only the elements the rules use (unknown elements are skipped) and nothing is
+//! required, so a resource missing `intent` or `subject` still reads.
+
+use fhir_sdk::DateTime;
+use fhir_sdk::r4b::types::{CodeableConcept, Dosage, Period, Reference};
+use serde::Deserialize;
+
+fn unknown() -> String {
+    "unknown".to_owned()
+}
+
+/// `medication[x]` of an order or statement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MedicationRef<'a> {
+    Concept(&'a CodeableConcept),
+    Reference(&'a Reference),
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DispenseRequest {
+    pub validity_period: Option<Period>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MedicationRequest {
+    pub id: Option<String>,
+    #[serde(default = "unknown")]
+    pub status: String,
+    pub status_reason: Option<CodeableConcept>,
+    pub medication_codeable_concept: Option<CodeableConcept>,
+    pub medication_reference: Option<Reference>,
+    pub subject: Option<Reference>,
+    pub authored_on: Option<DateTime>,
+    #[serde(default)]
+    pub reason_code: Vec<CodeableConcept>,
+    #[serde(default)]
+    pub reason_reference: Vec<Reference>,
+    #[serde(default)]
+    pub dosage_instruction: Vec<Dosage>,
+    pub dispense_request: Option<DispenseRequest>,
+}
+
+impl MedicationRequest {
+    pub fn medication(&self) -> Option<MedicationRef<'_>> {
+        medication(&self.medication_codeable_concept, &self.medication_reference)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MedicationStatement {
+    pub id: Option<String>,
+    #[serde(default = "unknown")]
+    pub status: String,
+    #[serde(default)]
+    pub status_reason: Vec<CodeableConcept>,
+    pub medication_codeable_concept: Option<CodeableConcept>,
+    pub medication_reference: Option<Reference>,
+    pub effective_date_time: Option<DateTime>,
+    pub effective_period: Option<Period>,
+    pub date_asserted: Option<DateTime>,
+    #[serde(default)]
+    pub reason_code: Vec<CodeableConcept>,
+    #[serde(default)]
+    pub dosage: Vec<Dosage>,
+}
+
+impl MedicationStatement {
+    pub fn medication(&self) -> Option<MedicationRef<'_>> {
+        medication(&self.medication_codeable_concept, &self.medication_reference)
+    }
+}
+
+fn medication<'a>(concept: &'a Option<CodeableConcept>, reference: &'a Option<Reference>) -> Option<MedicationRef<'a>> {
+    match (concept, reference) {
+        (Some(c), _) => Some(MedicationRef::Concept(c)),
+        (None, Some(r)) => Some(MedicationRef::Reference(r)),
+        (None, None) => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    pub id: Option<String>,
+    pub clinical_status: Option<CodeableConcept>,
+    pub verification_status: Option<CodeableConcept>,
+    pub code: Option<CodeableConcept>,
+    pub onset_date_time: Option<DateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Reaction {
+    #[serde(default)]
+    pub manifestation: Vec<CodeableConcept>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllergyIntolerance {
+    pub id: Option<String>,
+    pub verification_status: Option<CodeableConcept>,
+    /// `food`, `medication`, `environment`, `biologic`.
+    #[serde(default)]
+    pub category: Vec<String>,
+    pub code: Option<CodeableConcept>,
+    pub recorded_date: Option<DateTime>,
+    #[serde(default)]
+    pub reaction: Vec<Reaction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Medication {
+    pub id: Option<String>,
+    pub code: Option<CodeableConcept>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Patient {
+    pub id: Option<String>,
+    pub gender: Option<String>,
+    pub birth_date: Option<String>,
+}
