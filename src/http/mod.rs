@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tracing::{Instrument, info, info_span, warn};
 
@@ -72,6 +73,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             }
         }))
         .layer(cors)
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            // A bug, never client input: answer like a server error, keep serving.
+            tracing::error!("a handler panicked");
+            let outcome = error::operation_outcome("exception", &["internal error".to_owned()]);
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(outcome)).into_response()
+        }))
         .with_state(state)
 }
 

@@ -1,0 +1,110 @@
+//! The `ketamine-cds serve` binary as an operator runs it: embedded defaults, `--listen` and its
+//! environment variable, a broken `--profiles` directory refused by name, SIGTERM handled.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A plain HTTP/1.1 GET; returns (status, body).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+fn wait_ready(child: &mut Child, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some((200, _)) = get(port, "/ready") {
+            return;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "server exited early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server not ready on port {port}");
+}
+
+fn serve(args: &[&str], envs: &[(&str, String)]) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"));
+    command.arg("serve").args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    command.env_remove("KETAMINE_CDS_LISTEN").env_remove("KETAMINE_CDS_PROFILES");
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    command.spawn().expect("binary starts")
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_with_listen_answers_discovery_and_stops_cleanly_on_sigterm() {
+    let port = free_port();
+    let mut child = serve(&["--listen", &format!("127.0.0.1:{port}")], &[]);
+    wait_ready(&mut child, port);
+    let (status, body) = get(port, "/cds-services").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("ketamine-order-sign"));
+    assert!(terminate(&mut child).success(), "exit code after SIGTERM");
+}
+
+#[test]
+fn the_listen_address_can_come_from_the_environment() {
+    let port = free_port();
+    let mut child = serve(&[], &[("KETAMINE_CDS_LISTEN", format!("127.0.0.1:{port}"))]);
+    wait_ready(&mut child, port);
+    let (status, body) = get(port, "/ready").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains(knowledge().version()));
+    terminate(&mut child);
+}
+
+#[test]
+fn a_profiles_directory_is_loaded_instead_of_the_embedded_one() {
+    let port = free_port();
+    let dir = repo().join("profiles");
+    let mut child = serve(&["--listen", &format!("127.0.0.1:{port}"), "--profiles", dir.to_str().unwrap()], &[]);
+    wait_ready(&mut child, port);
+    terminate(&mut child);
+}
+
+#[test]
+fn a_broken_profiles_directory_refuses_to_start_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo().join("profiles")).unwrap().flatten() {
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    std::fs::write(dir.path().join("ValueSet-class-snri.json"), "[]").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--profiles", dir.path().to_str().unwrap()])
+        .env_remove("KETAMINE_CDS_PROFILES")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ValueSet-class-snri.json") && stderr.contains("profiles set is broken"), "{stderr}");
+}
