@@ -19,6 +19,7 @@
 //! - [`http`]: router, handlers, errors → OperationOutcome. [`config`]: `serve` settings.
 
 pub mod cards;
+pub mod cli;
 pub mod config;
 pub mod fhir;
 pub mod guideline;

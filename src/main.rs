@@ -1,9 +1,14 @@
-//! The `ketamine-cds` command line: `serve` runs the CDS Hooks service.
+//! The `ketamine-cds` command line: `serve` runs the CDS Hooks service, `evaluate` runs cases
+//! through the same code, `check-profiles` checks a knowledge directory.
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+use ketamine_cds::cli::{self, evaluate::EvaluateArgs};
 use ketamine_cds::config::ServeConfig;
+use ketamine_cds::knowledge::Knowledge;
 use ketamine_cds::server;
 use tracing::{error, info, warn};
 
@@ -12,7 +17,7 @@ use tracing::{error, info, warn};
     name = "ketamine-cds",
     version,
     about = "CDS Hooks service: ketamine orders for neuropathic pain need documented first-line failures",
-    after_help = "Example:\n  ketamine-cds serve --listen 0.0.0.0:8080\n  curl http://127.0.0.1:8080/cds-services"
+    after_help = "Examples:\n  ketamine-cds serve --listen 0.0.0.0:8080\n  ketamine-cds evaluate --now 2026-11-21 examples/hooks/01-untreated-patient.json\n  ketamine-cds evaluate --check examples/\n  ketamine-cds check-profiles ./my-profiles"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -24,6 +29,29 @@ enum Command {
     /// Run the CDS Hooks service (embedded knowledge unless --profiles is given).
     #[command(after_help = "Example:\n  ketamine-cds serve --listen 127.0.0.1:8080 --profiles ./profiles")]
     Serve(ServeConfig),
+    /// Evaluate hook requests or patient-record Bundles and print the cards, exactly as the
+    /// server would answer them.
+    #[command(
+        after_help = "A FHIR Bundle becomes an order-sign call (or --hook order-select) whose draft orders are its \
+ketamine MedicationRequests with status 'draft' (or the one named by --order); the rest of the Bundle is the \
+patient record. Files named NAME.expected.json or NAME.response.json are expectations for NAME.json, used by \
+--check: each expected card's fields (e.g. just indicator and summary) must match.\n\nExamples:\n  \
+ketamine-cds evaluate --now 2026-11-21 examples/hooks/01-untreated-patient.json\n  \
+ketamine-cds evaluate --format json --hook order-select examples/bundles/01-untreated-patient.json\n  \
+ketamine-cds evaluate --check --now 2026-11-21 examples/\n  \
+ketamine-cds evaluate --format markdown --profiles ./site-profiles cases/ > report.md"
+    )]
+    Evaluate(EvaluateArgs),
+    /// Check a profiles directory (schema, cross-references, malformed codes); without DIR, the
+    /// embedded profiles.
+    #[command(
+        after_help = "Example:\n  cp -r profiles site-profiles && $EDITOR site-profiles/ValueSet-agent-ketamine.json\n  \
+ketamine-cds check-profiles site-profiles"
+    )]
+    CheckProfiles {
+        /// The profiles directory to check.
+        dir: Option<PathBuf>,
+    },
 }
 
 fn init_logging() {
@@ -42,22 +70,40 @@ fn main() -> ExitCode {
     init_logging();
     match cli.command {
         Command::Serve(config) => serve(config),
+        Command::Evaluate(args) => {
+            let loaded = match &args.profiles {
+                Some(dir) => Knowledge::from_dir(dir),
+                None => Knowledge::embedded(),
+            };
+            match loaded {
+                Ok(knowledge) => ExitCode::from(cli::evaluate::run(
+                    &args,
+                    &knowledge,
+                    &mut std::io::stdout(),
+                    &mut std::io::stderr(),
+                )),
+                Err(errors) => report_broken_profiles(errors),
+            }
+        }
+        Command::CheckProfiles { dir } => ExitCode::from(cli::check_profiles(dir.as_deref(), &mut std::io::stdout())),
     }
+}
+
+fn report_broken_profiles(errors: Vec<ketamine_cds::knowledge::KnowledgeError>) -> ExitCode {
+    for e in &errors {
+        error!(problem = %e, "profiles rejected");
+    }
+    eprintln!("ketamine-cds: the profiles set is broken ({} problems):", errors.len());
+    for e in errors {
+        eprintln!("  {e}");
+    }
+    ExitCode::from(2)
 }
 
 fn serve(config: ServeConfig) -> ExitCode {
     let knowledge = match server::load_knowledge(&config) {
         Ok(k) => k,
-        Err(errors) => {
-            for e in &errors {
-                error!(problem = %e, "profiles rejected");
-            }
-            eprintln!("ketamine-cds: the profiles set is broken ({} problems):", errors.len());
-            for e in errors {
-                eprintln!("  {e}");
-            }
-            return ExitCode::from(2);
-        }
+        Err(errors) => return report_broken_profiles(errors),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

@@ -92,5 +92,6 @@ pub fn class_line(assessment: &ClassAssessment, knowledge: &Knowledge) -> String
         })
         .collect();
     let evidence = if evidence.is_empty() { "no trial on record".to_owned() } else { evidence.join("; ") };
-    format!("- **{title} — {}** ({}): {evidence}", status_label(assessment.status), grade(&class.statement))
+    let grade = class.statement.grade.as_ref().map(|g| format!(" ({})", g.display)).unwrap_or_default();
+    format!("- **{title} — {}**{grade}: {evidence}", status_label(assessment.status))
 }

@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod concepts;
+pub mod lint;
 pub mod medications;
 pub mod plan;
 
@@ -69,6 +70,24 @@ impl Knowledge {
     /// A complete profiles set from a directory (it replaces the embedded one).
     pub fn from_dir(dir: &Path) -> Result<Self, Vec<KnowledgeError>> {
         Self::build(&Artifacts::from_dir(dir)?)
+    }
+
+    /// Every problem of a profiles set (the embedded one without `dir`): schema, cross-references
+    /// and malformed codes, for `check-profiles`. Empty when the set is sound.
+    pub fn problems(dir: Option<&Path>) -> Vec<KnowledgeError> {
+        let artifacts = match dir {
+            Some(dir) => Artifacts::from_dir(dir),
+            None => Artifacts::embedded(),
+        };
+        let artifacts = match artifacts {
+            Ok(a) => a,
+            Err(errors) => return errors,
+        };
+        let mut problems = lint::lint(&artifacts);
+        if let Err(errors) = Self::build(&artifacts) {
+            problems.extend(errors);
+        }
+        problems
     }
 
     pub fn version(&self) -> &str {

@@ -1,0 +1,82 @@
+//! Expected outcomes for `evaluate --check`: a case `NAME.json` may have `NAME.expected.json`
+//! (or `NAME.response.json`) beside it, holding `{"cards": [...]}`. Each expected card is
+//! compared field by field with the card in the same position: every field the expectation
+//! names must be equal (objects recursively, lists whole); fields it leaves out are not checked.
+//! So `[{"indicator": "warning", "summary": "…"}]` checks just that, and a full response checks
+//! everything.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The expectation file of a case, if there is one.
+pub fn expectation_for(case: &Path) -> Option<PathBuf> {
+    let stem = case.file_stem()?.to_string_lossy().into_owned();
+    ["expected", "response"].iter().map(|kind| case.with_file_name(format!("{stem}.{kind}.json"))).find(|p| p.is_file())
+}
+
+/// The differences between an expected and an actual response, one readable line each.
+pub fn differences(expected: &Value, actual: &Value) -> Vec<String> {
+    let empty = Vec::new();
+    let expected_cards = expected["cards"].as_array().unwrap_or(&empty);
+    let actual_cards = actual["cards"].as_array().unwrap_or(&empty);
+    let mut out = Vec::new();
+    if expected_cards.len() != actual_cards.len() {
+        let summaries = |cards: &[Value]| {
+            cards
+                .iter()
+                .map(|c| {
+                    format!("{} \"{}\"", c["indicator"].as_str().unwrap_or("?"), c["summary"].as_str().unwrap_or("?"))
+                })
+                .collect::<Vec<_>>()
+        };
+        out.push(format!(
+            "expected {} card(s), got {}:\n      expected: {:?}\n      got:      {:?}",
+            expected_cards.len(),
+            actual_cards.len(),
+            summaries(expected_cards),
+            summaries(actual_cards)
+        ));
+        return out;
+    }
+    for (i, (e, a)) in expected_cards.iter().zip(actual_cards).enumerate() {
+        compare(e, a, &format!("cards[{i}]"), &mut out);
+    }
+    out
+}
+
+fn compare(expected: &Value, actual: &Value, path: &str, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (key, value) in e {
+                match a.get(key) {
+                    Some(actual) => compare(value, actual, &format!("{path}.{key}"), out),
+                    None => out.push(format!("{path}.{key}: expected {}, got nothing", short(value))),
+                }
+            }
+        }
+        _ if expected == actual => {}
+        _ => out.push(format!("{path}: expected {}, got {}", short(expected), short(actual))),
+    }
+}
+
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 160 { format!("{}…", text.chars().take(160).collect::<String>()) } else { text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_partial_expectation_checks_only_what_it_names() {
+        let actual = json!({"cards": [{"indicator": "warning", "summary": "s", "detail": "d"}]});
+        assert!(differences(&json!({"cards": [{"indicator": "warning"}]}), &actual).is_empty());
+        let diff = differences(&json!({"cards": [{"indicator": "info"}]}), &actual);
+        assert_eq!(diff, ["cards[0].indicator: expected \"info\", got \"warning\""]);
+        let count = differences(&json!({"cards": []}), &actual);
+        assert!(count[0].starts_with("expected 0 card(s), got 1"));
+    }
+}

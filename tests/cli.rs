@@ -1,0 +1,228 @@
+//! The informatics workflow on the command line: `evaluate` in each format, over hook requests,
+//! Bundles and directories, `--check` against expectations, `check-profiles`, and the same cards
+//! from the CLI as from the HTTP API for every example.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("KETAMINE_CDS_PROFILES")
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const NOW: &str = "2026-11-21";
+
+#[test]
+fn text_format_shows_the_card_as_an_ehr_would() {
+    let o = cli(&["evaluate", "--now", NOW, "examples/hooks/01-untreated-patient.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("[WARNING] Ketamine for neuropathic pain: no documented failure of SNRI, gabapentinoid and TCA"),
+        "{text}"
+    );
+    assert!(text.contains("★ Order duloxetine 30 mg once daily (SNRI, Level I, Grade A) instead"), "{text}");
+    assert!(text.contains("delete MedicationRequest/ketamine-draft"), "{text}");
+    assert!(text.contains("Override reasons: First-line failures documented elsewhere"), "{text}");
+    assert!(!text.contains("\x1b["), "no colour when not a terminal");
+    assert!(stderr(&o).contains("evaluated 1 case(s): 1 with cards, 0 silent, 0 error(s)"));
+}
+
+#[test]
+fn json_format_is_exactly_the_http_response() {
+    let o =
+        cli(&["evaluate", "--now", NOW, "--format", "json", "examples/hooks/13-contraindication-heart-failure.json"]);
+    assert!(o.status.success());
+    let printed: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(printed, read_json(&repo().join("examples/hooks/13-contraindication-heart-failure.response.json")));
+}
+
+#[test]
+fn markdown_format_makes_a_report() {
+    let o = cli(&[
+        "evaluate",
+        "--now",
+        NOW,
+        "--format",
+        "markdown",
+        "examples/hooks/13-contraindication-heart-failure.json",
+        "examples/hooks/06-anaesthesia-is-silent.json",
+    ]);
+    assert!(o.status.success());
+    let md = stdout(&o);
+    assert!(md.contains("## examples/hooks/13-contraindication-heart-failure.json"));
+    assert!(md.contains("### ⚠️ warning — Ketamine: relative contraindication on record: Chronic systolic (congestive) heart failure"), "{md}");
+    assert!(
+        md.contains("*(recommended)*")
+            && md.contains("[Cohen 2018 (ASRA/AAPM/ASA consensus)](https://doi.org/10.1097/AAP.0000000000000808)")
+    );
+    assert!(md.contains("## examples/hooks/06-anaesthesia-is-silent.json\n\nNo card"));
+}
+
+#[test]
+fn the_whole_example_library_passes_its_own_check() {
+    let o = cli(&["evaluate", "--check", "--now", NOW, "examples/"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("| 34 | 34 | 0 | 0 | 0 |"), "{err}");
+}
+
+#[test]
+fn check_fails_on_a_wrong_expectation_with_a_readable_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("examples/hooks/04-inadequate-tca-trial.json"), dir.path().join("case.json")).unwrap();
+    let expected = json!({ "cards": [{ "indicator": "info", "summary": "Ketamine for neuropathic pain: no documented failure of TCA" }] });
+    std::fs::write(dir.path().join("case.expected.json"), expected.to_string()).unwrap();
+    let o = cli(&["evaluate", "--check", "--now", NOW, dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("MISMATCH") && err.contains("cards[0].indicator: expected \"info\", got \"warning\""),
+        "{err}"
+    );
+    assert!(err.contains("| 1 | 0 | 1 | 0 | 0 |"), "{err}");
+}
+
+#[test]
+fn a_broken_file_is_reported_and_the_others_still_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("examples/hooks/01-untreated-patient.json"), dir.path().join("a-good.json")).unwrap();
+    std::fs::write(dir.path().join("b-broken.json"), "{ \"hook\": ").unwrap();
+    std::fs::write(dir.path().join("c-other.json"), "{ \"resourceType\": \"Patient\" }").unwrap();
+    let o = cli(&["evaluate", "--now", NOW, dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("b-broken.json: not valid JSON"), "{err}");
+    assert!(err.contains("c-other.json: neither a CDS Hooks request"), "{err}");
+    assert!(err.contains("evaluated 3 case(s): 1 with cards, 0 silent, 2 error(s)"), "{err}");
+    assert!(stdout(&o).contains("[WARNING]"));
+}
+
+#[test]
+fn a_bundle_is_evaluated_as_order_sign_or_order_select() {
+    let bundle = "examples/bundles/02-all-first-line-failed-sign.json";
+    let sign = cli(&["evaluate", "--now", NOW, "--format", "json", bundle]);
+    assert_eq!(serde_json::from_str::<Value>(&stdout(&sign)).unwrap(), json!({ "cards": [] }));
+    let select = cli(&["evaluate", "--now", NOW, "--format", "json", "--hook", "order-select", bundle]);
+    let response: Value = serde_json::from_str(&stdout(&select)).unwrap();
+    assert_eq!(response["cards"][0]["indicator"], "info");
+    assert_eq!(
+        response["cards"][0]["summary"],
+        "Ketamine: first-line failures documented (SNRI, gabapentinoid and TCA); monitor closely"
+    );
+}
+
+#[test]
+fn order_names_the_draft_of_a_bundle() {
+    let bundle = "examples/bundles/01-untreated-patient.json";
+    let o = cli(&["evaluate", "--now", NOW, "--format", "json", "--order", "MedicationRequest/ketamine-draft", bundle]);
+    assert!(o.status.success());
+    let o = cli(&["evaluate", "--now", NOW, "--order", "MedicationRequest/nope", bundle]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("MedicationRequest/nope is not in the Bundle"));
+}
+
+#[test]
+fn a_bundle_without_a_ketamine_draft_is_an_error_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": [{ "resource": { "resourceType": "Patient", "id": "p" } }] });
+    let file = dir.path().join("record.json");
+    std::fs::write(&file, bundle.to_string()).unwrap();
+    let o = cli(&["evaluate", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no ketamine MedicationRequest with status 'draft'"));
+}
+
+#[test]
+fn a_large_synthea_record_is_read_whole_and_answered() {
+    let path = repo().join("examples/bundles/20-large-synthea-record-with-ketamine-draft.json");
+    let options =
+        ketamine_cds::cli::cases::BundleOptions { hook: ketamine_cds::guideline::Hook::OrderSign, order: None };
+    let body = ketamine_cds::cli::cases::request_for(read_json(&path), "large", &options, knowledge()).unwrap();
+    let request = ketamine_cds::hooks::HookRequest::from_value(body).unwrap();
+    let service = ketamine_cds::hooks::discovery::service("ketamine-order-sign").unwrap();
+    let evaluation = ketamine_cds::service::evaluate(service, request, knowledge(), now()).unwrap();
+    assert!(evaluation.resources_read > 80, "{}", evaluation.resources_read);
+    assert_eq!(evaluation.resources_skipped, 0);
+    assert_eq!(evaluation.response.cards.len(), 1);
+}
+
+#[test]
+fn cli_and_http_give_identical_cards_for_every_example() {
+    let o = cli(&["evaluate", "--format", "json", "examples/hooks"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let server = TestServer::start();
+    let files = ketamine_cds::cli::cases::collect(&[repo().join("examples/hooks")]);
+    assert_eq!(files.len(), lines.len());
+    runtime.block_on(async {
+        for (file, from_cli) in files.iter().zip(&lines) {
+            let request = read_json(file);
+            let service = service_for(request["hook"].as_str().unwrap());
+            let from_http: Value = client()
+                .post(format!("{}/cds-services/{service}", server.base))
+                .json(&request)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(&from_http, from_cli, "{}", file.display());
+        }
+    });
+}
+
+#[test]
+fn check_profiles_accepts_the_shipped_set_and_names_malformed_codes() {
+    let o = cli(&["check-profiles"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains("embedded profiles: OK"));
+    let o = cli(&["check-profiles", "profiles"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo().join("profiles")).unwrap().flatten() {
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let file = dir.path().join("ValueSet-crps.json");
+    let mut vs = read_json(&file);
+    vs["compose"]["include"][0]["concept"][0]["code"] = json!("734947008");
+    std::fs::write(&file, vs.to_string()).unwrap();
+    let o = cli(&["check-profiles", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("ValueSet-crps.json at /compose/include/0/concept/0/code: '734947008'"), "{out}");
+    assert!(out.contains("Verhoeff") && out.contains("1 problem(s)"), "{out}");
+}
+
+#[test]
+fn help_is_complete_and_shows_examples() {
+    for args in [vec!["--help"], vec!["evaluate", "--help"], vec!["check-profiles", "--help"], vec!["serve", "--help"]]
+    {
+        let o = cli(&args);
+        assert!(o.status.success());
+        assert!(stdout(&o).contains("Example"), "{args:?}: {}", stdout(&o));
+    }
+    let help = stdout(&cli(&["evaluate", "--help"]));
+    for flag in ["--hook", "--order", "--now", "--format", "--check", "--profiles"] {
+        assert!(help.contains(flag), "{flag}");
+    }
+}
