@@ -8,7 +8,7 @@ pub mod wording;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::guideline::{Applicability, ClassStatus, Hook, OrderAssessment, capitalise};
+use crate::guideline::{Applicability, ClassAssessment, ClassStatus, Hook, OrderAssessment, capitalise};
 use crate::hooks::response::{
     Action, ActionType, Card, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion,
 };
@@ -118,15 +118,25 @@ fn indication_line(order: &OrderAssessment) -> String {
     }
 }
 
+/// Titles of the required classes whose assessment passes `keep`, in plan order.
+fn required_class_titles(
+    order: &OrderAssessment,
+    knowledge: &Knowledge,
+    keep: impl Fn(&ClassAssessment) -> bool,
+) -> Vec<String> {
+    let classes = &knowledge.plan.classes;
+    order
+        .classes
+        .iter()
+        .filter(|c| classes[c.class].required && keep(c))
+        .map(|c| classes[c.class].title.clone())
+        .collect()
+}
+
 fn step_therapy(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Card {
     let plan = &knowledge.plan;
     let agent = agent_name(order, knowledge);
-    let missing: Vec<String> = order
-        .classes
-        .iter()
-        .filter(|c| plan.classes[c.class].required && c.status != ClassStatus::Failed)
-        .map(|c| plan.classes[c.class].title.clone())
-        .collect();
+    let missing = required_class_titles(order, knowledge, |c| c.status != ClassStatus::Failed);
     let summary = limit(fill(&plan.step_therapy.summary, &agent, &join_and(&missing), ""));
     let class_lines: Vec<String> = order.classes.iter().map(|c| class_line(c, knowledge)).collect();
     let detail = format!(
@@ -219,12 +229,7 @@ fn draft_order(call: &CallInfo<'_>, medication: &Value, dosage: &Value) -> Value
 fn monitoring(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Card {
     let plan = &knowledge.plan;
     let agent = agent_name(order, knowledge);
-    let required: Vec<String> = order
-        .classes
-        .iter()
-        .filter(|c| plan.classes[c.class].required)
-        .map(|c| plan.classes[c.class].title.clone())
-        .collect();
+    let required = required_class_titles(order, knowledge, |_| true);
     let failures: Vec<String> = order
         .classes
         .iter()

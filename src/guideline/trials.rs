@@ -152,64 +152,59 @@ fn failure_reason<'a>(
     found
 }
 
-fn per_agent(
-    concept: &CodeableConcept,
-    knowledge: &Knowledge,
-    dosage: &[Dosage],
-    make: impl Fn(AgentId, Option<f64>) -> Option<Trial>,
-) -> Vec<Trial> {
+/// What a MedicationRequest or MedicationStatement says of a trial, before its agents are known.
+struct Facts<'a> {
+    resource: String,
+    status: &'a str,
+    date: Option<String>,
+    failure: Option<(FailureKind, String)>,
+    dosage: &'a [Dosage],
+}
+
+/// One trial per agent the medication names (a combination product counts for each).
+fn trials(facts: Facts<'_>, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
+    let Some(outcome) = outcome(facts.status, &facts.failure) else {
+        return Vec::new();
+    };
     knowledge
         .medications
         .recognise(concept)
         .into_iter()
-        .filter_map(|agent| make(agent, daily_dose_mg(dosage, knowledge.medications.strength_mg(concept, agent))))
+        .map(|agent| Trial {
+            resource: facts.resource.clone(),
+            agent,
+            record_status: facts.status.to_owned(),
+            date: facts.date.clone(),
+            failure: facts.failure.clone(),
+            daily_dose_mg: daily_dose_mg(facts.dosage, knowledge.medications.strength_mg(concept, agent)),
+            outcome,
+        })
         .collect()
 }
 
 fn from_request(request: &MedicationRequest, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
-    let failure = failure_reason(request.status_reason.iter(), knowledge);
-    let Some(status) = outcome(&request.status, &failure) else {
-        return Vec::new();
+    let stopped =
+        request.dispense_request.as_ref().and_then(|d| d.validity_period.as_ref()).and_then(|p| p.end.as_ref());
+    let facts = Facts {
+        resource: format!("MedicationRequest/{}", request.id.as_deref().unwrap_or("?")),
+        status: &request.status,
+        date: stopped.or(request.authored_on.as_ref()).map(date_text),
+        failure: failure_reason(request.status_reason.iter(), knowledge),
+        dosage: &request.dosage_instruction,
     };
-    let date = request
-        .dispense_request
-        .as_ref()
-        .and_then(|d| d.validity_period.as_ref())
-        .and_then(|p| p.end.as_ref())
-        .or(request.authored_on.as_ref())
-        .map(date_text);
-    per_agent(concept, knowledge, &request.dosage_instruction, |agent, dose| {
-        Some(Trial {
-            resource: format!("MedicationRequest/{}", request.id.as_deref().unwrap_or("?")),
-            agent,
-            record_status: request.status.clone(),
-            date: date.clone(),
-            failure: failure.clone(),
-            daily_dose_mg: dose,
-            outcome: status,
-        })
-    })
+    trials(facts, concept, knowledge)
 }
 
 fn from_statement(statement: &MedicationStatement, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
-    let reasons = statement.status_reason.iter().chain(statement.reason_code.iter());
-    let failure = failure_reason(reasons, knowledge);
-    let Some(status) = outcome(&statement.status, &failure) else {
-        return Vec::new();
-    };
     let period = statement.effective_period.as_ref().and_then(|p| p.end.as_ref().or(p.start.as_ref()));
-    let date = statement.effective_date_time.as_ref().or(period).or(statement.date_asserted.as_ref()).map(date_text);
-    per_agent(concept, knowledge, &statement.dosage, |agent, dose| {
-        Some(Trial {
-            resource: format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or("?")),
-            agent,
-            record_status: statement.status.clone(),
-            date: date.clone(),
-            failure: failure.clone(),
-            daily_dose_mg: dose,
-            outcome: status,
-        })
-    })
+    let facts = Facts {
+        resource: format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or("?")),
+        status: &statement.status,
+        date: statement.effective_date_time.as_ref().or(period).or(statement.date_asserted.as_ref()).map(date_text),
+        failure: failure_reason(statement.status_reason.iter().chain(statement.reason_code.iter()), knowledge),
+        dosage: &statement.dosage,
+    };
+    trials(facts, concept, knowledge)
 }
 
 /// An AllergyIntolerance to an agent (category medication, or no category) that is not refuted

@@ -252,6 +252,20 @@ impl<'a> Reader<'a> {
         Ok(url.to_owned())
     }
 
+    /// The concept a coding names in one of the profiles' CodeSystems: (system, code, concept).
+    fn concept(&self, path: &str, coding: &Value, what: &str) -> Result<(String, String, &'a Value), KnowledgeError> {
+        let (system, code) =
+            (coding["system"].as_str().unwrap_or_default(), coding["code"].as_str().unwrap_or_default());
+        let cs = self.resolve(path, system, "CodeSystem")?;
+        let concept = cs.resource["concept"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["code"] == code)
+            .ok_or_else(|| self.error(path, format!("{what} '{code}' is not in {system}")))?;
+        Ok((system.to_owned(), code.to_owned(), concept))
+    }
+
     fn grade(&self, path: &str, action: &Value) -> Result<Option<Grade>, KnowledgeError> {
         let Some(coding) = action["extension"]
             .as_array()
@@ -262,15 +276,7 @@ impl<'a> Reader<'a> {
         else {
             return Ok(None);
         };
-        let (system, code) =
-            (coding["system"].as_str().unwrap_or_default(), coding["code"].as_str().unwrap_or_default());
-        let cs = self.resolve(path, system, "CodeSystem")?;
-        let concept = cs.resource["concept"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["code"] == code)
-            .ok_or_else(|| self.error(path, format!("grade '{code}' is not in {system}")))?;
+        let (_, code, concept) = self.concept(path, coding, "grade")?;
         let rank = concept["property"]
             .as_array()
             .into_iter()
@@ -278,20 +284,12 @@ impl<'a> Reader<'a> {
             .find(|p| p["code"] == "rank")
             .and_then(|p| p["valueInteger"].as_i64())
             .unwrap_or(0);
-        Ok(Some(Grade { code: code.to_owned(), display: text(concept, "display"), rank }))
+        Ok(Some(Grade { code, display: text(concept, "display"), rank }))
     }
 
     fn coding(&self, path: &str, coding: &Value) -> Result<Coding, KnowledgeError> {
-        let (system, code) =
-            (coding["system"].as_str().unwrap_or_default(), coding["code"].as_str().unwrap_or_default());
-        let cs = self.resolve(path, system, "CodeSystem")?;
-        let concept = cs.resource["concept"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["code"] == code)
-            .ok_or_else(|| self.error(path, format!("code '{code}' is not in {system}")))?;
-        Ok(Coding { system: system.to_owned(), code: code.to_owned(), display: text(concept, "display") })
+        let (system, code, concept) = self.concept(path, coding, "code")?;
+        Ok(Coding { system, code, display: text(concept, "display") })
     }
 
     fn statement(&self, path: &str, action: &Value) -> Result<Statement, KnowledgeError> {
