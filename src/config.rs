@@ -1,10 +1,17 @@
-//! Configuration of `serve`: one typed struct, from flags or the environment.
+//! Configuration: the `serve` flags (listen address, profiles, limits) and the TOML file of
+//! `--config` (public URL, authentication, FHIR-server fallback), every key of which can also
+//! come from the environment: `KETAMINE_CDS_` + the key path in capitals, sections joined by
+//! `__` (`KETAMINE_CDS_PUBLIC_BASE_URL`, `KETAMINE_CDS_AUTH__MODE`,
+//! `KETAMINE_CDS_AUTH__ISSUERS='[{iss="…", jwks_url="…"}]'`, `KETAMINE_CDS_FHIR__DEADLINE_MS`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
 
 use crate::http::HttpConfig;
 
@@ -16,6 +23,9 @@ pub struct ServeConfig {
     /// A complete profiles directory to load instead of the embedded knowledge.
     #[arg(long, env = "KETAMINE_CDS_PROFILES", value_name = "DIR")]
     pub profiles: Option<PathBuf>,
+    /// TOML configuration file (public URL, authentication, FHIR-server fallback).
+    #[arg(long, env = "KETAMINE_CDS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long, env = "KETAMINE_CDS_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -30,5 +40,190 @@ impl ServeConfig {
             max_body_bytes: self.max_body_bytes,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Required,
+    Off,
+}
+
+/// One trusted CDS client (an EHR, the sandbox).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct IssuerConfig {
+    /// The `iss` claim the client signs with.
+    pub iss: String,
+    /// Where its JWKS is published (https; http only on loopback, for tests).
+    pub jwks_url: Option<String>,
+    /// Or a JWKS file on disk.
+    pub jwks_file: Option<PathBuf>,
+    /// When not empty, the `tenant` claim must be one of these.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+}
+
+fn default_leeway() -> u64 {
+    60
+}
+fn default_replay_cache() -> usize {
+    100_000
+}
+fn default_jwks_refresh() -> u64 {
+    3600
+}
+fn default_jwks_refetch() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AuthConfig {
+    /// `required` or `off`; when unset: `required` if a config file is given, else `off`.
+    pub mode: Option<AuthMode>,
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+    /// Clock skew tolerated for `exp`, `nbf` and `iat`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+    /// Most `jti` values remembered for replay protection (oldest forgotten first).
+    #[serde(default = "default_replay_cache")]
+    pub replay_cache_size: usize,
+    /// How often each JWKS URL is read again, in seconds.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_seconds: u64,
+    /// Least time between two reads of one JWKS URL when an unknown `kid` arrives, in seconds.
+    #[serde(default = "default_jwks_refetch")]
+    pub jwks_min_refetch_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            issuers: Vec::new(),
+            leeway_seconds: default_leeway(),
+            replay_cache_size: default_replay_cache(),
+            jwks_refresh_seconds: default_jwks_refresh(),
+            jwks_min_refetch_seconds: default_jwks_refetch(),
+        }
+    }
+}
+
+fn default_deadline() -> u64 {
+    2000
+}
+fn default_max_resources() -> usize {
+    5000
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FhirConfig {
+    /// Allow `http://` fhirServer URLs (local testing only).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Total budget for all fallback reads of one call, in milliseconds.
+    #[serde(default = "default_deadline")]
+    pub deadline_ms: u64,
+    /// Most resources read per search, across pages.
+    #[serde(default = "default_max_resources")]
+    pub max_resources: usize,
+}
+
+impl Default for FhirConfig {
+    fn default() -> Self {
+        Self { allow_insecure_http: false, deadline_ms: default_deadline(), max_resources: default_max_resources() }
+    }
+}
+
+/// The TOML file of `--config`, overlaid by the environment.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct FileConfig {
+    /// The URL the EHR calls (`https://cds.example.org`); JWT `aud` is checked against it.
+    pub public_base_url: Option<String>,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub fhir: FhirConfig,
+}
+
+impl FileConfig {
+    /// Reads `file` (if any), then the environment; checks what cannot work.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(format!("config file {} does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let env = Env::prefixed("KETAMINE_CDS_").split("__").ignore(&[
+            "listen",
+            "profiles",
+            "config",
+            "max_body_bytes",
+            "request_timeout_ms",
+            "log_format",
+        ]);
+        let mut config: FileConfig = figment.merge(env).extract().map_err(|e| format!("configuration: {e}"))?;
+        if config.auth.mode.is_none() {
+            config.auth.mode = Some(if file.is_some() { AuthMode::Required } else { AuthMode::Off });
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn auth_required(&self) -> bool {
+        self.auth.mode == Some(AuthMode::Required)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !self.auth_required() {
+            return Ok(());
+        }
+        if self.auth.issuers.is_empty() {
+            return Err("auth.mode is \"required\" but no [[auth.issuers]] is configured".into());
+        }
+        let base = self.public_base_url.as_deref().unwrap_or_default();
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(
+                "auth.mode is \"required\": set public_base_url (the URL EHRs call; JWT aud is checked against it)"
+                    .into(),
+            );
+        }
+        for issuer in &self.auth.issuers {
+            match (&issuer.jwks_url, &issuer.jwks_file) {
+                (Some(url), None) if url.starts_with("https://") || is_loopback_http(url) => {}
+                (Some(url), None) => {
+                    return Err(format!("issuer {}: jwks_url {url} must be https (http only on loopback)", issuer.iss));
+                }
+                (None, Some(_)) => {}
+                _ => return Err(format!("issuer {}: give exactly one of jwks_url and jwks_file", issuer.iss)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `http://127.0.0.1…`, `http://localhost…`, `http://[::1]…`: allowed for tests.
+pub fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host =
+        host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+    host == "localhost" || host == "[::1]" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        assert!(is_loopback_http("http://127.0.0.1:8080/jwks.json"));
+        assert!(is_loopback_http("http://localhost/jwks"));
+        assert!(!is_loopback_http("http://127.0.0.1.evil.example/jwks"));
+        assert!(!is_loopback_http("https://127.0.0.1/jwks"));
+        assert!(!is_loopback_http("http://10.0.0.1/jwks"));
     }
 }

@@ -18,6 +18,7 @@
 //! - [`service`]: one call end to end, shared by the HTTP API and the command line.
 //! - [`http`]: router, handlers, errors → OperationOutcome. [`config`]: `serve` settings.
 
+pub mod auth;
 pub mod cards;
 pub mod cli;
 pub mod config;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use ketamine_cds::cli::{self, evaluate::EvaluateArgs};
-use ketamine_cds::config::ServeConfig;
+use ketamine_cds::config::{FileConfig, ServeConfig};
 use ketamine_cds::knowledge::Knowledge;
 use ketamine_cds::server;
 use tracing::{error, info, warn};
@@ -105,6 +105,13 @@ fn serve(config: ServeConfig) -> ExitCode {
         Ok(k) => k,
         Err(errors) => return report_broken_profiles(errors),
     };
+    let file = match FileConfig::load(config.config.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ketamine-cds: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -120,9 +127,23 @@ fn serve(config: ServeConfig) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        warn!("authentication is off: any caller can use this service (fine for trying it out, not for production)");
-        info!(listen = %config.listen, knowledge = knowledge.version(), "ketamine-cds ready");
-        let state = server::state(knowledge, &config);
+        if file.auth_required() {
+            info!(issuers = file.auth.issuers.len(), "authentication required");
+        } else {
+            warn!(
+                "AUTHENTICATION IS OFF: any caller can use this service. Fine for trying it out; for production \
+                 give --config with [auth] mode = \"required\" and the EHR's issuer"
+            );
+        }
+        let version = knowledge.version().to_owned();
+        let state = match server::state(knowledge, &config, &file).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("ketamine-cds: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        info!(listen = %config.listen, knowledge = %version, "ketamine-cds ready");
         match server::serve_on(listener, state, server::termination()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

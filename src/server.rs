@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 use tracing::{error, info};
 
-use crate::config::ServeConfig;
+use crate::auth::Authenticator;
+use crate::config::{FileConfig, ServeConfig};
 use crate::http::{AppState, router};
 use crate::knowledge::{Knowledge, KnowledgeError};
 
@@ -18,10 +19,24 @@ pub fn load_knowledge(config: &ServeConfig) -> Result<Knowledge, Vec<KnowledgeEr
     }
 }
 
-/// Builds the shared state, ready to serve.
-pub fn state(knowledge: Knowledge, config: &ServeConfig) -> Arc<AppState> {
+/// Builds the shared state, ready to serve: reads the JWKS of every issuer when authentication
+/// is required (an unreachable JWKS URL is retried, not fatal).
+pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig) -> Result<Arc<AppState>, String> {
     crate::hooks::request::warm_up();
-    Arc::new(AppState { knowledge, config: config.http(), ready: AtomicBool::new(true) })
+    let auth = if file.auth_required() {
+        let auth = Arc::new(Authenticator::new(&file.auth)?);
+        auth.start().await;
+        Some(auth)
+    } else {
+        None
+    };
+    Ok(Arc::new(AppState {
+        knowledge,
+        config: config.http(),
+        auth,
+        public_base_url: file.public_base_url.clone().unwrap_or_default(),
+        ready: AtomicBool::new(true),
+    }))
 }
 
 /// Serves on an already bound listener until `shutdown` completes; in-flight calls finish.

@@ -88,7 +88,8 @@ impl HookRequest {
             .map(|e| {
                 let path = e.instance_path().to_string();
                 let at = if path.is_empty() { "request".to_owned() } else { path };
-                format!("{at}: {e}")
+                // Masked: the finding names the rule broken, never the request's own values.
+                format!("{at}: {}", e.masked())
             })
             .take(20)
             .collect();

@@ -19,6 +19,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::auth::Authenticator;
 use crate::hooks::{HookRequest, discovery, feedback};
 use crate::knowledge::Knowledge;
 use crate::service;
@@ -41,10 +42,13 @@ impl Default for HttpConfig {
 }
 
 /// Shared by every request.
-#[derive(Debug)]
 pub struct AppState {
     pub knowledge: Knowledge,
     pub config: HttpConfig,
+    /// Verifies callers when authentication is required.
+    pub auth: Option<Arc<Authenticator>>,
+    /// The URL EHRs call (JWT `aud` is this plus the path called).
+    pub public_base_url: String,
     /// False until start-up is complete and again once shutdown begins.
     pub ready: AtomicBool,
 }
@@ -57,10 +61,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .max_age(Duration::from_secs(86_400));
     let limit = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
-    Router::new()
+    let services = Router::new()
         .route("/cds-services", get(discovery_handler).fallback(method_not_allowed))
         .route("/cds-services/{id}", post(hook_handler).fallback(method_not_allowed))
         .route("/cds-services/{id}/feedback", post(feedback_handler).fallback(method_not_allowed))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .merge(services)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed))
         .route("/ready", get(ready_handler).fallback(method_not_allowed))
         .route("/openapi.json", get(openapi_handler).fallback(method_not_allowed))
@@ -80,6 +87,33 @@ pub fn router(state: Arc<AppState>) -> Router {
             (StatusCode::INTERNAL_SERVER_ERROR, Json(outcome)).into_response()
         }))
         .with_state(state)
+}
+
+/// Requires a valid CDS Hooks JWT on the service endpoints when authentication is on. A refusal
+/// is a bare 401; why is logged (reason code, issuer, kid), never the token.
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(auth) = &state.auth else { return next.run(request).await };
+    let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let url = format!("{}{}", state.public_base_url.trim_end_matches('/'), request.uri().path());
+    match auth.verify(header, &url).await {
+        Ok(caller) => {
+            tracing::debug!(issuer = %caller.issuer, "caller authenticated");
+            next.run(request).await
+        }
+        Err(refusal) => {
+            warn!(
+                reason = refusal.failure.code(),
+                issuer = refusal.issuer.as_deref().unwrap_or("-"),
+                kid = refusal.kid.as_deref().unwrap_or("-"),
+                "call refused: authentication"
+            );
+            (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))]).into_response()
+        }
+    }
 }
 
 async fn method_not_allowed() -> ApiError {

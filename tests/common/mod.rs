@@ -4,9 +4,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use ketamine_cds::config::ServeConfig;
+use ketamine_cds::config::{FileConfig, ServeConfig};
 use ketamine_cds::hooks::{HookError, HookRequest, discovery};
 use ketamine_cds::knowledge::Knowledge;
 use ketamine_cds::{server, service};
@@ -97,24 +97,30 @@ impl TestServer {
 
     /// Starts with the default config adjusted by `tune`.
     pub fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::start_full(tune, FileConfig::default())
+    }
+
+    /// Starts with adjusted flags and a file configuration (authentication, fallback).
+    pub fn start_full(tune: impl FnOnce(&mut ServeConfig), file: FileConfig) -> Self {
         let mut config = ServeConfig {
             listen: "127.0.0.1:0".parse().expect("address"),
             profiles: None,
+            config: None,
             max_body_bytes: 5 * 1024 * 1024,
             request_timeout_ms: 10_000,
         };
         tune(&mut config);
         let knowledge = server::load_knowledge(&config).expect("knowledge loads");
-        let state = server::state(knowledge, &config);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime =
                 tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             runtime.block_on(async move {
+                let state = server::state(knowledge, &config, &file).await.expect("state builds");
                 let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind loopback");
                 ready_tx.send(listener.local_addr().expect("local addr")).expect("report address");
-                let _ = server::serve_on(listener, Arc::clone(&state), async {
+                let _ = server::serve_on(listener, state, async {
                     let _ = stop_rx.await;
                 })
                 .await;
@@ -139,4 +145,42 @@ impl Drop for TestServer {
 /// A blocking-free HTTP client for tests.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client")
+}
+
+/// Any axum app on a free loopback port, in its own thread and runtime; stopped when dropped.
+pub struct AppServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub fn serve_app(app: axum::Router) -> AppServer {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+            ready_tx.send(listener.local_addr().expect("local addr")).expect("report address");
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+    });
+    let addr = ready_rx.recv().expect("app started");
+    AppServer { addr, stop: Some(stop_tx), thread: Some(thread) }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

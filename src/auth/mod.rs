@@ -1,0 +1,234 @@
+//! CDS Hooks authentication (CDS Hooks 2.0 §Security): the client's `Authorization: Bearer` JWT,
+//! signed with ES256/ES384, RS256/RS384 or PS256/PS384 by a key of an allowlisted issuer's JWKS.
+//! Checked: `iss` allowlisted, `jku` (if any) equal to that issuer's configured JWKS URL, `kid`
+//! known, signature, `aud` equal to the URL called, `exp` not past and `iat` not ahead (with
+//! leeway), `jti` never seen before, `tenant` allowed. Any failure is one reason code for the
+//! log; the client sees a bare 401. Tokens are never logged.
+
+pub mod jwks;
+pub mod replay;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::config::AuthConfig;
+use jwks::IssuerKeys;
+use replay::ReplayCache;
+
+/// Signature algorithms accepted. Never `none`, never HMAC.
+pub const ALGORITHMS: &[Algorithm] =
+    &[Algorithm::ES256, Algorithm::ES384, Algorithm::RS256, Algorithm::RS384, Algorithm::PS256, Algorithm::PS384];
+
+/// Why a call was refused (for the log only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    MissingToken,
+    Malformed,
+    AlgorithmNotAllowed,
+    UnknownIssuer,
+    JkuNotAllowed,
+    MissingKid,
+    UnknownKid,
+    BadSignature,
+    WrongAudience,
+    Expired,
+    IssuedInFuture,
+    MissingClaim,
+    Replayed,
+    TenantNotAllowed,
+}
+
+impl Failure {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing-token",
+            Self::Malformed => "malformed-token",
+            Self::AlgorithmNotAllowed => "algorithm-not-allowed",
+            Self::UnknownIssuer => "unknown-issuer",
+            Self::JkuNotAllowed => "jku-not-allowed",
+            Self::MissingKid => "missing-kid",
+            Self::UnknownKid => "unknown-kid",
+            Self::BadSignature => "bad-signature",
+            Self::WrongAudience => "wrong-audience",
+            Self::Expired => "expired",
+            Self::IssuedInFuture => "issued-in-future",
+            Self::MissingClaim => "missing-claim",
+            Self::Replayed => "replayed-jti",
+            Self::TenantNotAllowed => "tenant-not-allowed",
+        }
+    }
+}
+
+/// A refusal with what may be logged about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub failure: Failure,
+    pub issuer: Option<String>,
+    pub kid: Option<String>,
+}
+
+/// An accepted caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub issuer: String,
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    iss: String,
+    exp: u64,
+    iat: Option<u64>,
+    jti: Option<String>,
+    tenant: Option<String>,
+}
+
+pub struct Authenticator {
+    issuers: HashMap<String, Arc<IssuerKeys>>,
+    leeway: u64,
+    replay: Mutex<ReplayCache>,
+    client: reqwest::Client,
+    refresh_every: Duration,
+}
+
+fn b64_json(part: &str) -> Option<Value> {
+    let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Authenticator {
+    /// Loads the issuers (JWKS files now; URLs by [`Self::start`]).
+    pub fn new(config: &AuthConfig) -> Result<Self, String> {
+        let min_refetch = Duration::from_secs(config.jwks_min_refetch_seconds);
+        let mut issuers = HashMap::new();
+        for issuer in &config.issuers {
+            issuers.insert(issuer.iss.clone(), Arc::new(IssuerKeys::new(issuer.clone(), min_refetch)?));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .https_only(false)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self {
+            issuers,
+            leeway: config.leeway_seconds,
+            replay: Mutex::new(ReplayCache::new(config.replay_cache_size)),
+            client,
+            refresh_every: Duration::from_secs(config.jwks_refresh_seconds.max(1)),
+        })
+    }
+
+    /// Reads every JWKS URL once now, then keeps them fresh in the background.
+    pub async fn start(self: &Arc<Self>) {
+        for issuer in self.issuers.values() {
+            issuer.refresh(&self.client, true).await;
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(this.refresh_every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for issuer in this.issuers.values() {
+                    issuer.refresh(&this.client, true).await;
+                }
+            }
+        });
+    }
+
+    /// Verifies the `Authorization` header of a call to `url_called`.
+    pub async fn verify(&self, authorization: Option<&str>, url_called: &str) -> Result<Caller, Refusal> {
+        let refuse = |failure, issuer: Option<&str>, kid: Option<&str>| Refusal {
+            failure,
+            issuer: issuer.map(str::to_owned),
+            kid: kid.map(str::to_owned),
+        };
+        let token = authorization
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| refuse(Failure::MissingToken, None, None))?;
+        let mut parts = token.split('.');
+        let (Some(head), Some(body), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(refuse(Failure::Malformed, None, None));
+        };
+        let (Some(head), Some(body)) = (b64_json(head), b64_json(body)) else {
+            return Err(refuse(Failure::Malformed, None, None));
+        };
+        let iss = body["iss"].as_str();
+        let kid = head["kid"].as_str();
+        let alg: Option<Algorithm> = head["alg"].as_str().and_then(|a| a.parse().ok());
+        let Some(alg) = alg.filter(|a| ALGORITHMS.contains(a)) else {
+            return Err(refuse(Failure::AlgorithmNotAllowed, iss, kid));
+        };
+        let issuer = iss.and_then(|i| self.issuers.get(i)).ok_or_else(|| refuse(Failure::UnknownIssuer, iss, kid))?;
+        if let Some(jku) = head["jku"].as_str() {
+            if issuer.config.jwks_url.as_deref() != Some(jku) {
+                return Err(refuse(Failure::JkuNotAllowed, iss, kid));
+            }
+        }
+        let kid = kid.ok_or_else(|| refuse(Failure::MissingKid, iss, None))?;
+        let key = match issuer.key(kid).await {
+            Some(key) => key,
+            None => {
+                issuer.refresh(&self.client, false).await;
+                issuer.key(kid).await.ok_or_else(|| refuse(Failure::UnknownKid, iss, Some(kid)))?
+            }
+        };
+        if key.alg.is_some_and(|a| a != alg) {
+            return Err(refuse(Failure::AlgorithmNotAllowed, iss, Some(kid)));
+        }
+        let mut validation = Validation::new(alg);
+        validation.leeway = self.leeway;
+        validation.set_audience(&[url_called]);
+        validation.set_issuer(&[issuer.config.iss.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                let failure = match e.kind() {
+                    K::InvalidSignature | K::InvalidEcdsaKey | K::InvalidRsaKey(_) | K::InvalidAlgorithm => {
+                        Failure::BadSignature
+                    }
+                    K::ExpiredSignature | K::ImmatureSignature => Failure::Expired,
+                    K::InvalidAudience => Failure::WrongAudience,
+                    K::InvalidIssuer => Failure::UnknownIssuer,
+                    K::MissingRequiredClaim(_) => Failure::MissingClaim,
+                    _ => Failure::Malformed,
+                };
+                refuse(failure, iss, Some(kid))
+            })?
+            .claims;
+        let now = now_unix();
+        let iat = claims.iat.ok_or_else(|| refuse(Failure::MissingClaim, iss, Some(kid)))?;
+        if iat > now + self.leeway {
+            return Err(refuse(Failure::IssuedInFuture, iss, Some(kid)));
+        }
+        let jti = claims
+            .jti
+            .as_deref()
+            .filter(|j| !j.is_empty())
+            .ok_or_else(|| refuse(Failure::MissingClaim, iss, Some(kid)))?;
+        if !issuer.config.tenants.is_empty()
+            && !claims.tenant.as_ref().is_some_and(|t| issuer.config.tenants.contains(t))
+        {
+            return Err(refuse(Failure::TenantNotAllowed, iss, Some(kid)));
+        }
+        if !self.replay.lock().await.first_use(&claims.iss, jti, claims.exp + self.leeway, now) {
+            return Err(refuse(Failure::Replayed, iss, Some(kid)));
+        }
+        Ok(Caller { issuer: claims.iss, tenant: claims.tenant })
+    }
+}

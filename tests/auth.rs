@@ -1,0 +1,416 @@
+//! CDS Hooks JWT authentication against a real server: keys made here (ES384 and RS384), the
+//! JWKS served from a local test server and from a file; every kind of bad token gets a bare
+//! 401; key rotation is picked up without a restart.
+
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ketamine_cds::config::{AuthConfig, AuthMode, FileConfig, IssuerConfig};
+use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+
+const ISS: &str = "https://ehr.example.org";
+const FILE_ISS: &str = "https://sandbox.example.org";
+const BASE: &str = "https://cds.example.org";
+const SIGN_PATH: &str = "/cds-services/ketamine-order-sign";
+
+struct SigningKey {
+    kid: String,
+    alg: Algorithm,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn es384(kid: &str) -> SigningKey {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref();
+    let (x, y) = point[1..].split_at(48);
+    SigningKey {
+        kid: kid.into(),
+        alg: Algorithm::ES384,
+        encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),
+        jwk: json!({ "kty": "EC", "crv": "P-384", "x": b64(x), "y": b64(y), "kid": kid, "alg": "ES384", "use": "sig" }),
+    }
+}
+
+fn rs384(kid: &str) -> SigningKey {
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let der = key.to_pkcs1_der().unwrap();
+    SigningKey {
+        kid: kid.into(),
+        alg: Algorithm::RS384,
+        encoding: EncodingKey::from_rsa_der(der.as_bytes()),
+        jwk: json!({ "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()), "kid": kid, "alg": "RS384", "use": "sig" }),
+    }
+}
+
+/// Keys are made once per test binary (RSA generation takes a moment).
+fn keys() -> &'static (SigningKey, SigningKey, SigningKey) {
+    static KEYS: OnceLock<(SigningKey, SigningKey, SigningKey)> = OnceLock::new();
+    KEYS.get_or_init(|| (es384("ec-1"), rs384("rsa-1"), es384("ec-rotated")))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn claims(iss: &str, aud: &str) -> Value {
+    let jti = format!("jti-{}", rand::random::<u64>());
+    json!({ "iss": iss, "aud": aud, "exp": now() + 300, "iat": now(), "jti": jti })
+}
+
+fn token(key: &SigningKey, claims: &Value) -> String {
+    let mut header = Header::new(key.alg);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
+}
+
+/// A JWKS served on a loopback port; its content can change (key rotation).
+struct JwksServer {
+    url: String,
+    keys: Arc<Mutex<Value>>,
+    _server: AppServer,
+}
+
+fn jwks_server(jwks: Value) -> JwksServer {
+    let keys = Arc::new(Mutex::new(jwks));
+    let shared = Arc::clone(&keys);
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        get(move || {
+            let shared = Arc::clone(&shared);
+            async move { axum::Json(shared.lock().unwrap().clone()) }
+        }),
+    );
+    let server = serve_app(app);
+    JwksServer { url: format!("http://{}/.well-known/jwks.json", server.addr), keys, _server: server }
+}
+
+struct Setup {
+    server: TestServer,
+    jwks: JwksServer,
+    _dir: tempfile::TempDir,
+}
+
+fn setup(tenants: Vec<String>) -> Setup {
+    let (ec, rsa, _) = keys();
+    let jwks = jwks_server(json!({ "keys": [ec.jwk] }));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, json!({ "keys": [rsa.jwk] }).to_string()).unwrap();
+    let config = FileConfig {
+        public_base_url: Some(BASE.into()),
+        auth: AuthConfig {
+            mode: Some(AuthMode::Required),
+            issuers: vec![
+                IssuerConfig { iss: ISS.into(), jwks_url: Some(jwks.url.clone()), jwks_file: None, tenants },
+                IssuerConfig { iss: FILE_ISS.into(), jwks_url: None, jwks_file: Some(file), tenants: vec![] },
+            ],
+            jwks_min_refetch_seconds: 0,
+            ..AuthConfig::default()
+        },
+        ..FileConfig::default()
+    };
+    Setup { server: TestServer::start_full(|_| {}, config), jwks, _dir: dir }
+}
+
+async fn call(setup: &Setup, authorization: Option<String>) -> reqwest::Response {
+    let body = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+    let mut request = client().post(format!("{}{SIGN_PATH}", setup.server.base)).json(&body);
+    if let Some(a) = authorization {
+        request = request.header("authorization", a);
+    }
+    request.send().await.unwrap()
+}
+
+async fn assert_refused(setup: &Setup, authorization: Option<String>, why: &str) {
+    let response = call(setup, authorization).await;
+    assert_eq!(response.status(), 401, "{why}");
+    assert_eq!(response.headers()["www-authenticate"], "Bearer", "{why}");
+    assert!(response.text().await.unwrap().is_empty(), "{why}: a 401 is bare");
+}
+
+fn aud() -> String {
+    format!("{BASE}{SIGN_PATH}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_es384_token_from_a_jwks_url_is_accepted() {
+    let s = setup(vec![]);
+    let response = call(&s, Some(format!("Bearer {}", token(&keys().0, &claims(ISS, &aud()))))).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["cards"][0]["indicator"], "warning");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_rs384_token_from_a_jwks_file_is_accepted_with_aud_as_an_array_and_extra_claims() {
+    let s = setup(vec![]);
+    let mut c = claims(FILE_ISS, "unused");
+    c["aud"] = json!([aud()]);
+    c["sub"] = json!("client-id");
+    c["nbf"] = json!(now() - 30);
+    let response = call(&s, Some(format!("Bearer {}", token(&keys().1, &c)))).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_and_feedback_need_a_token_too_with_their_own_audience() {
+    let s = setup(vec![]);
+    let url = format!("{}/cds-services", s.server.base);
+    assert_eq!(client().get(&url).send().await.unwrap().status(), 401);
+    let t = token(&keys().0, &claims(ISS, &format!("{BASE}/cds-services")));
+    let response = client().get(&url).header("authorization", format!("Bearer {t}")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let feedback =
+        json!({ "feedback": [{ "card": "c", "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:00:00Z" }] });
+    let path = "/cds-services/ketamine-order-sign/feedback";
+    let t = token(&keys().0, &claims(ISS, &format!("{BASE}{path}")));
+    let response = client()
+        .post(format!("{}{path}", s.server.base))
+        .header("authorization", format!("Bearer {t}"))
+        .json(&feedback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_bad_token_is_refused_with_a_bare_401() {
+    let s = setup(vec![]);
+    let (ec, rsa, rotated) = keys();
+    assert_refused(&s, None, "no header").await;
+    assert_refused(&s, Some("Basic dXNlcjpwYXNz".into()), "not bearer").await;
+    assert_refused(&s, Some("Bearer not.a.jwt".into()), "malformed").await;
+    let body = b64(claims(ISS, &aud()).to_string().as_bytes());
+    let none = format!("{}.{body}.", b64(br#"{"alg":"none","typ":"JWT","kid":"ec-1"}"#));
+    assert_refused(&s, Some(format!("Bearer {none}")), "alg none").await;
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.kid = Some("ec-1".into());
+    let hmac = jsonwebtoken::encode(&hs, &claims(ISS, &aud()), &EncodingKey::from_secret(b"guessable")).unwrap();
+    assert_refused(&s, Some(format!("Bearer {hmac}")), "HS256").await;
+    assert_refused(&s, Some(format!("Bearer {}", token(rotated, &claims(ISS, &aud())))), "unknown kid").await;
+    assert_refused(&s, Some(format!("Bearer {}", token(ec, &claims("https://evil.example", &aud())))), "wrong iss")
+        .await;
+    assert_refused(
+        &s,
+        Some(format!("Bearer {}", token(ec, &claims(ISS, "https://cds.example.org/cds-services")))),
+        "wrong aud",
+    )
+    .await;
+    let mut expired = claims(ISS, &aud());
+    expired["exp"] = json!(now() - 600);
+    expired["iat"] = json!(now() - 900);
+    assert_refused(&s, Some(format!("Bearer {}", token(ec, &expired))), "expired").await;
+    let mut future = claims(ISS, &aud());
+    future["iat"] = json!(now() + 600);
+    assert_refused(&s, Some(format!("Bearer {}", token(ec, &future))), "iat in the future").await;
+    let mut no_jti = claims(ISS, &aud());
+    no_jti.as_object_mut().unwrap().remove("jti");
+    assert_refused(&s, Some(format!("Bearer {}", token(ec, &no_jti))), "no jti").await;
+    let mut jku = Header::new(Algorithm::ES384);
+    jku.kid = Some("ec-1".into());
+    jku.jku = Some("https://attacker.example/jwks.json".into());
+    let with_jku = jsonwebtoken::encode(&jku, &claims(ISS, &aud()), &ec.encoding).unwrap();
+    assert_refused(&s, Some(format!("Bearer {with_jku}")), "jku not allowlisted").await;
+    let signed_by_other_key = token(&SigningKey { kid: "ec-1".into(), ..es384("x") }, &claims(ISS, &aud()));
+    assert_refused(&s, Some(format!("Bearer {signed_by_other_key}")), "bad signature").await;
+    let rsa_for_ec_issuer = token(rsa, &claims(ISS, &aud()));
+    assert_refused(&s, Some(format!("Bearer {rsa_for_ec_issuer}")), "key of another issuer").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_jti_is_refused() {
+    let s = setup(vec![]);
+    let t = token(&keys().0, &claims(ISS, &aud()));
+    assert_eq!(call(&s, Some(format!("Bearer {t}"))).await.status(), 200);
+    assert_refused(&s, Some(format!("Bearer {t}")), "replay").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jku_of_the_configured_jwks_url_is_accepted() {
+    let s = setup(vec![]);
+    let mut header = Header::new(Algorithm::ES384);
+    header.kid = Some("ec-1".into());
+    header.jku = Some(s.jwks.url.clone());
+    let t = jsonwebtoken::encode(&header, &claims(ISS, &aud()), &keys().0.encoding).unwrap();
+    assert_eq!(call(&s, Some(format!("Bearer {t}"))).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_checked_when_the_issuer_lists_them() {
+    let s = setup(vec!["hospital-a".into()]);
+    let mut good = claims(ISS, &aud());
+    good["tenant"] = json!("hospital-a");
+    assert_eq!(call(&s, Some(format!("Bearer {}", token(&keys().0, &good)))).await.status(), 200);
+    let mut bad = claims(ISS, &aud());
+    bad["tenant"] = json!("hospital-b");
+    assert_refused(&s, Some(format!("Bearer {}", token(&keys().0, &bad))), "tenant").await;
+    assert_refused(&s, Some(format!("Bearer {}", token(&keys().0, &claims(ISS, &aud())))), "no tenant").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_is_accepted_without_a_restart() {
+    let s = setup(vec![]);
+    let (ec, _, rotated) = keys();
+    assert_refused(&s, Some(format!("Bearer {}", token(rotated, &claims(ISS, &aud())))), "not yet published").await;
+    *s.jwks.keys.lock().unwrap() = json!({ "keys": [ec.jwk, rotated.jwk] });
+    let response = call(&s, Some(format!("Bearer {}", token(rotated, &claims(ISS, &aud()))))).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_health_and_ready_need_no_token() {
+    let s = setup(vec![]);
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, format!("{}{SIGN_PATH}", s.server.base))
+        .header("origin", "https://sandbox.cds-hooks.org")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    for path in ["/health", "/ready"] {
+        assert_eq!(client().get(format!("{}{path}", s.server.base)).send().await.unwrap().status(), 200, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refusal_has_its_own_reason() {
+    use ketamine_cds::auth::{Authenticator, Failure};
+    let (ec, _, rotated) = keys();
+    let jwks = jwks_server(json!({ "keys": [ec.jwk] }));
+    let config = AuthConfig {
+        mode: Some(AuthMode::Required),
+        issuers: vec![IssuerConfig {
+            iss: ISS.into(),
+            jwks_url: Some(jwks.url.clone()),
+            jwks_file: None,
+            tenants: vec!["t1".into()],
+        }],
+        jwks_min_refetch_seconds: 3600,
+        ..AuthConfig::default()
+    };
+    let auth = Arc::new(Authenticator::new(&config).unwrap());
+    auth.start().await;
+    let with_tenant = || {
+        let mut c = claims(ISS, &aud());
+        c["tenant"] = json!("t1");
+        c
+    };
+    let reason = |r: Result<_, ketamine_cds::auth::Refusal>| r.err().map(|e| e.failure);
+    let bearer = |t: String| format!("Bearer {t}");
+    assert_eq!(reason(auth.verify(None, &aud()).await), Some(Failure::MissingToken));
+    assert_eq!(reason(auth.verify(Some("Bearer a.b"), &aud()).await), Some(Failure::Malformed));
+    let good = token(ec, &with_tenant());
+    assert!(auth.verify(Some(&bearer(good.clone())), &aud()).await.is_ok());
+    assert_eq!(reason(auth.verify(Some(&bearer(good)), &aud()).await), Some(Failure::Replayed));
+    assert_eq!(
+        reason(auth.verify(Some(&bearer(token(ec, &with_tenant()))), "https://other.example/x").await),
+        Some(Failure::WrongAudience)
+    );
+    assert_eq!(
+        reason(auth.verify(Some(&bearer(token(rotated, &with_tenant()))), &aud()).await),
+        Some(Failure::UnknownKid)
+    );
+    assert_eq!(
+        reason(auth.verify(Some(&bearer(token(ec, &claims(ISS, &aud())))), &aud()).await),
+        Some(Failure::TenantNotAllowed)
+    );
+    let mut expired = with_tenant();
+    expired["exp"] = json!(now() - 600);
+    assert_eq!(reason(auth.verify(Some(&bearer(token(ec, &expired))), &aud()).await), Some(Failure::Expired));
+    let mut future = with_tenant();
+    future["iat"] = json!(now() + 600);
+    assert_eq!(reason(auth.verify(Some(&bearer(token(ec, &future))), &aud()).await), Some(Failure::IssuedInFuture));
+    let mut other = with_tenant();
+    other["iss"] = json!("https://evil.example");
+    assert_eq!(reason(auth.verify(Some(&bearer(token(ec, &other))), &aud()).await), Some(Failure::UnknownIssuer));
+    let none = format!("{}.{}.", b64(br#"{"alg":"none","kid":"ec-1"}"#), b64(with_tenant().to_string().as_bytes()));
+    assert_eq!(reason(auth.verify(Some(&bearer(none)), &aud()).await), Some(Failure::AlgorithmNotAllowed));
+    let forged = token(&SigningKey { kid: "ec-1".into(), ..es384("x") }, &with_tenant());
+    assert_eq!(reason(auth.verify(Some(&bearer(forged)), &aud()).await), Some(Failure::BadSignature));
+}
+
+#[test]
+fn configuration_reads_toml_and_the_environment_and_refuses_what_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ketamine-cds.toml");
+    std::fs::write(
+        &file,
+        r#"
+public_base_url = "https://cds.example.org"
+[auth]
+[[auth.issuers]]
+iss = "https://sandbox.cds-hooks.org"
+jwks_url = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+tenants = ["a"]
+[fhir]
+deadline_ms = 1500
+"#,
+    )
+    .unwrap();
+    let config = FileConfig::load(Some(&file)).unwrap();
+    assert!(config.auth_required(), "a config file means auth required unless it says off");
+    assert_eq!(config.auth.issuers[0].tenants, ["a"]);
+    assert_eq!(config.fhir.deadline_ms, 1500);
+    assert_eq!(config.auth.leeway_seconds, 60);
+    assert!(FileConfig::load(None).is_ok_and(|c| !c.auth_required()), "no file: auth off");
+
+    let shared_jwks = shared().join("cds-hooks/sandbox-jwks.json");
+    let sandbox = format!(
+        "public_base_url = \"https://cds.example.org\"\n[auth]\nmode = \"required\"\n[[auth.issuers]]\niss = \"https://sandbox.cds-hooks.org\"\njwks_file = \"{}\"\n",
+        shared_jwks.display()
+    );
+    std::fs::write(&file, sandbox).unwrap();
+    let config = FileConfig::load(Some(&file)).unwrap();
+    let auth = ketamine_cds::auth::Authenticator::new(&config.auth);
+    assert!(auth.is_ok(), "the sandbox's public JWKS loads from a file");
+
+    for (text, complaint) in [
+        ("[auth]\nmode = \"required\"\n", "no [[auth.issuers]]"),
+        (
+            "[auth]\nmode = \"required\"\n[[auth.issuers]]\niss = \"x\"\njwks_url = \"https://x/jwks\"\n",
+            "public_base_url",
+        ),
+        (
+            "public_base_url = \"https://c\"\n[[auth.issuers]]\niss = \"x\"\njwks_url = \"http://10.1.1.1/jwks\"\n",
+            "must be https",
+        ),
+        ("public_base_url = \"https://c\"\n[[auth.issuers]]\niss = \"x\"\n", "exactly one of jwks_url and jwks_file"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let error = FileConfig::load(Some(&file)).unwrap_err();
+        assert!(error.contains(complaint), "{text}: {error}");
+    }
+
+    // Every key can come from the environment (no other test of this binary reads it).
+    unsafe {
+        std::env::set_var("KETAMINE_CDS_FHIR__DEADLINE_MS", "900");
+        std::env::set_var("KETAMINE_CDS_PUBLIC_BASE_URL", "https://env.example.org");
+    }
+    let from_env = FileConfig::load(None);
+    unsafe {
+        std::env::remove_var("KETAMINE_CDS_FHIR__DEADLINE_MS");
+        std::env::remove_var("KETAMINE_CDS_PUBLIC_BASE_URL");
+    }
+    let from_env = from_env.unwrap();
+    assert_eq!(from_env.fhir.deadline_ms, 900);
+    assert_eq!(from_env.public_base_url.as_deref(), Some("https://env.example.org"));
+}

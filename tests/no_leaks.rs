@@ -1,0 +1,141 @@
+//! No PHI, JWT or access token in the logs: a full authenticated call (and refused ones) with
+//! marker values in the patient id, prefetch, token and fhirAuthorization, every log line of
+//! every crate captured at TRACE, and none of the markers may appear. Its own test binary, so
+//! the global log subscriber sees only this.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ketamine_cds::config::{AuthConfig, AuthMode, FileConfig, IssuerConfig};
+use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const MARKER_PATIENT: &str = "MARKER-PATIENT-8f3a";
+const MARKER_TOKEN: &str = "MARKER-ACCESS-TOKEN-77c1";
+const MARKER_NAME: &str = "Zebedee-Marker-Surname";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_identifying_reaches_the_logs() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .init();
+
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let (x, y) = pair.public_key().as_ref()[1..].split_at(48);
+    let jwk = json!({ "kty": "EC", "crv": "P-384", "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y), "kid": "k1", "alg": "ES384" });
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, json!({ "keys": [jwk] }).to_string()).unwrap();
+    let config = FileConfig {
+        public_base_url: Some("https://cds.example.org".into()),
+        auth: AuthConfig {
+            mode: Some(AuthMode::Required),
+            issuers: vec![IssuerConfig {
+                iss: "https://ehr.example.org".into(),
+                jwks_url: None,
+                jwks_file: Some(jwks),
+                tenants: vec![],
+            }],
+            ..AuthConfig::default()
+        },
+        ..FileConfig::default()
+    };
+    let server = TestServer::start_full(|_| {}, config);
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut header = Header::new(Algorithm::ES384);
+    header.kid = Some("k1".into());
+    let jwt = |jti: &str| {
+        let claims = json!({ "iss": "https://ehr.example.org", "aud": "https://cds.example.org/cds-services/ketamine-order-sign",
+                             "exp": now + 300, "iat": now, "jti": jti });
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(pkcs8.as_ref())).unwrap()
+    };
+
+    let text = std::fs::read_to_string(repo().join("examples/hooks/13-contraindication-heart-failure.json")).unwrap();
+    let text = text.replace("example-patient", MARKER_PATIENT);
+    let mut request: serde_json::Value = serde_json::from_str(&text).unwrap();
+    request["fhirAuthorization"] = json!({ "access_token": MARKER_TOKEN, "token_type": "Bearer", "expires_in": 300,
+                                           "scope": "patient/*.read", "subject": "cds-service", "patient": MARKER_PATIENT });
+    request["prefetch"]["patient"]["name"] = json!([{ "family": MARKER_NAME }]);
+    let url = format!("{}/cds-services/ketamine-order-sign", server.base);
+
+    let good = jwt("jti-1");
+    let ok = client().post(&url).header("authorization", format!("Bearer {good}")).json(&request).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let replay =
+        client().post(&url).header("authorization", format!("Bearer {good}")).json(&request).send().await.unwrap();
+    assert_eq!(replay.status(), 401);
+    let mut missing = request.clone();
+    missing["prefetch"].as_object_mut().unwrap().remove("conditions");
+    let refused = client()
+        .post(&url)
+        .header("authorization", format!("Bearer {}", jwt("jti-2")))
+        .json(&missing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 412);
+    let mut invalid = request.clone();
+    invalid["context"]["draftOrders"] = json!("Patient MARKER-PATIENT-8f3a");
+    let bad = client()
+        .post(&url)
+        .header("authorization", format!("Bearer {}", jwt("jti-3")))
+        .json(&invalid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(!bad.text().await.unwrap().contains(MARKER_PATIENT), "error responses never echo the request");
+    let feedback = json!({ "feedback": [{ "card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00Z",
+        "overrideReason": { "reason": { "system": "s", "code": "crps" }, "userComment": format!("patient {MARKER_NAME} prefers it") } }] });
+    let aud_feedback = "https://cds.example.org/cds-services/ketamine-order-sign/feedback";
+    let claims =
+        json!({ "iss": "https://ehr.example.org", "aud": aud_feedback, "exp": now + 300, "iat": now, "jti": "jti-4" });
+    let fb_jwt = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(pkcs8.as_ref())).unwrap();
+    let fb = client()
+        .post(format!("{url}/feedback"))
+        .header("authorization", format!("Bearer {fb_jwt}"))
+        .json(&feedback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fb.status(), 200);
+    drop(server);
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("hook_call") && logs.contains("hook answered") && logs.contains("replayed-jti"),
+        "logs were captured:\n{logs}"
+    );
+    assert!(logs.contains("feedback") && logs.contains("crps"), "feedback is logged with its code");
+    for secret in [MARKER_PATIENT, MARKER_TOKEN, MARKER_NAME, good.as_str(), fb_jwt.as_str()] {
+        assert!(!logs.contains(secret), "'{secret}' leaked into the logs");
+    }
+    let signature = good.rsplit('.').next().unwrap();
+    assert!(!logs.contains(signature), "a JWT signature leaked into the logs");
+}
