@@ -8,6 +8,7 @@ use tracing::{error, info};
 
 use crate::auth::Authenticator;
 use crate::config::{FileConfig, ServeConfig};
+use crate::fhir::fetch::Fetcher;
 use crate::http::{AppState, router};
 use crate::knowledge::{Knowledge, KnowledgeError};
 
@@ -34,6 +35,7 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
         knowledge,
         config: config.http(),
         auth,
+        fetcher: Fetcher::new(file.fhir.clone())?,
         public_base_url: file.public_base_url.clone().unwrap_or_default(),
         ready: AtomicBool::new(true),
     }))

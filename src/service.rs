@@ -18,6 +18,8 @@ pub struct Evaluation {
     pub response: Response,
     /// Ketamine orders examined.
     pub examined: usize,
+    /// Prefetch keys read from the FHIR server.
+    pub fetched: usize,
     /// Resources read and skipped while building the patient record.
     pub resources_read: usize,
     pub resources_skipped: usize,
@@ -48,13 +50,92 @@ pub fn missing_prefetch(request: &HookRequest) -> Vec<String> {
         .collect()
 }
 
-/// Checks the call against its service and answers it.
-pub fn evaluate(
-    service: &ServiceDef,
+/// A call checked against its service, its draft orders read; the patient data may still be
+/// missing (see [`Prepared::missing`]).
+pub struct Prepared {
+    hook: Hook,
+    request: HookRequest,
+    record: PatientRecord,
+    examined: usize,
+    fetched: usize,
+}
+
+impl Prepared {
+    /// Prefetch keys the rules need and the client did not send. Empty when no ketamine order
+    /// is examined: such a call needs no patient data.
+    pub fn missing(&self) -> Vec<String> {
+        if self.examined == 0 { Vec::new() } else { missing_prefetch(&self.request) }
+    }
+
+    /// The call's FHIR server and access token, for the fallback reads.
+    pub fn fhir_server(&self) -> Option<(&str, Option<&str>)> {
+        let server = self.request.fhir_server.as_deref()?;
+        Some((server, self.request.fhir_authorization.as_ref().map(|a| a.access_token.as_str())))
+    }
+
+    pub fn patient_id(&self) -> &str {
+        &self.request.context.patient_id
+    }
+
+    /// Supplies a prefetch key read from the FHIR server.
+    pub fn add_fetched(&mut self, key: &str, data: Value) {
+        self.request.prefetch.insert(key.to_owned(), Prefetched::Data(data));
+        self.fetched += 1;
+    }
+
+    /// Assesses and answers the call; 412 if needed data is still missing (`why` gives the
+    /// reason per key, where a read was tried).
+    pub fn finish(
+        mut self,
+        knowledge: &Knowledge,
+        now: time::OffsetDateTime,
+        why: &[(String, String)],
+    ) -> Result<Evaluation, HookError> {
+        let missing = self.missing();
+        if !missing.is_empty() {
+            let reasons = missing
+                .into_iter()
+                .map(|key| {
+                    let reason = why.iter().find(|(k, _)| *k == key).map(|(_, r)| r.clone()).unwrap_or_else(|| {
+                        "not prefetched (absent or an OperationOutcome) and no fhirServer to read it from".to_owned()
+                    });
+                    (key, reason)
+                })
+                .collect();
+            return Err(HookError::MissingData(reasons));
+        }
+        if self.examined > 0 {
+            for value in std::mem::take(&mut self.request.prefetch).into_values() {
+                if let Prefetched::Data(data) = value {
+                    self.record.add(data, Origin::History);
+                }
+            }
+        }
+        let today = Today::from_datetime(now);
+        let request = &self.request;
+        let assessments = guideline::assess(self.hook, &request.context.selections, &self.record, knowledge, &today);
+        let call = CallInfo {
+            hook: self.hook,
+            hook_instance: &request.hook_instance,
+            patient_id: &request.context.patient_id,
+            encounter_id: request.context.encounter_id.as_deref(),
+        };
+        Ok(Evaluation {
+            response: Response { cards: cards::cards(&call, &assessments, knowledge) },
+            examined: self.examined,
+            fetched: self.fetched,
+            resources_read: self.record.stats.read,
+            resources_skipped: self.record.stats.skipped,
+        })
+    }
+}
+
+/// Checks the call against its service and reads its draft orders.
+pub fn prepare(
+    service: &'static ServiceDef,
     mut request: HookRequest,
     knowledge: &Knowledge,
-    now: time::OffsetDateTime,
-) -> Result<Evaluation, HookError> {
+) -> Result<Prepared, HookError> {
     if request.hook != service.hook {
         return Err(HookError::HookMismatch { expected: service.hook.to_owned(), got: request.hook.clone() });
     }
@@ -69,29 +150,16 @@ pub fn evaluate(
     let mut record = PatientRecord::new(&request.context.patient_id);
     record.add(std::mem::take(&mut request.context.draft_orders), Origin::Draft);
     let examined = guideline::trigger::examined_orders(hook, &request.context.selections, &record, knowledge).len();
-    if examined > 0 {
-        let missing = missing_prefetch(&request);
-        if !missing.is_empty() {
-            return Err(HookError::MissingData(missing));
-        }
-        for value in std::mem::take(&mut request.prefetch).into_values() {
-            if let Prefetched::Data(data) = value {
-                record.add(data, Origin::History);
-            }
-        }
-    }
-    let today = Today::from_datetime(now);
-    let assessments = guideline::assess(hook, &request.context.selections, &record, knowledge, &today);
-    let call = CallInfo {
-        hook,
-        hook_instance: &request.hook_instance,
-        patient_id: &request.context.patient_id,
-        encounter_id: request.context.encounter_id.as_deref(),
-    };
-    Ok(Evaluation {
-        response: Response { cards: cards::cards(&call, &assessments, knowledge) },
-        examined,
-        resources_read: record.stats.read,
-        resources_skipped: record.stats.skipped,
-    })
+    Ok(Prepared { hook, request, record, examined, fetched: 0 })
+}
+
+/// Answers a call from what it carries (no FHIR-server reads): the command line's path, and
+/// the server's when nothing is missing.
+pub fn evaluate(
+    service: &'static ServiceDef,
+    request: HookRequest,
+    knowledge: &Knowledge,
+    now: time::OffsetDateTime,
+) -> Result<Evaluation, HookError> {
+    prepare(service, request, knowledge)?.finish(knowledge, now, &[])
 }

@@ -99,7 +99,10 @@ pub fn evaluate_file(
 fn describe(error: &crate::hooks::HookError) -> String {
     match error {
         crate::hooks::HookError::Invalid(findings) => format!("{error}: {}", findings.join("; ")),
-        crate::hooks::HookError::MissingData(keys) => format!("{error}: prefetch {}", keys.join(", ")),
+        crate::hooks::HookError::MissingData(keys) => {
+            let keys: Vec<String> = keys.iter().map(|(k, why)| format!("{k} ({why})")).collect();
+            format!("{error}: prefetch {}", keys.join(", "))
+        }
         other => other.to_string(),
     }
 }

@@ -1,6 +1,7 @@
 //! FHIR input: lenient normalisation and the per-call patient record.
 
 pub mod dates;
+pub mod fetch;
 pub mod normalize;
 pub mod record;
 pub mod resources;

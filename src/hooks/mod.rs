@@ -22,5 +22,5 @@ pub enum HookError {
     #[error("context.selections names '{0}', which is not an entry of context.draftOrders")]
     UnknownSelection(String),
     #[error("data the rules need was neither prefetched nor fetched")]
-    MissingData(Vec<String>),
+    MissingData(Vec<(String, String)>),
 }

@@ -64,14 +64,7 @@ impl ApiError {
             ApiError::Hook(HookError::Invalid(findings)) => ("structure", findings.clone()),
             ApiError::Hook(HookError::MissingData(keys)) => (
                 "incomplete",
-                keys.iter()
-                    .map(|k| {
-                        format!(
-                            "prefetch '{k}' was not provided (absent or an OperationOutcome) and could not be read \
-                             from the FHIR server; send it as prefetch"
-                        )
-                    })
-                    .collect(),
+                keys.iter().map(|(key, why)| format!("prefetch '{key}' could not be read: {why}")).collect(),
             ),
             ApiError::Hook(HookError::MalformedJson(_)) | ApiError::Unreadable(_) => {
                 ("structure", vec![self.to_string()])

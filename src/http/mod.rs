@@ -20,6 +20,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::auth::Authenticator;
+use crate::fhir::fetch::Fetcher;
 use crate::hooks::{HookRequest, discovery, feedback};
 use crate::knowledge::Knowledge;
 use crate::service;
@@ -45,6 +46,8 @@ impl Default for HttpConfig {
 pub struct AppState {
     pub knowledge: Knowledge,
     pub config: HttpConfig,
+    /// Reads what the client did not prefetch from its FHIR server.
+    pub fetcher: Fetcher,
     /// Verifies callers when authentication is required.
     pub auth: Option<Arc<Authenticator>>,
     /// The URL EHRs call (JWT `aud` is this plus the path called).
@@ -156,24 +159,20 @@ async fn hook_handler(
         hook = tracing::field::Empty,
         hook_instance = tracing::field::Empty,
         examined = tracing::field::Empty,
+        fetched = tracing::field::Empty,
         cards = tracing::field::Empty,
         resources = tracing::field::Empty,
         skipped = tracing::field::Empty,
         latency_us = tracing::field::Empty,
     );
     async move {
-        let result = body(raw, state.config.max_body_bytes).and_then(|bytes| {
-            let request = HookRequest::from_slice(&bytes)?;
-            let span = tracing::Span::current();
-            span.record("hook", request.hook.as_str());
-            span.record("hook_instance", request.hook_instance.as_str());
-            Ok(service::evaluate(service, request, &state.knowledge, time::OffsetDateTime::now_utc())?)
-        });
+        let result = answer(&state, service, raw).await;
         let span = tracing::Span::current();
         span.record("latency_us", started.elapsed().as_micros() as u64);
         match result {
             Ok(evaluation) => {
                 span.record("examined", evaluation.examined);
+                span.record("fetched", evaluation.fetched);
                 span.record("cards", evaluation.response.cards.len());
                 span.record("resources", evaluation.resources_read);
                 span.record("skipped", evaluation.resources_skipped);
@@ -188,6 +187,34 @@ async fn hook_handler(
     }
     .instrument(span)
     .await
+}
+
+/// Reads, prepares, fetches what is missing (FHIR-server fallback) and answers one call.
+async fn answer(
+    state: &AppState,
+    service: &'static discovery::ServiceDef,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<service::Evaluation, ApiError> {
+    let bytes = body(raw, state.config.max_body_bytes)?;
+    let request = HookRequest::from_slice(&bytes)?;
+    let span = tracing::Span::current();
+    span.record("hook", request.hook.as_str());
+    span.record("hook_instance", request.hook_instance.as_str());
+    let mut prepared = service::prepare(service, request, &state.knowledge)?;
+    let missing = prepared.missing();
+    let mut why = Vec::new();
+    if !missing.is_empty() {
+        if let Some((server, token)) = prepared.fhir_server() {
+            let results = state.fetcher.fetch(server, token, prepared.patient_id(), &missing).await;
+            for (key, result) in results {
+                match result {
+                    Ok(bundle) => prepared.add_fetched(&key, bundle),
+                    Err(reason) => why.push((key, reason)),
+                }
+            }
+        }
+    }
+    Ok(prepared.finish(&state.knowledge, time::OffsetDateTime::now_utc(), &why)?)
 }
 
 async fn feedback_handler(

@@ -1,0 +1,168 @@
+//! The FHIR-server fallback: reads what the client did not prefetch from `fhirServer`, with the
+//! call's `fhirAuthorization` token, running the same searches the prefetch templates declare.
+//! All reads of one call run concurrently under one deadline; `next` links are followed (on the
+//! same server only) up to a resource cap. Anything that goes wrong is a per-key reason for the
+//! 412, never a hang or a 5xx. The token is used for this call only and never logged; neither
+//! are URLs (they hold the patient id).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::task::JoinSet;
+use tracing::{Instrument, info, info_span};
+
+use crate::config::FhirConfig;
+use crate::hooks::discovery::PREFETCH;
+
+/// Reads prefetch keys from a FHIR server; one per process, its connections reused.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    config: FhirConfig,
+}
+
+/// What one key's reads gave.
+pub type KeyResult = (String, Result<Value, String>);
+
+impl Fetcher {
+    pub fn new(config: FhirConfig) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self { client, config })
+    }
+
+    /// Fetches `keys` for `patient_id`; each key gets a searchset Bundle or the reason it could not.
+    pub async fn fetch(
+        &self,
+        fhir_server: &str,
+        token: Option<&str>,
+        patient_id: &str,
+        keys: &[String],
+    ) -> Vec<KeyResult> {
+        let base = fhir_server.trim_end_matches('/').to_owned();
+        let secure = base.starts_with("https://") || (self.config.allow_insecure_http && base.starts_with("http://"));
+        if !secure {
+            let why = "fhirServer is not an https URL (http is allowed only when [fhir] allow_insecure_http is set)";
+            return keys.iter().map(|k| (k.clone(), Err(why.to_owned()))).collect();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.deadline_ms);
+        let mut tasks = JoinSet::new();
+        for key in keys {
+            let Some((_, template)) = PREFETCH.iter().find(|(k, _)| k == key) else {
+                continue;
+            };
+            let url = format!("{base}/{}", template.replace("{{context.patientId}}", patient_id));
+            let (this, key, base, token) = (self.clone(), key.clone(), base.clone(), token.map(str::to_owned));
+            let span =
+                info_span!("fhir_fetch", key = %key, status = tracing::field::Empty, resources = tracing::field::Empty);
+            tasks.spawn(
+                async move {
+                    let started = Instant::now();
+                    let result = this.search(&base, &url, token.as_deref()).await;
+                    let span = tracing::Span::current();
+                    match &result {
+                        Ok(bundle) => {
+                            let count = bundle["entry"].as_array().map_or(0, Vec::len);
+                            span.record("resources", count);
+                            span.record("status", "ok");
+                        }
+                        Err(_) => {
+                            span.record("status", "failed");
+                        }
+                    }
+                    info!(duration_ms = started.elapsed().as_millis() as u64, "FHIR search done");
+                    (key, result)
+                }
+                .instrument(span),
+            );
+        }
+        let mut results: Vec<KeyResult> = Vec::new();
+        let collected = tokio::time::timeout_at(deadline, async {
+            while let Some(done) = tasks.join_next().await {
+                if let Ok(result) = done {
+                    results.push(result);
+                }
+            }
+        })
+        .await;
+        if collected.is_err() {
+            tasks.abort_all();
+        }
+        for key in keys {
+            if !results.iter().any(|(k, _)| k == key) {
+                let why = format!("the FHIR server did not answer within {} ms", self.config.deadline_ms);
+                results.push((key.clone(), Err(why)));
+            }
+        }
+        results
+    }
+
+    /// One search, following `next` links, merged into one searchset Bundle.
+    async fn search(&self, base: &str, first: &str, token: Option<&str>) -> Result<Value, String> {
+        let mut entries: Vec<Value> = Vec::new();
+        let mut next = Some(first.to_owned());
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            let page = self.page(&url, token).await?;
+            if let Some(Value::Array(items)) = page.get("entry") {
+                entries.extend(items.iter().cloned());
+            }
+            if entries.len() > self.config.max_resources {
+                return Err(format!(
+                    "more than {} resources (the [fhir] max_resources cap)",
+                    self.config.max_resources
+                ));
+            }
+            next = page["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .and_then(|l| l["url"].as_str())
+                .map(str::to_owned);
+            if let Some(link) = &next {
+                if !link.starts_with(base) {
+                    return Err("a paging link leads off the FHIR server; not followed".into());
+                }
+                if pages >= 1000 {
+                    return Err("more than 1000 pages".into());
+                }
+            }
+        }
+        Ok(serde_json::json!({ "resourceType": "Bundle", "type": "searchset", "entry": entries }))
+    }
+
+    async fn page(&self, url: &str, token: Option<&str>) -> Result<Value, String> {
+        let mut request = self.client.get(url).header(reqwest::header::ACCEPT, "application/fhir+json");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                "the FHIR server could not be reached".to_owned()
+            } else {
+                "the FHIR request failed".to_owned()
+            }
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("the FHIR server answered {status}"));
+        }
+        let body = response.bytes().await.map_err(|_| "the FHIR server's answer was cut off".to_owned())?;
+        let value: Value =
+            serde_json::from_slice(&body).map_err(|_| "the FHIR server's answer is not JSON".to_owned())?;
+        match (value["resourceType"].as_str(), value["type"].as_str()) {
+            (Some("Bundle"), Some("searchset")) => Ok(value),
+            (Some("Bundle"), other) => {
+                Err(format!("the FHIR server sent a Bundle of type {}, not a searchset", other.unwrap_or("(none)")))
+            }
+            (other, _) => {
+                Err(format!("the FHIR server sent {}, not a searchset Bundle", other.unwrap_or("no FHIR resource")))
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The FHIR-server fallback against a local FHIR test server (an axum app serving searchsets
+//! built from `../shared/patients/` records, honouring `patient=`, `_count` and paging with `next`
+//! links, checking the bearer token): the same call gives the same cards whether its data comes
+//! from prefetch, from the server, or half from each; every way the server can fail is a clear
+//! 412 within the deadline, and other calls keep being answered meanwhile.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use common::*;
+use ketamine_cds::config::{FhirConfig, FileConfig};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "fallback-test-token";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Behaviour {
+    Normal,
+    Slow,
+    Status(u16),
+    NotJson,
+    WrongBundle,
+}
+
+struct FhirData {
+    by_type: HashMap<String, Vec<Value>>,
+    page_size: usize,
+    behaviour: Behaviour,
+}
+
+fn reference_id(reference: &Value) -> String {
+    let r = reference["reference"].as_str().unwrap_or_default();
+    r.rsplit('/').next().unwrap_or_default().trim_start_matches("urn:uuid:").to_owned()
+}
+
+async fn search(
+    State(data): State<Arc<FhirData>>,
+    Path(kind): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
+        return (StatusCode::UNAUTHORIZED, "no").into_response();
+    }
+    match data.behaviour {
+        Behaviour::Slow => tokio::time::sleep(Duration::from_secs(5)).await,
+        Behaviour::Status(code) => return StatusCode::from_u16(code).unwrap().into_response(),
+        Behaviour::NotJson => return "<html>gateway</html>".into_response(),
+        Behaviour::WrongBundle => {
+            return axum::Json(json!({ "resourceType": "Bundle", "type": "collection" })).into_response();
+        }
+        Behaviour::Normal => {}
+    }
+    let patient = params.get("patient").cloned().unwrap_or_default();
+    let count: usize = params.get("_count").and_then(|c| c.parse().ok()).unwrap_or(data.page_size);
+    let page: usize = params.get("_page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let mut matches: Vec<Value> = data
+        .by_type
+        .get(&kind)
+        .into_iter()
+        .flatten()
+        .filter(|r| reference_id(if kind == "AllergyIntolerance" { &r["patient"] } else { &r["subject"] }) == patient)
+        .cloned()
+        .collect();
+    if kind.starts_with("Medication") {
+        matches.extend(data.by_type.get("Medication").into_iter().flatten().cloned());
+    }
+    let total = matches.len();
+    let entries: Vec<Value> = matches
+        .into_iter()
+        .skip(page * count)
+        .take(count)
+        .map(|r| json!({ "fullUrl": format!("urn:uuid:{}", r["id"].as_str().unwrap_or("")), "resource": r, "search": { "mode": "match" } }))
+        .collect();
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let mut bundle = json!({ "resourceType": "Bundle", "type": "searchset", "total": total, "entry": entries });
+    if (page + 1) * count < total {
+        let next = format!("http://{host}/fhir/{kind}?patient={patient}&_count={count}&_page={}", page + 1);
+        bundle["link"] = json!([{ "relation": "next", "url": next }]);
+    }
+    ([("content-type", "application/fhir+json")], axum::Json(bundle)).into_response()
+}
+
+fn fhir_server(record: &Value, behaviour: Behaviour, page_size: usize) -> AppServer {
+    let mut by_type: HashMap<String, Vec<Value>> = HashMap::new();
+    for entry in record["entry"].as_array().into_iter().flatten() {
+        let r = &entry["resource"];
+        by_type.entry(r["resourceType"].as_str().unwrap_or_default().to_owned()).or_default().push(r.clone());
+    }
+    let data = Arc::new(FhirData { by_type, page_size, behaviour });
+    serve_app(axum::Router::new().route("/fhir/{kind}", get(search)).with_state(data))
+}
+
+fn server_with(fhir: FhirConfig) -> TestServer {
+    TestServer::start_full(|_| {}, FileConfig { fhir, ..FileConfig::default() })
+}
+
+fn local_fhir() -> FhirConfig {
+    FhirConfig { allow_insecure_http: true, deadline_ms: 2000, max_resources: 5000 }
+}
+
+/// The large Synthea record with its ketamine draft, as the hook request an EHR would send.
+fn synthea_case() -> (Value, Value) {
+    let record = read_json(&repo().join("examples/bundles/20-large-synthea-record-with-ketamine-draft.json"));
+    let options =
+        ketamine_cds::cli::cases::BundleOptions { hook: ketamine_cds::guideline::Hook::OrderSign, order: None };
+    let request = ketamine_cds::cli::cases::request_for(record.clone(), "fallback", &options, knowledge()).unwrap();
+    (record, request)
+}
+
+async fn post(server: &TestServer, request: &Value) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let response =
+        client().post(format!("{}/cds-services/ketamine-order-sign", server.base)).json(request).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null), started.elapsed())
+}
+
+fn pointing_at(mut request: Value, fhir: &AppServer, keep: &[&str]) -> Value {
+    let prefetch = request["prefetch"].as_object_mut().unwrap();
+    prefetch.retain(|k, _| keep.contains(&k.as_str()));
+    request["fhirServer"] = json!(format!("http://{}/fhir", fhir.addr));
+    request["fhirAuthorization"] = json!({ "access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "ketamine-cds" });
+    request
+}
+
+fn diagnostics(outcome: &Value) -> String {
+    outcome["issue"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| i["diagnostics"].as_str().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_cards_whether_data_is_prefetched_fetched_or_half_and_half() {
+    let (record, request) = synthea_case();
+    let fhir = fhir_server(&record, Behaviour::Normal, 7);
+    let server = server_with(local_fhir());
+    let (status, prefetched, _) = post(&server, &request).await;
+    assert_eq!(status, 200);
+    assert_eq!(prefetched["cards"].as_array().unwrap().len(), 1, "{prefetched:#}");
+    let (status, fetched, _) = post(&server, &pointing_at(request.clone(), &fhir, &[])).await;
+    assert_eq!(status, 200, "{fetched:#}");
+    assert_eq!(fetched, prefetched);
+    let (status, half, _) =
+        post(&server, &pointing_at(request.clone(), &fhir, &["conditions", "allergyIntolerances"])).await;
+    assert_eq!(status, 200, "{half:#}");
+    assert_eq!(half, prefetched);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_found_only_on_the_server_still_count() {
+    // Example 09: duloxetine failure via a Medication the server returns as an include.
+    let request = read_json(&repo().join("examples/hooks/09-medication-reference.json"));
+    let mut record = json!({ "resourceType": "Bundle", "type": "collection", "entry": [] });
+    for key in ["conditions", "medicationRequests"] {
+        for entry in request["prefetch"][key]["entry"].as_array().unwrap() {
+            record["entry"].as_array_mut().unwrap().push(entry.clone());
+        }
+    }
+    let fhir = fhir_server(&record, Behaviour::Normal, 50);
+    let server = server_with(local_fhir());
+    let (status, body, _) =
+        post(&server, &pointing_at(request, &fhir, &["medicationStatements", "allergyIntolerances"])).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, read_json(&repo().join("examples/hooks/09-medication-reference.response.json")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_gets_412_within_the_deadline_and_other_calls_keep_working() {
+    let (record, request) = synthea_case();
+    let fhir = fhir_server(&record, Behaviour::Slow, 50);
+    let server = Arc::new(server_with(FhirConfig { deadline_ms: 500, ..local_fhir() }));
+    let slow_request = pointing_at(request.clone(), &fhir, &[]);
+    let slow = {
+        let server = Arc::clone(&server);
+        tokio::spawn(async move { post(&server, &slow_request).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _, took) = post(&server, &request).await;
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_millis(400), "a prefetched call waited {took:?} behind a slow one");
+    let (status, outcome, took) = slow.await.unwrap();
+    assert_eq!(status, 412);
+    assert!(took < Duration::from_millis(1500), "412 after {took:?}");
+    let text = diagnostics(&outcome);
+    assert!(
+        text.contains("prefetch 'conditions' could not be read: the FHIR server did not answer within 500 ms"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_server_failure_is_a_clear_412() {
+    let (record, request) = synthea_case();
+    let server = server_with(local_fhir());
+    for (behaviour, expected) in [
+        (Behaviour::Status(500), "the FHIR server answered 500 Internal Server Error"),
+        (Behaviour::Status(403), "the FHIR server answered 403 Forbidden"),
+        (Behaviour::NotJson, "the FHIR server's answer is not JSON"),
+        (Behaviour::WrongBundle, "the FHIR server sent a Bundle of type collection, not a searchset"),
+    ] {
+        let fhir = fhir_server(&record, behaviour, 50);
+        let (status, outcome, _) = post(&server, &pointing_at(request.clone(), &fhir, &[])).await;
+        assert_eq!(status, 412);
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+        let text = diagnostics(&outcome);
+        for key in ["conditions", "medicationRequests", "medicationStatements", "allergyIntolerances"] {
+            assert!(text.contains(&format!("prefetch '{key}' could not be read: {expected}")), "{text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_or_missing_token_is_a_401_from_the_server_and_a_412_here() {
+    let (record, request) = synthea_case();
+    let fhir = fhir_server(&record, Behaviour::Normal, 50);
+    let server = server_with(local_fhir());
+    let mut no_token = pointing_at(request.clone(), &fhir, &[]);
+    no_token.as_object_mut().unwrap().remove("fhirAuthorization");
+    let (status, outcome, _) = post(&server, &no_token).await;
+    assert_eq!(status, 412);
+    assert!(diagnostics(&outcome).contains("answered 401 Unauthorized"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_servers_are_refused_unless_allowed() {
+    let (record, request) = synthea_case();
+    let fhir = fhir_server(&record, Behaviour::Normal, 50);
+    let server = server_with(FhirConfig { allow_insecure_http: false, ..local_fhir() });
+    let (status, outcome, _) = post(&server, &pointing_at(request, &fhir, &[])).await;
+    assert_eq!(status, 412);
+    assert!(diagnostics(&outcome).contains("not an https URL"), "{outcome}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_resources_than_the_cap_is_a_412() {
+    let (record, request) = synthea_case();
+    let fhir = fhir_server(&record, Behaviour::Normal, 5);
+    let server = server_with(FhirConfig { max_resources: 12, ..local_fhir() });
+    let (status, outcome, _) =
+        post(&server, &pointing_at(request, &fhir, &["allergyIntolerances", "medicationStatements"])).await;
+    assert_eq!(status, 412);
+    assert!(diagnostics(&outcome).contains("more than 12 resources"), "{outcome}");
+}
