@@ -275,6 +275,19 @@ async fn a_rotated_key_is_accepted_without_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_outage_does_not_stop_calls_signed_with_cached_keys() {
+    let Setup { server, jwks, _dir } = setup(vec![]);
+    drop(jwks);
+    let s = Setup { server, jwks: jwks_server(json!({ "keys": [] })), _dir };
+    // An unknown kid makes the service try the (now dead) JWKS URL again; that failure must not
+    // cost the keys it already has.
+    assert_refused(&s, Some(format!("Bearer {}", token(&keys().2, &claims(ISS, &aud())))), "unknown kid, JWKS down")
+        .await;
+    let response = call(&s, Some(format!("Bearer {}", token(&keys().0, &claims(ISS, &aud()))))).await;
+    assert_eq!(response.status(), 200, "the key read at start-up is still trusted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_health_and_ready_need_no_token() {
     let s = setup(vec![]);
     let preflight = client()

@@ -4,6 +4,12 @@
 //! same server only) up to a resource cap. Anything that goes wrong is a per-key reason for the
 //! 412, never a hang or a 5xx. The token is used for this call only and never logged; neither
 //! are URLs (they hold the patient id).
+//!
+//! reqwest directly rather than fhir-sdk's client: that client parses into fhir-sdk's typed
+//! resources (the whole `Resource` enum, see `resources.rs`) and brings its own TLS stack, while
+//! the fallback must hand the same raw JSON as prefetch to the same lenient normalisation —
+//! the rules must see identical data whichever way it arrived. A search past the resource cap is
+//! refused rather than used partially: a partial record could silence or raise a card wrongly.
 
 use std::time::{Duration, Instant};
 
