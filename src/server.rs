@@ -32,6 +32,7 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
         None
     };
     Ok(Arc::new(AppState {
+        metrics: crate::http::metrics::Metrics::new(knowledge.version()),
         knowledge,
         config: config.http(),
         auth,

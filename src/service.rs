@@ -18,6 +18,8 @@ pub struct Evaluation {
     pub response: Response,
     /// Ketamine orders examined.
     pub examined: usize,
+    /// Prefetch keys the client sent and the rules used.
+    pub prefetched: usize,
     /// Prefetch keys read from the FHIR server.
     pub fetched: usize,
     /// Resources read and skipped while building the patient record.
@@ -104,7 +106,10 @@ impl Prepared {
                 .collect();
             return Err(HookError::MissingData(reasons));
         }
+        let mut prefetched = 0;
         if self.examined > 0 {
+            prefetched =
+                self.request.prefetch.values().filter(|v| matches!(v, Prefetched::Data(_))).count() - self.fetched;
             for value in std::mem::take(&mut self.request.prefetch).into_values() {
                 if let Prefetched::Data(data) = value {
                     self.record.add(data, Origin::History);
@@ -123,6 +128,7 @@ impl Prepared {
         Ok(Evaluation {
             response: Response { cards: cards::cards(&call, &assessments, knowledge) },
             examined: self.examined,
+            prefetched,
             fetched: self.fetched,
             resources_read: self.record.stats.read,
             resources_skipped: self.record.stats.skipped,

@@ -277,3 +277,31 @@ async fn graceful_shutdown_finishes_and_stops_listening() {
     drop(server);
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_calls_cards_refusals_and_data_sources() {
+    let server = TestServer::start();
+    post(&server, SIGN, example("13-contraindication-heart-failure.json").to_string()).await;
+    post(&server, SIGN, example("06-anaesthesia-is-silent.json").to_string()).await;
+    post(&server, SIGN, "{").await;
+    let mut missing = example("01-untreated-patient.json");
+    missing["prefetch"].as_object_mut().unwrap().remove("conditions");
+    post(&server, SIGN, missing.to_string()).await;
+    let response = client().get(format!("{}/metrics", server.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for line in [
+        r#"ketamine_cds_calls_total{service="ketamine-order-sign",outcome="cards"} 1"#,
+        r#"ketamine_cds_calls_total{service="ketamine-order-sign",outcome="no-card"} 1"#,
+        r#"ketamine_cds_calls_total{service="ketamine-order-sign",outcome="refused"} 2"#,
+        r#"ketamine_cds_cards_total{service="ketamine-order-sign",indicator="warning"} 2"#,
+        r#"ketamine_cds_refusals_total{status="400",reason="malformed-json"} 1"#,
+        r#"ketamine_cds_refusals_total{status="412",reason="missing-data"} 1"#,
+        r#"ketamine_cds_call_duration_seconds_count{service="ketamine-order-sign"} 4"#,
+        r#"ketamine_cds_patient_data_keys_total{source="prefetch"} 4"#,
+        r#"ketamine_cds_patient_data_keys_total{source="fhir-server"} 0"#,
+    ] {
+        assert!(text.contains(line), "no '{line}' in:\n{text}");
+    }
+    assert!(text.contains(&format!(r#"ketamine_cds_knowledge{{version="{}"}} 1"#, knowledge().version())), "{text}");
+}

@@ -108,3 +108,46 @@ fn a_broken_profiles_directory_refuses_to_start_and_names_the_file() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ValueSet-class-snri.json") && stderr.contains("profiles set is broken"), "{stderr}");
 }
+
+#[test]
+fn sigterm_during_a_slow_call_lets_it_finish() {
+    // A FHIR server that takes 1.5 s to answer keeps a call in flight.
+    let slow = serve_app(axum::Router::new().route(
+        "/fhir/{kind}",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            axum::Json(serde_json::json!({ "resourceType": "Bundle", "type": "searchset" }))
+        }),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[auth]\nmode = \"off\"\n[fhir]\nallow_insecure_http = true\ndeadline_ms = 3000\n")
+        .unwrap();
+    let port = free_port();
+    let mut child = serve(&["--listen", &format!("127.0.0.1:{port}"), "--config", config.to_str().unwrap()], &[]);
+    wait_ready(&mut child, port);
+    let mut request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+    request.as_object_mut().unwrap().remove("prefetch");
+    request["fhirServer"] = serde_json::json!(format!("http://{}/fhir", slow.addr));
+    let body = request.to_string();
+    let call = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            stream,
+            "POST /cds-services/ketamine-order-sign HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let exit = terminate(&mut child);
+    let answer = call.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "the call in flight was answered: {answer}");
+    // The slow server's searchsets are empty: no neuropathic condition, so no card — but an answer.
+    assert!(answer.ends_with("{\"cards\":[]}"), "{answer}");
+    assert!(exit.success());
+}

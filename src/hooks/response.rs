@@ -28,6 +28,16 @@ pub enum Indicator {
     Critical,
 }
 
+impl Indicator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Indicator::Info => "info",
+            Indicator::Warning => "warning",
+            Indicator::Critical => "critical",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Source {
     pub label: String,

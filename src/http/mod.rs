@@ -2,6 +2,7 @@
 //! read the body, call [`crate::service::evaluate`] and map errors through [`error::ApiError`].
 
 pub mod error;
+pub mod metrics;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +47,7 @@ impl Default for HttpConfig {
 pub struct AppState {
     pub knowledge: Knowledge,
     pub config: HttpConfig,
+    pub metrics: metrics::Metrics,
     /// Reads what the client did not prefetch from its FHIR server.
     pub fetcher: Fetcher,
     /// Verifies callers when authentication is required.
@@ -74,6 +76,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed))
         .route("/ready", get(ready_handler).fallback(method_not_allowed))
         .route("/openapi.json", get(openapi_handler).fallback(method_not_allowed))
+        .route("/metrics", get(metrics_handler).fallback(method_not_allowed))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(move |req, next: axum::middleware::Next| async move {
@@ -108,6 +111,7 @@ async fn authenticate(
             next.run(request).await
         }
         Err(refusal) => {
+            state.metrics.refusal(401, refusal.failure.code());
             warn!(
                 reason = refusal.failure.code(),
                 issuer = refusal.issuer.as_deref().unwrap_or("-"),
@@ -133,6 +137,11 @@ async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready" }))).into_response()
     }
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+    let content_type = HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
+    ([(header::CONTENT_TYPE, content_type)], state.metrics.render()).into_response()
 }
 
 async fn openapi_handler() -> Response {
@@ -176,11 +185,16 @@ async fn hook_handler(
                 span.record("cards", evaluation.response.cards.len());
                 span.record("resources", evaluation.resources_read);
                 span.record("skipped", evaluation.resources_skipped);
+                let indicators: Vec<&str> = evaluation.response.cards.iter().map(|c| c.indicator.name()).collect();
+                let seconds = started.elapsed().as_secs_f64();
+                state.metrics.answered(service.id, &indicators, seconds, evaluation.prefetched, evaluation.fetched);
                 info!("hook answered");
                 Ok(Json(evaluation.response).into_response())
             }
             Err(error) => {
                 warn!(status = error.status().as_u16(), reason = error.reason(), "hook refused");
+                state.metrics.refused_call(service.id, started.elapsed().as_secs_f64());
+                state.metrics.refusal(error.status().as_u16(), error.reason());
                 Err(error)
             }
         }
