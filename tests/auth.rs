@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use axum::response::IntoResponse;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -93,7 +94,15 @@ fn jwks_server(jwks: Value) -> JwksServer {
         "/.well-known/jwks.json",
         get(move || {
             let shared = Arc::clone(&shared);
-            async move { axum::Json(shared.lock().unwrap().clone()) }
+            async move {
+                // `null` stands for an outage: the JWKS URL answers 503.
+                let keys = shared.lock().unwrap().clone();
+                if keys.is_null() {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+                } else {
+                    axum::Json(keys).into_response()
+                }
+            }
         }),
     );
     let server = serve_app(app);
@@ -276,10 +285,9 @@ async fn a_rotated_key_is_accepted_without_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jwks_outage_does_not_stop_calls_signed_with_cached_keys() {
-    let Setup { server, jwks, _dir } = setup(vec![]);
-    drop(jwks);
-    let s = Setup { server, jwks: jwks_server(json!({ "keys": [] })), _dir };
-    // An unknown kid makes the service try the (now dead) JWKS URL again; that failure must not
+    let s = setup(vec![]);
+    *s.jwks.keys.lock().unwrap() = Value::Null;
+    // An unknown kid makes the service try the (now failing) JWKS URL again; that failure must not
     // cost the keys it already has.
     assert_refused(&s, Some(format!("Bearer {}", token(&keys().2, &claims(ISS, &aud())))), "unknown kid, JWKS down")
         .await;

@@ -82,12 +82,74 @@ pub fn assert_no_null_or_empty(value: &Value, path: &str) {
     }
 }
 
-/// A real server on a free loopback port; stopped when dropped.
-pub struct TestServer {
-    pub base: String,
+/// A server in its own thread and runtime on a free loopback port; stopped when dropped.
+pub struct AppServer {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Tells the test thread the server is ready to be called.
+pub struct Ready(std::sync::mpsc::Sender<SocketAddr>, SocketAddr);
+
+impl Ready {
+    pub fn signal(self) {
+        self.0.send(self.1).expect("report address");
+    }
+}
+
+impl AppServer {
+    /// Runs `serve(listener, stop, ready)` on a fresh runtime; `serve` signals `ready` once
+    /// calls may come, and returns once `stop` fires.
+    fn spawn<F, Fut>(serve: F) -> Self
+    where
+        F: FnOnce(tokio::net::TcpListener, tokio::sync::oneshot::Receiver<()>, Ready) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+                let ready = Ready(ready_tx, listener.local_addr().expect("local addr"));
+                serve(listener, stop_rx, ready).await;
+            });
+        });
+        let addr = ready_rx.recv().expect("server started");
+        Self { addr, stop: Some(stop_tx), thread: Some(thread) }
+    }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Any axum app (a JWKS endpoint, a FHIR test server) on a loopback port.
+pub fn serve_app(app: axum::Router) -> AppServer {
+    AppServer::spawn(move |listener, stop, ready| async move {
+        ready.signal();
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop.await;
+            })
+            .await;
+    })
+}
+
+/// The real ketamine-cds server on a free loopback port; stopped when dropped.
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    _running: AppServer,
 }
 
 impl TestServer {
@@ -111,76 +173,20 @@ impl TestServer {
         };
         tune(&mut config);
         let knowledge = server::load_knowledge(&config).expect("knowledge loads");
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime =
-                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-            runtime.block_on(async move {
-                let state = server::state(knowledge, &config, &file).await.expect("state builds");
-                let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind loopback");
-                ready_tx.send(listener.local_addr().expect("local addr")).expect("report address");
-                let _ = server::serve_on(listener, state, async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-            });
+        let running = AppServer::spawn(move |listener, stop, ready| async move {
+            // Start-up (JWKS reads included) completes before the first call, as in `serve`.
+            let state = server::state(knowledge, &config, &file).await.expect("state builds");
+            ready.signal();
+            let _ = server::serve_on(listener, state, async {
+                let _ = stop.await;
+            })
+            .await;
         });
-        let addr = ready_rx.recv().expect("server started");
-        Self { base: format!("http://{addr}"), addr, stop: Some(stop_tx), thread: Some(thread) }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        Self { base: format!("http://{}", running.addr), addr: running.addr, _running: running }
     }
 }
 
 /// A blocking-free HTTP client for tests.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client")
-}
-
-/// Any axum app on a free loopback port, in its own thread and runtime; stopped when dropped.
-pub struct AppServer {
-    pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-pub fn serve_app(app: axum::Router) -> AppServer {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-            ready_tx.send(listener.local_addr().expect("local addr")).expect("report address");
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-    });
-    let addr = ready_rx.recv().expect("app started");
-    AppServer { addr, stop: Some(stop_tx), thread: Some(thread) }
-}
-
-impl Drop for AppServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
