@@ -195,7 +195,10 @@ async fn a_slow_server_gets_412_within_the_deadline_and_other_calls_keep_working
     assert_eq!(status, 412);
     assert!(took >= Duration::from_millis(1400) && took < Duration::from_millis(3000), "412 after {took:?}");
     let text = diagnostics(&outcome);
-    assert!(text.contains("prefetch 'conditions' could not be read: the FHIR server did not answer within 1500 ms"), "{text}");
+    assert!(
+        text.contains("prefetch 'conditions' could not be read: the FHIR server did not answer within 1500 ms"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
