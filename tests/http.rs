@@ -216,14 +216,7 @@ async fn error_responses_never_echo_the_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_preflight_succeeds_without_auth() {
     let server = TestServer::start();
-    let response = client()
-        .request(reqwest::Method::OPTIONS, format!("{}{SIGN}", server.base))
-        .header("origin", "https://sandbox.cds-hooks.org")
-        .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization,content-type")
-        .send()
-        .await
-        .unwrap();
+    let response = preflight(&format!("{}{SIGN}", server.base)).await;
     assert_eq!(response.status(), 200);
     let headers = response.headers();
     assert_eq!(headers["access-control-allow-origin"], "*");

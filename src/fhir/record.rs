@@ -207,11 +207,6 @@ impl PatientRecord {
         let id = target.rsplit('/').next()?.trim_start_matches("urn:uuid:");
         self.conditions.iter().find(|c| c.id.as_deref() == Some(id))
     }
-
-    /// Number of Medication resources known, contained or not.
-    pub fn medication_count(&self) -> usize {
-        self.medications.len() + self.contained.len()
-    }
 }
 
 fn parse<T: DeserializeOwned>(value: Value) -> Option<T> {

@@ -20,11 +20,6 @@ pub fn warm_up() {
     LazyLock::force(&SCHEMA);
 }
 
-/// The request schema as shipped, for `GET /openapi.json` and the docs.
-pub fn schema() -> Value {
-    serde_json::from_str(SCHEMA_TEXT).unwrap_or(Value::Null)
-}
-
 /// One prefetch key as the client sent it. An absent key is simply not in the map.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prefetched {

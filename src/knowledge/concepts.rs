@@ -54,19 +54,6 @@ impl ConceptSet {
         }
         self.filters.get(system).is_some_and(|fs| fs.iter().any(|f| f.matches(&code)))
     }
-
-    pub fn len(&self) -> usize {
-        self.codes.len() + self.filters.values().map(Vec::len).sum::<usize>()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The explicit (system, code) pairs, for terminology checks.
-    pub fn codes(&self) -> impl Iterator<Item = &(String, String)> {
-        self.codes.iter()
-    }
 }
 
 /// ICD-10-CM codes arrive as `M54.16`, `m54.16` or `M5416`: compare them in the dotted,

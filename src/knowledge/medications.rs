@@ -54,14 +54,6 @@ impl MedicationCatalog {
         &self.agents[id]
     }
 
-    pub fn agent_by_value_set(&self, url: &str) -> Option<AgentId> {
-        self.agents.iter().position(|a| a.value_set == url)
-    }
-
-    pub fn agents(&self) -> impl Iterator<Item = (AgentId, &Agent)> {
-        self.agents.iter().enumerate()
-    }
-
     pub fn code_count(&self) -> usize {
         self.by_code.len()
     }

@@ -10,7 +10,6 @@ pub mod lint;
 pub mod medications;
 pub mod plan;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use regex_lite::Regex;
@@ -57,8 +56,6 @@ pub struct Knowledge {
     pub intolerance: ConceptSet,
     /// One set per `plan.contraindication_groups` entry, same order.
     pub contraindications: Vec<ConceptSet>,
-    /// Where each artifact came from (file), by canonical URL, for `check-profiles`.
-    pub files: HashMap<String, String>,
 }
 
 impl Knowledge {
@@ -119,7 +116,6 @@ impl Knowledge {
             trigger_agents,
             order_reason_required,
             medications: sets.medications,
-            files: artifacts.by_url.iter().map(|(u, a)| (u.clone(), a.file.clone())).collect(),
             plan,
         };
         Ok(knowledge)

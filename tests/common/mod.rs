@@ -190,3 +190,15 @@ impl TestServer {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client")
 }
+
+/// The CORS preflight a browser (the CDS Hooks sandbox) sends before a signed POST to `url`.
+pub async fn preflight(url: &str) -> reqwest::Response {
+    client()
+        .request(reqwest::Method::OPTIONS, url)
+        .header("origin", "https://sandbox.cds-hooks.org")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .expect("server answers")
+}
