@@ -32,6 +32,10 @@ pub struct ServeConfig {
     /// Longest a request may take, in milliseconds (longer gets 408).
     #[arg(long, env = "KETAMINE_CDS_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
+    /// Request bodies read and evaluated at once, in bytes (by Content-Length); calls beyond it
+    /// wait their turn. Bounds memory under load; never below --max-body-bytes.
+    #[arg(long, env = "KETAMINE_CDS_MAX_INFLIGHT_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_inflight_body_bytes: usize,
 }
 
 impl ServeConfig {
@@ -39,6 +43,7 @@ impl ServeConfig {
         HttpConfig {
             max_body_bytes: self.max_body_bytes,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            max_inflight_body_bytes: self.max_inflight_body_bytes,
         }
     }
 }

@@ -39,6 +39,7 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
         fetcher: Fetcher::new(file.fhir.clone())?,
         public_base_url: file.public_base_url.clone().unwrap_or_default(),
         ready: AtomicBool::new(true),
+        body_budget: crate::http::budget::BodyBudget::new(config.max_inflight_body_bytes, config.max_body_bytes),
     }))
 }
 

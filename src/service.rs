@@ -9,7 +9,7 @@ use crate::cards::{self, CallInfo};
 use crate::fhir::{Origin, PatientRecord};
 use crate::guideline::{self, Hook, Today};
 use crate::hooks::discovery::{REQUIRED_PREFETCH, ServiceDef};
-use crate::hooks::{HookError, HookRequest, Prefetched, Response};
+use crate::hooks::{HookError, HookRequest, PrefetchData, Prefetched, Response};
 use crate::knowledge::Knowledge;
 
 /// The answer to a call and what went into it (for logs and metrics; no PHI).
@@ -81,7 +81,7 @@ impl Prepared {
 
     /// Supplies a prefetch key read from the FHIR server.
     pub fn add_fetched(&mut self, key: &str, data: Value) {
-        self.request.prefetch.insert(key.to_owned(), Prefetched::Data(data));
+        self.request.prefetch.insert(key.to_owned(), Prefetched::Data(PrefetchData::from_value(data)));
         self.fetched += 1;
     }
 
@@ -112,7 +112,8 @@ impl Prepared {
                 self.request.prefetch.values().filter(|v| matches!(v, Prefetched::Data(_))).count() - self.fetched;
             for value in std::mem::take(&mut self.request.prefetch).into_values() {
                 if let Prefetched::Data(data) = value {
-                    self.record.add(data, Origin::History);
+                    self.record.add(data.value, Origin::History);
+                    self.record.add_entries(data.entries, Origin::History);
                 }
             }
         }

@@ -113,9 +113,9 @@ impl Fetcher {
         let mut pages = 0;
         while let Some(url) = next.take() {
             pages += 1;
-            let page = self.page(&url, token).await?;
-            if let Some(Value::Array(items)) = page.get("entry") {
-                entries.extend(items.iter().cloned());
+            let mut page = self.page(&url, token).await?;
+            if let Some(Value::Array(items)) = page.get_mut("entry") {
+                entries.append(items);
             }
             if entries.len() > self.config.max_resources {
                 return Err(format!(
@@ -159,8 +159,8 @@ impl Fetcher {
             return Err(format!("the FHIR server answered {status}"));
         }
         let body = response.bytes().await.map_err(|_| "the FHIR server's answer was cut off".to_owned())?;
-        let value: Value =
-            serde_json::from_slice(&body).map_err(|_| "the FHIR server's answer is not JSON".to_owned())?;
+        let value =
+            super::prune::bundle_from_slice(&body).map_err(|_| "the FHIR server's answer is not JSON".to_owned())?;
         match (value["resourceType"].as_str(), value["type"].as_str()) {
             (Some("Bundle"), Some("searchset")) => Ok(value),
             (Some("Bundle"), other) => {

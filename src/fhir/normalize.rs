@@ -8,45 +8,48 @@
 
 use serde_json::{Map, Value, json};
 
-/// Elements that are lists wherever they occur in the resources this service reads.
-const LIST_ELEMENTS: &[&str] = &[
-    "coding",
-    "identifier",
-    "extension",
-    "modifierExtension",
-    "reasonCode",
-    "reasonReference",
-    "dosageInstruction",
-    "doseAndRate",
-    "note",
-    "additionalInstruction",
-    "event",
-    "when",
-    "dayOfWeek",
-    "timeOfDay",
-    "ingredient",
-    "reaction",
-    "manifestation",
-    "bodySite",
-    "stage",
-    "evidence",
-    "basedOn",
-    "partOf",
-    "derivedFrom",
-    "supportingInformation",
-    "insurance",
-    "detectedIssue",
-    "eventHistory",
-    "instantiatesCanonical",
-    "instantiatesUri",
-    "name",
-    "given",
-    "prefix",
-    "suffix",
-    "line",
-    "telecom",
-    "address",
-];
+/// Elements that are lists wherever they occur in the resources this service reads. (Not
+/// `identifier`: a list on a resource, but a single Identifier in a Reference.)
+fn is_list_element(key: &str) -> bool {
+    matches!(
+        key,
+        "coding"
+            | "extension"
+            | "modifierExtension"
+            | "reasonCode"
+            | "reasonReference"
+            | "dosageInstruction"
+            | "doseAndRate"
+            | "note"
+            | "additionalInstruction"
+            | "event"
+            | "when"
+            | "dayOfWeek"
+            | "timeOfDay"
+            | "ingredient"
+            | "reaction"
+            | "manifestation"
+            | "bodySite"
+            | "stage"
+            | "evidence"
+            | "basedOn"
+            | "partOf"
+            | "derivedFrom"
+            | "supportingInformation"
+            | "insurance"
+            | "detectedIssue"
+            | "eventHistory"
+            | "instantiatesCanonical"
+            | "instantiatesUri"
+            | "name"
+            | "given"
+            | "prefix"
+            | "suffix"
+            | "line"
+            | "telecom"
+            | "address"
+    )
+}
 
 /// Normalises `resource` in place for its `resourceType`, which may be rewritten (DSTU2
 /// `MedicationOrder` becomes `MedicationRequest`). Returns the resulting type.
@@ -106,7 +109,7 @@ pub fn take_contained(resource: &mut Value) -> Vec<Value> {
 
 fn wrap_lists(obj: &mut Map<String, Value>) {
     for (key, value) in obj.iter_mut() {
-        if LIST_ELEMENTS.contains(&key.as_str()) && !value.is_array() && !value.is_null() {
+        if is_list_element(key) && !value.is_array() && !value.is_null() {
             *value = Value::Array(vec![value.take()]);
         }
         match value {

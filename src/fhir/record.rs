@@ -13,7 +13,9 @@ use fhir_sdk::r4b::types::{CodeableConcept, Reference};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::direct::{self, Direct, PatientRef, Typed};
 use super::normalize::{normalize, take_contained};
+use super::prune::RawEntry;
 use super::resources::{
     AllergyIntolerance, Condition, Medication, MedicationRef, MedicationRequest, MedicationStatement, Patient,
 };
@@ -37,7 +39,7 @@ pub struct ReadStats {
     pub other_patient: usize,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientRecord {
     /// Bare patient id of the call (may be empty for a record read from a file).
     pub patient_id: String,
@@ -104,26 +106,64 @@ impl PatientRecord {
         for contained in take_contained(&mut resource) {
             self.add_contained(&owner, contained);
         }
-        let added = match kind.as_str() {
-            "Patient" => parse(resource).map(|p| self.patient = Some(p)),
-            "Condition" => parse(resource).map(|c| self.conditions.push(c)),
-            "MedicationRequest" => parse(resource).map(|mr| match origin {
+        let typed = match kind.as_str() {
+            "Patient" => parse(resource).map(Typed::Patient),
+            "Condition" => parse(resource).map(Typed::Condition),
+            "MedicationRequest" => parse(resource).map(Typed::Request),
+            "MedicationStatement" => parse(resource).map(Typed::Statement),
+            "AllergyIntolerance" => parse(resource).map(Typed::Allergy),
+            _ => parse(resource).map(Typed::Medication),
+        };
+        match typed {
+            Some(typed) => self.store(typed, owner, full_url, origin),
+            None => self.stats.skipped += 1,
+        }
+    }
+
+    /// Adds Bundle entries kept as JSON text (see [`super::prune`]). A resource that needs none
+    /// of the normaliser's repairs is read straight into its struct; any other (older shapes,
+    /// contained resources, anything the strict read refuses) goes the way of [`Self::add`],
+    /// so both ways read every resource alike.
+    pub fn add_entries(&mut self, entries: Vec<RawEntry>, origin: Origin) {
+        for entry in entries {
+            let text = entry.resource.get();
+            match direct::read(text) {
+                Direct::Typed(typed) => {
+                    if self.is_other_patient(typed.patient_reference()) {
+                        self.stats.other_patient += 1;
+                    } else {
+                        let owner = typed.owner();
+                        self.store(typed, owner, entry.full_url, origin);
+                    }
+                }
+                Direct::NotRead => {}
+                Direct::Repair => {
+                    if let Ok(value) = super::prune::resource_from_str(text) {
+                        self.add_resource(value, entry.full_url, origin);
+                    }
+                }
+            }
+        }
+    }
+
+    fn store(&mut self, typed: Typed, owner: String, full_url: Option<String>, origin: Origin) {
+        match typed {
+            Typed::Patient(p) => self.patient = Some(p),
+            Typed::Condition(c) => self.conditions.push(c),
+            Typed::Request(mr) => match origin {
                 Origin::History => self.medication_requests.push(mr),
                 Origin::Draft => self.drafts.push(mr),
-            }),
-            "MedicationStatement" => parse(resource).map(|ms| self.medication_statements.push(ms)),
-            "AllergyIntolerance" => parse(resource).map(|ai| self.allergies.push(ai)),
-            _ => parse::<Medication>(resource).map(|m| {
+            },
+            Typed::Statement(ms) => self.medication_statements.push(ms),
+            Typed::Allergy(ai) => self.allergies.push(ai),
+            Typed::Medication(m) => {
                 if let Some(url) = full_url {
                     self.medications.insert(url, m.clone());
                 }
-                self.medications.insert(owner.clone(), m);
-            }),
-        };
-        match added {
-            Some(()) => self.stats.read += 1,
-            None => self.stats.skipped += 1,
+                self.medications.insert(owner, m);
+            }
         }
+        self.stats.read += 1;
     }
 
     fn add_contained(&mut self, owner: &str, mut resource: Value) {
@@ -142,20 +182,29 @@ impl PatientRecord {
     }
 
     fn names_other_patient(&self, kind: &str, resource: &Value) -> bool {
-        if self.patient_id.is_empty() {
-            return false;
+        if kind == "Patient" {
+            let id = resource.get("id").and_then(Value::as_str);
+            return !self.patient_id.is_empty() && id.is_some_and(|id| id != self.patient_id);
         }
         let subject = match kind {
-            "Patient" => {
-                return resource.get("id").and_then(Value::as_str).is_some_and(|id| id != self.patient_id);
-            }
             "AllergyIntolerance" => resource.get("patient"),
             _ => resource.get("subject"),
         };
-        let reference = subject.and_then(|s| s.get("reference")).and_then(Value::as_str);
-        match reference.and_then(|r| r.rsplit_once("Patient/")) {
-            Some((_, id)) => id != self.patient_id,
-            None => false,
+        self.is_other_patient(PatientRef::Reference(subject.and_then(|s| s.get("reference")).and_then(Value::as_str)))
+    }
+
+    /// Whether a resource's patient (its `Patient` id, or the reference of its subject) is
+    /// another patient than the call's.
+    fn is_other_patient(&self, patient: PatientRef<'_>) -> bool {
+        if self.patient_id.is_empty() {
+            return false;
+        }
+        match patient {
+            PatientRef::Id(id) => id.is_some_and(|id| id != self.patient_id),
+            PatientRef::Reference(reference) => match reference.and_then(|r| r.rsplit_once("Patient/")) {
+                Some((_, id)) => id != self.patient_id,
+                None => false,
+            },
         }
     }
 

@@ -7,8 +7,10 @@
 //! structs read only the elements the rules use (unknown elements are skipped) and nothing is
 //! required, so a resource missing `intent` or `subject` still reads.
 
+use std::num::NonZeroU32;
+
 use fhir_sdk::DateTime;
-use fhir_sdk::r4b::types::{CodeableConcept, Dosage, Period, Reference};
+use fhir_sdk::r4b::types::{CodeableConcept, Period, Quantity, Range, Reference};
 use serde::Deserialize;
 
 fn unknown() -> String {
@@ -20,6 +22,40 @@ fn unknown() -> String {
 pub enum MedicationRef<'a> {
     Concept(&'a CodeableConcept),
     Reference(&'a Reference),
+}
+
+/// The parts of a Dosage the dose rule reads (RULES.md §3): the dose of `doseAndRate` and
+/// `timing.repeat`. (fhir-sdk's Dosage reads every element, through serde's buffering of its
+/// choice types — half the cost of reading an order — and refuses the whole order for a flaw
+/// in an element no rule reads, such as a `route` given as text.)
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dosage {
+    #[serde(default)]
+    pub dose_and_rate: Vec<Option<DoseAndRate>>,
+    pub timing: Option<Timing>,
+}
+
+/// `Dosage.doseAndRate`: `dose[x]` (rates are not read).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoseAndRate {
+    pub dose_quantity: Option<Quantity>,
+    pub dose_range: Option<Range>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct Timing {
+    pub repeat: Option<TimingRepeat>,
+}
+
+/// `Timing.repeat`: how often. Frequencies are positive integers, as FHIR requires.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimingRepeat {
+    pub frequency: Option<NonZeroU32>,
+    pub period: Option<f64>,
+    pub period_unit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -60,6 +96,9 @@ pub struct MedicationStatement {
     pub id: Option<String>,
     #[serde(default = "unknown")]
     pub status: String,
+    /// Kept as JSON: only its `reference` is read (is this the call's patient?), and a subject
+    /// of some other shape must not make the statement unreadable.
+    pub subject: Option<serde_json::Value>,
     #[serde(default)]
     pub status_reason: Vec<CodeableConcept>,
     pub medication_codeable_concept: Option<CodeableConcept>,
@@ -91,6 +130,8 @@ fn medication<'a>(concept: &'a Option<CodeableConcept>, reference: &'a Option<Re
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     pub id: Option<String>,
+    /// As for [`MedicationStatement::subject`].
+    pub subject: Option<serde_json::Value>,
     pub clinical_status: Option<CodeableConcept>,
     pub verification_status: Option<CodeableConcept>,
     pub code: Option<CodeableConcept>,

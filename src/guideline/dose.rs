@@ -2,8 +2,9 @@
 //! A dose in mg counts as given; one counted in tablets or capsules counts as count × the
 //! product's strength in mg; anything else leaves the daily dose undocumented.
 
-use fhir_sdk::r4b::types::DosageDoseAndRateDose;
-use fhir_sdk::r4b::types::{Dosage, Quantity};
+use fhir_sdk::r4b::types::Quantity;
+
+use crate::fhir::resources::Dosage;
 
 /// The daily dose in mg, or `None` when any line cannot be computed (or there is no line).
 pub fn daily_dose_mg(dosages: &[Dosage], strength_mg: Option<f64>) -> Option<f64> {
@@ -15,10 +16,8 @@ pub fn daily_dose_mg(dosages: &[Dosage], strength_mg: Option<f64>) -> Option<f64
 }
 
 fn line_mg_per_day(dosage: &Dosage, strength_mg: Option<f64>) -> Option<f64> {
-    let dose = dosage.dose_and_rate.iter().flatten().find_map(|dr| match dr.dose.as_ref()? {
-        DosageDoseAndRateDose::Quantity(q) => Some(q),
-        DosageDoseAndRateDose::Range(_) => None,
-    })?;
+    // A range is not a documented dose.
+    let dose = dosage.dose_and_rate.iter().flatten().find_map(|dr| dr.dose_quantity.as_ref())?;
     let mg = dose_mg(dose, strength_mg)?;
     let repeat = dosage.timing.as_ref()?.repeat.as_ref()?;
     let frequency = repeat.frequency.map_or(1.0, |f| f64::from(f.get()));

@@ -2,7 +2,9 @@
 //! `inadequate-trial`, `ongoing`, `tried-outcome-unknown`, `not-documented` — with the records
 //! behind it. Only prior records count (prefetch or FHIR server), never this call's drafts.
 
-use fhir_sdk::r4b::types::{CodeableConcept, Dosage};
+use fhir_sdk::r4b::types::CodeableConcept;
+
+use crate::fhir::resources::Dosage;
 
 use super::Today;
 use super::dose::daily_dose_mg;

@@ -6,7 +6,7 @@ pub mod feedback;
 pub mod request;
 pub mod response;
 
-pub use request::{HookRequest, Prefetched};
+pub use request::{HookRequest, PrefetchData, Prefetched};
 pub use response::{Card, Response};
 
 /// What can be wrong with a hook call, independent of HTTP (the HTTP layer maps each variant to

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value, json};
 
 use super::HookError;
+use crate::fhir::prune::{RawEntries, RawEntry};
 
 static SCHEMA_TEXT: &str = include_str!("request.schema.json");
 
@@ -28,7 +29,36 @@ pub enum Prefetched {
     /// An OperationOutcome: the client's query failed; treated as absent.
     Failed(Value),
     /// A Bundle (searchset) or a single resource.
-    Data(Value),
+    Data(PrefetchData),
+}
+
+/// A prefetched Bundle or resource. A Bundle read from a request body has its entries apart,
+/// unparsed (`entries`); one built otherwise (the command line, the FHIR-server fallback) keeps
+/// them in `value`.
+#[derive(Debug, Clone, Default)]
+pub struct PrefetchData {
+    /// The Bundle or resource (pruned of elements the rules never read).
+    pub value: Value,
+    pub entries: Vec<RawEntry>,
+}
+
+impl PrefetchData {
+    pub fn from_value(value: Value) -> Self {
+        Self { value, entries: Vec::new() }
+    }
+}
+
+/// Equal when they read the same: raw entries compare by their text.
+impl PartialEq for PrefetchData {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+            && self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|(a, b)| a.full_url == b.full_url && a.resource.get() == b.resource.get())
+    }
 }
 
 /// The `fhirAuthorization` object. Its token is never logged: `Debug` hides it.
@@ -69,14 +99,21 @@ pub struct HookRequest {
 }
 
 impl HookRequest {
-    /// Parses and validates a request body.
+    /// Parses and validates a request body. Prefetched resources keep only the elements the
+    /// rules read, and the entries of prefetched Bundles stay unparsed until the patient record
+    /// reads them (see [`crate::fhir::prune`]).
     pub fn from_slice(body: &[u8]) -> Result<Self, HookError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
-        Self::from_value(value)
+        let (value, entries) =
+            crate::fhir::prune::request_from_slice(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
+        Self::read(value, entries)
     }
 
     /// Validates a parsed request body against the schema and reads it.
-    pub fn from_value(mut value: Value) -> Result<Self, HookError> {
+    pub fn from_value(value: Value) -> Result<Self, HookError> {
+        Self::read(value, RawEntries::new())
+    }
+
+    fn read(mut value: Value, mut raw_entries: RawEntries) -> Result<Self, HookError> {
         normalize_envelope(&mut value);
         let findings: Vec<String> = SCHEMA
             .iter_errors(&value)
@@ -130,7 +167,14 @@ impl HookRequest {
                         v if v.get("resourceType").and_then(Value::as_str) == Some("OperationOutcome") => {
                             Prefetched::Failed(v)
                         }
-                        v => Prefetched::Data(v),
+                        v => {
+                            // Entries kept apart belong to the item only if it is still a Bundle
+                            // (an item given as a Bundle entry was unwrapped to its resource).
+                            let entries = raw_entries.remove(&key).unwrap_or_default();
+                            let bundle = v.get("resourceType").and_then(Value::as_str) == Some("Bundle");
+                            let entries = if bundle { entries } else { Vec::new() };
+                            Prefetched::Data(PrefetchData { value: v, entries })
+                        }
                     };
                     (key, state)
                 })
@@ -230,7 +274,7 @@ mod tests {
         let mut body = minimal(json!({ "resourceType": "Bundle" }));
         body["prefetch"] = json!({ "patient": { "resource": { "resourceType": "Patient", "id": "1" }, "response": { "status": "200 OK" } } });
         let request = HookRequest::from_value(body).unwrap();
-        assert!(matches!(request.prefetch.get("patient"), Some(Prefetched::Data(p)) if p["id"] == "1"));
+        assert!(matches!(request.prefetch.get("patient"), Some(Prefetched::Data(p)) if p.value["id"] == "1"));
     }
 
     #[test]

@@ -1,0 +1,198 @@
+//! Reading a resource's JSON text straight into its struct, for the common case that needs none
+//! of the normaliser's repairs.
+//!
+//! The normaliser ([`super::normalize`]) works on a `serde_json::Value`: building that tree and
+//! walking it cost more than the rules themselves. Most resources need none of its repairs, and
+//! a strict read of the text tells which: every repair is of a shape the strict read refuses
+//! (a lone object where a list belongs, a null, a string status), except a few it would silently
+//! misread, and those are recognised by their text before reading (older spellings, contained
+//! resources, a dose outside `doseAndRate`, escaped or null content). Whatever is refused or
+//! recognised goes the normaliser's way, so both ways read every resource alike — a test checks
+//! this on every example and patient record.
+
+use std::borrow::Cow;
+
+use memchr::memmem;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::resources::{
+    AllergyIntolerance, Condition, Dosage, Medication, MedicationRequest, MedicationStatement, Patient,
+};
+
+/// A resource of a type the rules read, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Typed {
+    Patient(Patient),
+    Condition(Condition),
+    Request(MedicationRequest),
+    Statement(MedicationStatement),
+    Allergy(AllergyIntolerance),
+    Medication(Medication),
+}
+
+/// Whose record a resource is: a Patient's own id, or the reference of a resource's subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatientRef<'a> {
+    Id(Option<&'a str>),
+    Reference(Option<&'a str>),
+}
+
+impl Typed {
+    /// The patient the resource belongs to, for the other-patient check.
+    pub fn patient_reference(&self) -> PatientRef<'_> {
+        let reference = match self {
+            Typed::Patient(p) => return PatientRef::Id(p.id.as_deref()),
+            Typed::Request(mr) => mr.subject.as_ref().and_then(|s| s.reference.as_deref()),
+            Typed::Statement(ms) => subject_reference(&ms.subject),
+            Typed::Condition(c) => subject_reference(&c.subject),
+            // Never read directly (see `read`): their patient is not in their struct.
+            Typed::Allergy(_) | Typed::Medication(_) => None,
+        };
+        PatientRef::Reference(reference)
+    }
+
+    /// `Medication/id` for a Medication (how references find it); empty for other types.
+    pub fn owner(&self) -> String {
+        match self {
+            Typed::Medication(m) => format!("Medication/{}", m.id.as_deref().unwrap_or_default()),
+            _ => String::new(),
+        }
+    }
+}
+
+fn subject_reference(subject: &Option<serde_json::Value>) -> Option<&str> {
+    subject.as_ref()?.get("reference")?.as_str()
+}
+
+/// What reading a resource's text directly came to.
+// Returned once per resource and moved straight into the record: boxing the large variant
+// would cost an allocation per resource for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Direct {
+    Typed(Typed),
+    /// Not a type the rules read: passed over, as the normaliser's way would.
+    NotRead,
+    /// Needs (or may need) the normaliser.
+    Repair,
+}
+
+/// Reads one resource's JSON text directly, or says it needs repair.
+pub fn read(text: &str) -> Direct {
+    if !text.trim_start().starts_with('{') {
+        return Direct::Repair;
+    }
+    let resource_type = match leading_resource_type(text) {
+        Some(kind) => Some(Cow::Borrowed(kind)),
+        None => match serde_json::from_str::<Kind>(text) {
+            Ok(Kind { resource_type }) => resource_type,
+            Err(_) => return Direct::Repair,
+        },
+    };
+    let Some(kind) = resource_type else {
+        return Direct::NotRead;
+    };
+    let has = |needle: &str| memmem::find(text.as_bytes(), needle.as_bytes()).is_some();
+    // Escapes could spell any key; nulls are dropped by the normaliser but kept by some lists of
+    // the strict read; contained resources are read separately.
+    if has("\\u") || has("null") || has("\"contained\"") {
+        return Direct::Repair;
+    }
+    let typed = match kind.as_ref() {
+        "Patient" => strict(text).map(Typed::Patient),
+        "Condition" if !has("\"patient\"") => strict(text).map(Typed::Condition),
+        "MedicationRequest" => strict::<MedicationRequest>(text)
+            .filter(|mr| doses_in_place(&mr.dosage_instruction, text))
+            .map(Typed::Request),
+        "MedicationStatement" if !has("\"patient\"") => {
+            strict::<MedicationStatement>(text).filter(|ms| doses_in_place(&ms.dosage, text)).map(Typed::Statement)
+        }
+        "Medication" if !has("\"subject\"") => strict(text).map(Typed::Medication),
+        "Condition" | "MedicationStatement" | "Medication" | "AllergyIntolerance" | "MedicationOrder" => None,
+        _ => return Direct::NotRead,
+    };
+    typed.map_or(Direct::Repair, Direct::Typed)
+}
+
+/// The `resourceType` of an object that starts with it, as nearly every resource does, when it
+/// is plain text and not repeated later; otherwise `None` (the whole object is then read for it).
+fn leading_resource_type(text: &str) -> Option<&str> {
+    let rest = text.trim_start().strip_prefix('{')?.trim_start().strip_prefix("\"resourceType\"")?;
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let end = memchr::memchr(b'"', rest.as_bytes())?;
+    let (kind, after) = rest.split_at(end);
+    let plain = !kind.contains('\\') && memmem::find(after.as_bytes(), b"\"resourceType\"").is_none();
+    plain.then_some(kind)
+}
+
+#[derive(Deserialize)]
+struct Kind<'a> {
+    #[serde(rename = "resourceType", borrow)]
+    resource_type: Option<Cow<'a, str>>,
+}
+
+fn strict<T: DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_str(text).ok()
+}
+
+/// The normaliser moves a dose given on the Dosage itself (STU3) into `doseAndRate`; the strict
+/// read would ignore it. Such a resource is only read directly if every dosage has its
+/// `doseAndRate`.
+fn doses_in_place(dosages: &[Dosage], text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if memmem::find(bytes, b"\"doseSimpleQuantity\"").is_some() {
+        return false;
+    }
+    let loose_dose =
+        memmem::find(bytes, b"\"doseQuantity\"").is_some() || memmem::find(bytes, b"\"doseRange\"").is_some();
+    !loose_dose || dosages.iter().all(|d| !d.dose_and_rate.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(text: &str) -> &'static str {
+        match read(text) {
+            Direct::Typed(_) => "typed",
+            Direct::NotRead => "not read",
+            Direct::Repair => "repair",
+        }
+    }
+
+    #[test]
+    fn leading_resource_type_is_read_only_when_plain_and_single() {
+        assert_eq!(leading_resource_type(r#"{"resourceType":"Condition","id":"1"}"#), Some("Condition"));
+        assert_eq!(leading_resource_type("{\n  \"resourceType\" : \"Patient\",\n}"), Some("Patient"));
+        assert_eq!(leading_resource_type(r#"{"id":"1","resourceType":"Condition"}"#), None);
+        assert_eq!(leading_resource_type(r#"{"resourceType":"Cond\"ition"}"#), None);
+        assert_eq!(leading_resource_type(r#"{"resourceType":"Condition","resourceType":"Patient"}"#), None);
+        assert_eq!(kind(r#"{"resourceType":"Observation","resourceType":"Condition"}"#), "repair");
+    }
+
+    #[test]
+    fn plain_resources_are_read_directly_and_repairs_are_recognised() {
+        let mr = r#"{"resourceType":"MedicationRequest","id":"a","status":"active","subject":{"reference":"Patient/1"},
+            "dosageInstruction":[{"doseAndRate":[{"doseQuantity":{"value":5,"unit":"mg"}}]}]}"#;
+        assert_eq!(kind(mr), "typed");
+        assert_eq!(kind(r#"{"resourceType":"Observation","status":"final"}"#), "not read");
+        assert_eq!(kind(r#"{"status":"final"}"#), "not read");
+        for repair in [
+            r#"{"resourceType":"MedicationOrder","status":"active"}"#,
+            r#"{"resourceType":"Condition","clinicalStatus":"active"}"#,
+            r#"{"resourceType":"Condition","patient":{"reference":"Patient/1"}}"#,
+            r#"{"resourceType":"MedicationRequest","reasonCode":{"text":"lone object"}}"#,
+            r#"{"resourceType":"MedicationRequest","status":null}"#,
+            r#"{"resourceType":"MedicationRequest","dosageInstruction":[{"doseQuantity":{"value":5}}]}"#,
+            r#"{"resourceType":"MedicationRequest","contained":[{"resourceType":"Medication","id":"m"}]}"#,
+            r#"{"resourceType":"MedicationRequest","st\u0061tus":"active"}"#,
+            r#"{"resourceType":"AllergyIntolerance","patient":{"reference":"Patient/1"}}"#,
+            r#"{"resourceType":"Medication","subject":{"reference":"Patient/2"}}"#,
+            r#"["resourceType","Condition"]"#,
+            r#"{"resourceType":7}"#,
+        ] {
+            assert_eq!(kind(repair), "repair", "{repair}");
+        }
+    }
+}
