@@ -172,13 +172,14 @@ impl Server {
     fn start(mut command: Command, addr: SocketAddr, ready_path: &str) -> Self {
         let begun = Instant::now();
         let child = command.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("start server");
-        loop {
-            if get_ok(addr, ready_path) {
-                return Self { child, addr, started: begun.elapsed() };
-            }
+        // Built first, so that the process is killed and reaped however this ends.
+        let mut server = Self { child, addr, started: Duration::ZERO };
+        while !get_ok(addr, ready_path) {
             assert!(begun.elapsed() < Duration::from_secs(10), "{addr} not ready in 10 s");
             std::thread::sleep(Duration::from_micros(200));
         }
+        server.started = begun.elapsed();
+        server
     }
 
     fn peak_rss_kib(&self) -> u64 {
