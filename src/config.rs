@@ -34,7 +34,7 @@ pub struct ServeConfig {
     pub request_timeout_ms: u64,
     /// Request bodies read and evaluated at once, in bytes (by Content-Length); calls beyond it
     /// wait their turn. Bounds memory under load; never below --max-body-bytes.
-    #[arg(long, env = "KETAMINE_CDS_MAX_INFLIGHT_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "KETAMINE_CDS_MAX_INFLIGHT_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_inflight_body_bytes: usize,
 }
 

@@ -4,13 +4,11 @@
 
 use fhir_sdk::r4b::types::CodeableConcept;
 
-use crate::fhir::resources::Dosage;
-
 use super::Today;
 use super::dose::daily_dose_mg;
 use crate::fhir::PatientRecord;
 use crate::fhir::dates::date_text;
-use crate::fhir::resources::{AllergyIntolerance, MedicationRequest, MedicationStatement};
+use crate::fhir::resources::{AllergyIntolerance, Dosage, MedicationRequest, MedicationStatement};
 use crate::knowledge::{AgentId, DrugClass, Knowledge};
 
 /// A class's status; the order of the variants is "best first".
@@ -164,13 +162,11 @@ struct Facts<'a> {
 }
 
 /// One trial per agent the medication names (a combination product counts for each).
-fn trials(facts: Facts<'_>, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
+fn trials(facts: Facts<'_>, agents: Vec<AgentId>, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
     let Some(outcome) = outcome(facts.status, &facts.failure) else {
         return Vec::new();
     };
-    knowledge
-        .medications
-        .recognise(concept)
+    agents
         .into_iter()
         .map(|agent| Trial {
             resource: facts.resource.clone(),
@@ -185,6 +181,11 @@ fn trials(facts: Facts<'_>, concept: &CodeableConcept, knowledge: &Knowledge) ->
 }
 
 fn from_request(request: &MedicationRequest, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
+    // Most of a record is other medications: recognised (or not) before anything else is read.
+    let agents = knowledge.medications.recognise(concept);
+    if agents.is_empty() {
+        return Vec::new();
+    }
     let stopped =
         request.dispense_request.as_ref().and_then(|d| d.validity_period.as_ref()).and_then(|p| p.end.as_ref());
     let facts = Facts {
@@ -194,10 +195,14 @@ fn from_request(request: &MedicationRequest, concept: &CodeableConcept, knowledg
         failure: failure_reason(request.status_reason.iter(), knowledge),
         dosage: &request.dosage_instruction,
     };
-    trials(facts, concept, knowledge)
+    trials(facts, agents, concept, knowledge)
 }
 
 fn from_statement(statement: &MedicationStatement, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
+    let agents = knowledge.medications.recognise(concept);
+    if agents.is_empty() {
+        return Vec::new();
+    }
     let period = statement.effective_period.as_ref().and_then(|p| p.end.as_ref().or(p.start.as_ref()));
     let facts = Facts {
         resource: format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or("?")),
@@ -206,7 +211,7 @@ fn from_statement(statement: &MedicationStatement, concept: &CodeableConcept, kn
         failure: failure_reason(statement.status_reason.iter().chain(statement.reason_code.iter()), knowledge),
         dosage: &statement.dosage,
     };
-    trials(facts, concept, knowledge)
+    trials(facts, agents, concept, knowledge)
 }
 
 /// An AllergyIntolerance to an agent (category medication, or no category) that is not refuted

@@ -45,7 +45,7 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: 5 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
-            max_inflight_body_bytes: 16 * 1024 * 1024,
+            max_inflight_body_bytes: 10 * 1024 * 1024,
         }
     }
 }

@@ -22,7 +22,8 @@ pub struct Agent {
 #[derive(Debug, Clone, Default)]
 pub struct MedicationCatalog {
     agents: Vec<Agent>,
-    by_code: HashMap<(String, String), Vec<AgentId>>,
+    /// Agents by system, then code: looked up without allocating.
+    by_code: HashMap<String, HashMap<String, Vec<AgentId>>>,
     product_names: HashMap<String, String>,
 }
 
@@ -36,7 +37,7 @@ impl MedicationCatalog {
     }
 
     pub fn add_code(&mut self, system: &str, code: &str, agent: AgentId) {
-        let ids = self.by_code.entry((system.to_owned(), code.trim().to_owned())).or_default();
+        let ids = self.by_code.entry(system.to_owned()).or_default().entry(code.trim().to_owned()).or_default();
         if !ids.contains(&agent) {
             ids.push(agent);
         }
@@ -55,12 +56,12 @@ impl MedicationCatalog {
     }
 
     pub fn code_count(&self) -> usize {
-        self.by_code.len()
+        self.by_code.values().map(HashMap::len).sum()
     }
 
     /// The agents one code names (a copy: the catalog may be extended while iterating).
     pub fn agents_for_code(&self, system: &str, code: &str) -> Vec<AgentId> {
-        self.by_code.get(&(system.to_owned(), code.trim().to_owned())).cloned().unwrap_or_default()
+        self.by_code.get(system).and_then(|codes| codes.get(code.trim())).cloned().unwrap_or_default()
     }
 
     /// The agents the codings of a concept name, without the text rule.
@@ -69,7 +70,7 @@ impl MedicationCatalog {
             .coding
             .iter()
             .flatten()
-            .filter_map(|c| self.by_code.get(&(c.system.clone()?, c.code.clone()?)))
+            .filter_map(|c| self.by_code.get(c.system.as_deref()?)?.get(c.code.as_deref()?))
             .flatten()
             .copied()
             .collect();
@@ -84,7 +85,9 @@ impl MedicationCatalog {
         let mut found = self.recognise_codes(concept);
         if found.is_empty() {
             for text in texts(concept) {
-                found.extend(self.agents.iter().enumerate().filter(|(_, a)| names(text, &a.name)).map(|(i, _)| i));
+                let lower = text.to_lowercase();
+                let named = |name: &str| !name.is_empty() && !word_ends_in(&lower, name).is_empty();
+                found.extend(self.agents.iter().enumerate().filter(|(_, a)| named(&a.name)).map(|(i, _)| i));
             }
         }
         found.sort_unstable();

@@ -170,7 +170,7 @@ impl TestServer {
             config: None,
             max_body_bytes: 5 * 1024 * 1024,
             request_timeout_ms: 10_000,
-            max_inflight_body_bytes: 16 * 1024 * 1024,
+            max_inflight_body_bytes: 10 * 1024 * 1024,
         };
         tune(&mut config);
         let knowledge = server::load_knowledge(&config).expect("knowledge loads");
