@@ -11,7 +11,8 @@ IMAGE="localhost/ketamine-cds:${VERSION}"
 BUILDAH=(buildah --storage-driver vfs)
 PORT=${SMOKE_PORT:-18181}
 
-cargo build --release --locked
+# With OpenTelemetry export compiled in (off until [telemetry] otlp_endpoint is set).
+cargo build --release --locked --features otlp
 BIN=target/release/ketamine-cds
 
 # Root filesystem: the binary, the shared libraries it links (and the loader), DNS support.

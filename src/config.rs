@@ -150,6 +150,28 @@ pub struct FileConfig {
     pub auth: AuthConfig,
     #[serde(default)]
     pub fhir: FhirConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: OpenTelemetry trace export (off unless an endpoint is given).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP (protobuf) traces URL, e.g. `http://otel-collector:4318/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_service_name() -> String {
+    "ketamine-cds".to_owned()
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { otlp_endpoint: None, service_name: default_service_name() }
+    }
 }
 
 impl FileConfig {
@@ -168,6 +190,7 @@ impl FileConfig {
             "config",
             "max_body_bytes",
             "request_timeout_ms",
+            "max_inflight_body_bytes",
             "log_format",
         ]);
         let mut config: FileConfig = figment.merge(env).extract().map_err(|e| format!("configuration: {e}"))?;

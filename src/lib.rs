@@ -9,7 +9,9 @@
 //!
 //! - [`hooks`]: CDS Hooks wire types (request envelope and its JSON Schema, discovery, cards,
 //!   feedback). Knows nothing of ketamine.
-//! - [`fhir`]: lenient normalisation of EHR JSON and the per-call patient record (fhir-sdk R4B).
+//! - [`fhir`]: reading EHR JSON (pruned while parsed, straight into typed structs where no
+//!   repair is needed, through lenient normalisation where one is) into the per-call patient
+//!   record (fhir-sdk R4B datatypes).
 //! - [`knowledge`]: `profiles/` (FHIR ValueSets, CodeSystems, ConceptMap, PlanDefinition,
 //!   ActivityDefinitions) loaded and validated; medication recognition.
 //! - [`guideline`]: the rules of RULES.md: trigger, indication, class status, daily dose,
@@ -17,6 +19,7 @@
 //! - [`cards`]: assessment → cards (texts, suggestions, override reasons, links, uuids).
 //! - [`service`]: one call end to end, shared by the HTTP API and the command line.
 //! - [`http`]: router, handlers, errors → OperationOutcome. [`config`]: `serve` settings.
+//!   [`telemetry`]: logs, and OpenTelemetry trace export when built with the `otlp` feature.
 
 pub mod auth;
 pub mod cards;
@@ -29,3 +32,4 @@ pub mod http;
 pub mod knowledge;
 pub mod server;
 pub mod service;
+pub mod telemetry;

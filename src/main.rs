@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use ketamine_cds::cli::{self, evaluate::EvaluateArgs};
-use ketamine_cds::config::{FileConfig, ServeConfig};
+use ketamine_cds::config::{FileConfig, ServeConfig, TelemetryConfig};
 use ketamine_cds::knowledge::Knowledge;
-use ketamine_cds::server;
+use ketamine_cds::{server, telemetry};
 use tracing::{error, info, warn};
 
 #[derive(Debug, Parser)]
@@ -54,20 +54,19 @@ ketamine-cds check-profiles site-profiles"
     },
 }
 
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("KETAMINE_CDS_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().flatten_event(true).with_current_span(true).init();
-    } else {
-        builder.init();
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `serve` sets up its logs once its configuration (which may ask for trace export) is read.
+    let _logs = match &cli.command {
+        Command::Serve(_) => None,
+        _ => match telemetry::init(&TelemetryConfig::default()) {
+            Ok(guard) => Some(guard),
+            Err(e) => {
+                eprintln!("ketamine-cds: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     match cli.command {
         Command::Serve(config) => serve(config),
         Command::Evaluate(args) => {
@@ -101,16 +100,27 @@ fn report_broken_profiles(errors: Vec<ketamine_cds::knowledge::KnowledgeError>) 
 }
 
 fn serve(config: ServeConfig) -> ExitCode {
-    let knowledge = match server::load_knowledge(&config) {
-        Ok(k) => k,
-        Err(errors) => return report_broken_profiles(errors),
-    };
     let file = match FileConfig::load(config.config.as_deref()) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("ketamine-cds: {e}");
             return ExitCode::from(2);
         }
+    };
+    // Dropped last, after the runtime: flushes the spans not yet exported.
+    let _telemetry = match telemetry::init(&file.telemetry) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("ketamine-cds: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if file.telemetry.otlp_endpoint.is_some() {
+        info!(service_name = %file.telemetry.service_name, "exporting traces over OTLP");
+    }
+    let knowledge = match server::load_knowledge(&config) {
+        Ok(k) => k,
+        Err(errors) => return report_broken_profiles(errors),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

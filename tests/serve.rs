@@ -151,3 +151,76 @@ fn sigterm_during_a_slow_call_lets_it_finish() {
     assert!(answer.ends_with("{\"cards\":[]}"), "{answer}");
     assert!(exit.success());
 }
+
+/// A call to `port` with the first example request; returns the raw answer.
+#[cfg(feature = "otlp")]
+fn post_example(port: u16) -> String {
+    let body = read_json(&repo().join("examples/hooks/01-untreated-patient.json")).to_string();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "POST /cds-services/ketamine-order-sign HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[cfg(not(feature = "otlp"))]
+#[test]
+fn trace_export_asked_of_a_build_without_it_is_refused_at_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("KETAMINE_CDS_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("otlp_endpoint") && stderr.contains("--features otlp"), "{stderr}");
+}
+
+#[cfg(feature = "otlp")]
+#[test]
+fn hook_call_spans_are_exported_to_the_otlp_collector_without_phi() {
+    use std::sync::{Arc, Mutex};
+    /// What the collector received: content type and body of each export.
+    type Exports = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let received: Exports = Arc::default();
+    let sink = received.clone();
+    let collector = serve_app(axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let kind = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                sink.lock().unwrap().push((kind, body.to_vec()));
+                axum::http::StatusCode::OK
+            }
+        }),
+    ));
+    let port = free_port();
+    let endpoint = format!("http://{}/v1/traces", collector.addr);
+    let mut child = serve(
+        &["--listen", &format!("127.0.0.1:{port}")],
+        &[
+            ("KETAMINE_CDS_TELEMETRY__OTLP_ENDPOINT", endpoint),
+            ("KETAMINE_CDS_TELEMETRY__SERVICE_NAME", "cds-test".into()),
+        ],
+    );
+    wait_ready(&mut child, port);
+    assert!(post_example(port).contains("\"indicator\":\"warning\""));
+    // Spans are sent in batches; shutdown flushes the last one.
+    assert!(terminate(&mut child).success());
+    let received = received.lock().unwrap();
+    assert!(!received.is_empty(), "the collector received spans");
+    let (kind, body) = &received[0];
+    assert_eq!(kind, "application/x-protobuf");
+    let text = String::from_utf8_lossy(body);
+    assert!(text.contains("hook_call") && text.contains("cds-test") && text.contains("ketamine-order-sign"), "{text}");
+    let request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+    let patient = request["context"]["patientId"].as_str().unwrap();
+    assert!(!text.contains(patient), "no patient id in exported spans");
+}
