@@ -130,19 +130,7 @@ fn sigterm_during_a_slow_call_lets_it_finish() {
     request.as_object_mut().unwrap().remove("prefetch");
     request["fhirServer"] = serde_json::json!(format!("http://{}/fhir", slow.addr));
     let body = request.to_string();
-    let call = std::thread::spawn(move || {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            stream,
-            "POST /cds-services/ketamine-order-sign HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-    });
+    let call = std::thread::spawn(move || post_hook(port, &body));
     std::thread::sleep(Duration::from_millis(400));
     let exit = terminate(&mut child);
     let answer = call.join().unwrap();
@@ -152,10 +140,8 @@ fn sigterm_during_a_slow_call_lets_it_finish() {
     assert!(exit.success());
 }
 
-/// A call to `port` with the first example request; returns the raw answer.
-#[cfg(feature = "otlp")]
-fn post_example(port: u16) -> String {
-    let body = read_json(&repo().join("examples/hooks/01-untreated-patient.json")).to_string();
+/// An order-sign call to `port`; returns the raw HTTP answer.
+fn post_hook(port: u16, body: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
@@ -211,7 +197,8 @@ fn hook_call_spans_are_exported_to_the_otlp_collector_without_phi() {
         ],
     );
     wait_ready(&mut child, port);
-    assert!(post_example(port).contains("\"indicator\":\"warning\""));
+    let example = read_json(&repo().join("examples/hooks/01-untreated-patient.json")).to_string();
+    assert!(post_hook(port, &example).contains("\"indicator\":\"warning\""));
     // Spans are sent in batches; shutdown flushes the last one.
     assert!(terminate(&mut child).success());
     let received = received.lock().unwrap();
