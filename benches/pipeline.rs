@@ -26,8 +26,7 @@ fn record_of(bytes: &[u8]) -> (HookRequest, PatientRecord) {
     record.add(std::mem::take(&mut request.context.draft_orders), Origin::Draft);
     for value in std::mem::take(&mut request.prefetch).into_values() {
         if let Prefetched::Data(data) = value {
-            record.add(data.value, Origin::History);
-            record.add_entries(data.entries, Origin::History);
+            data.add_to(&mut record, Origin::History);
         }
     }
     (request, record)

@@ -112,8 +112,7 @@ impl Prepared {
                 self.request.prefetch.values().filter(|v| matches!(v, Prefetched::Data(_))).count() - self.fetched;
             for value in std::mem::take(&mut self.request.prefetch).into_values() {
                 if let Prefetched::Data(data) = value {
-                    self.record.add(data.value, Origin::History);
-                    self.record.add_entries(data.entries, Origin::History);
+                    data.add_to(&mut self.record, Origin::History);
                 }
             }
         }

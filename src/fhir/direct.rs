@@ -51,14 +51,6 @@ impl Typed {
         };
         PatientRef::Reference(reference)
     }
-
-    /// `Medication/id` for a Medication (how references find it); empty for other types.
-    pub fn owner(&self) -> String {
-        match self {
-            Typed::Medication(m) => format!("Medication/{}", m.id.as_deref().unwrap_or_default()),
-            _ => String::new(),
-        }
-    }
 }
 
 fn subject_reference(subject: &Option<serde_json::Value>) -> Option<&str> {
@@ -93,7 +85,7 @@ pub fn read(text: &str) -> Direct {
     let Some(kind) = resource_type else {
         return Direct::NotRead;
     };
-    let has = |needle: &str| memmem::find(text.as_bytes(), needle.as_bytes()).is_some();
+    let has = |needle: &str| contains(text, needle);
     // Escapes could spell any key; nulls are dropped by the normaliser but kept by some lists of
     // the strict read; contained resources are read separately.
     if has("\\u") || has("null") || has("\"contained\"") {
@@ -122,7 +114,7 @@ fn leading_resource_type(text: &str) -> Option<&str> {
     let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
     let end = memchr::memchr(b'"', rest.as_bytes())?;
     let (kind, after) = rest.split_at(end);
-    let plain = !kind.contains('\\') && memmem::find(after.as_bytes(), b"\"resourceType\"").is_none();
+    let plain = !kind.contains('\\') && !contains(after, "\"resourceType\"");
     plain.then_some(kind)
 }
 
@@ -140,13 +132,15 @@ fn strict<T: DeserializeOwned>(text: &str) -> Option<T> {
 /// read would ignore it. Such a resource is only read directly if every dosage has its
 /// `doseAndRate`.
 fn doses_in_place(dosages: &[Dosage], text: &str) -> bool {
-    let bytes = text.as_bytes();
-    if memmem::find(bytes, b"\"doseSimpleQuantity\"").is_some() {
+    if contains(text, "\"doseSimpleQuantity\"") {
         return false;
     }
-    let loose_dose =
-        memmem::find(bytes, b"\"doseQuantity\"").is_some() || memmem::find(bytes, b"\"doseRange\"").is_some();
+    let loose_dose = contains(text, "\"doseQuantity\"") || contains(text, "\"doseRange\"");
     !loose_dose || dosages.iter().all(|d| !d.dose_and_rate.is_empty())
+}
+
+fn contains(text: &str, needle: &str) -> bool {
+    memmem::find(text.as_bytes(), needle.as_bytes()).is_some()
 }
 
 #[cfg(test)]

@@ -264,6 +264,30 @@ impl<'de> Visitor<'de> for Pruned<'_> {
     }
 }
 
+/// Visitor methods that accept any JSON scalar and make `$nothing` of it.
+macro_rules! ignore_scalars {
+    ($nothing:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+    };
+}
+
 /// `Bundle.entry` kept apart: each entry's `fullUrl` and its resource's JSON text. As when the
 /// tree is read, an `entry` that is not a list, and items that are not objects or have no
 /// `resource`, contribute nothing.
@@ -297,24 +321,7 @@ impl<'de> Visitor<'de> for EntryList<'_> {
         IgnoredAny.visit_map(map).map(drop)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    ignore_scalars!(());
 }
 
 /// One item of `Bundle.entry`: `Some` if it is an object with a `resource`.
@@ -358,24 +365,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
         IgnoredAny.visit_seq(seq).map(|_| EntryItem(None))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<EntryItem, E> {
-        Ok(EntryItem(None))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<EntryItem, E> {
-        Ok(EntryItem(None))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<EntryItem, E> {
-        Ok(EntryItem(None))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<EntryItem, E> {
-        Ok(EntryItem(None))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<EntryItem, E> {
-        Ok(EntryItem(None))
-    }
-    fn visit_unit<E>(self) -> Result<EntryItem, E> {
-        Ok(EntryItem(None))
-    }
+    ignore_scalars!(EntryItem(None));
 }
 
 /// An object key at a place: the key and its value's place if kept, `None` (not allocated) if

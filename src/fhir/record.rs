@@ -115,7 +115,7 @@ impl PatientRecord {
             _ => parse(resource).map(Typed::Medication),
         };
         match typed {
-            Some(typed) => self.store(typed, owner, full_url, origin),
+            Some(typed) => self.store(typed, full_url, origin),
             None => self.stats.skipped += 1,
         }
     }
@@ -132,8 +132,7 @@ impl PatientRecord {
                     if self.is_other_patient(typed.patient_reference()) {
                         self.stats.other_patient += 1;
                     } else {
-                        let owner = typed.owner();
-                        self.store(typed, owner, entry.full_url, origin);
+                        self.store(typed, entry.full_url, origin);
                     }
                 }
                 Direct::NotRead => {}
@@ -146,7 +145,7 @@ impl PatientRecord {
         }
     }
 
-    fn store(&mut self, typed: Typed, owner: String, full_url: Option<String>, origin: Origin) {
+    fn store(&mut self, typed: Typed, full_url: Option<String>, origin: Origin) {
         match typed {
             Typed::Patient(p) => self.patient = Some(p),
             Typed::Condition(c) => self.conditions.push(c),
@@ -160,7 +159,8 @@ impl PatientRecord {
                 if let Some(url) = full_url {
                     self.medications.insert(url, m.clone());
                 }
-                self.medications.insert(owner, m);
+                let key = format!("Medication/{}", m.id.as_deref().unwrap_or_default());
+                self.medications.insert(key, m);
             }
         }
         self.stats.read += 1;
@@ -183,8 +183,7 @@ impl PatientRecord {
 
     fn names_other_patient(&self, kind: &str, resource: &Value) -> bool {
         if kind == "Patient" {
-            let id = resource.get("id").and_then(Value::as_str);
-            return !self.patient_id.is_empty() && id.is_some_and(|id| id != self.patient_id);
+            return self.is_other_patient(PatientRef::Id(resource.get("id").and_then(Value::as_str)));
         }
         let subject = match kind {
             "AllergyIntolerance" => resource.get("patient"),

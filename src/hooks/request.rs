@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::HookError;
 use crate::fhir::prune::{RawEntries, RawEntry};
+use crate::fhir::{Origin, PatientRecord};
 
 static SCHEMA_TEXT: &str = include_str!("request.schema.json");
 
@@ -45,6 +46,12 @@ pub struct PrefetchData {
 impl PrefetchData {
     pub fn from_value(value: Value) -> Self {
         Self { value, entries: Vec::new() }
+    }
+
+    /// Adds every relevant resource it holds to `record`.
+    pub fn add_to(self, record: &mut PatientRecord, origin: Origin) {
+        record.add(self.value, origin);
+        record.add_entries(self.entries, origin);
     }
 }
 
