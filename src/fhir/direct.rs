@@ -12,7 +12,9 @@
 
 use std::borrow::Cow;
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -75,7 +77,8 @@ pub fn read(text: &str) -> Direct {
     if !text.trim_start().starts_with('{') {
         return Direct::Repair;
     }
-    let resource_type = match leading_resource_type(text) {
+    let marks = Marks::of(text);
+    let resource_type = match leading_resource_type(text, &marks) {
         Some(kind) => Some(Cow::Borrowed(kind)),
         None => match serde_json::from_str::<Kind>(text) {
             Ok(Kind { resource_type }) => resource_type,
@@ -85,22 +88,21 @@ pub fn read(text: &str) -> Direct {
     let Some(kind) = resource_type else {
         return Direct::NotRead;
     };
-    let has = |needle: &str| contains(text, needle);
     // Escapes could spell any key; nulls are dropped by the normaliser but kept by some lists of
     // the strict read; contained resources are read separately.
-    if has("\\u") || has("null") || has("\"contained\"") {
+    if marks.has(Needle::Escape) || marks.has(Needle::Null) || marks.has(Needle::Contained) {
         return Direct::Repair;
     }
     let typed = match kind.as_ref() {
         "Patient" => strict(text).map(Typed::Patient),
-        "Condition" if !has("\"patient\"") => strict(text).map(Typed::Condition),
+        "Condition" if !marks.has(Needle::Patient) => strict(text).map(Typed::Condition),
         "MedicationRequest" => strict::<MedicationRequest>(text)
-            .filter(|mr| doses_in_place(&mr.dosage_instruction, text))
+            .filter(|mr| doses_in_place(&mr.dosage_instruction, &marks))
             .map(Typed::Request),
-        "MedicationStatement" if !has("\"patient\"") => {
-            strict::<MedicationStatement>(text).filter(|ms| doses_in_place(&ms.dosage, text)).map(Typed::Statement)
+        "MedicationStatement" if !marks.has(Needle::Patient) => {
+            strict::<MedicationStatement>(text).filter(|ms| doses_in_place(&ms.dosage, &marks)).map(Typed::Statement)
         }
-        "Medication" if !has("\"subject\"") => strict(text).map(Typed::Medication),
+        "Medication" if !marks.has(Needle::Subject) => strict(text).map(Typed::Medication),
         "Condition" | "MedicationStatement" | "Medication" | "AllergyIntolerance" | "MedicationOrder" => None,
         _ => return Direct::NotRead,
     };
@@ -109,13 +111,63 @@ pub fn read(text: &str) -> Direct {
 
 /// The `resourceType` of an object that starts with it, as nearly every resource does, when it
 /// is plain text and not repeated later; otherwise `None` (the whole object is then read for it).
-fn leading_resource_type(text: &str) -> Option<&str> {
+fn leading_resource_type<'t>(text: &'t str, marks: &Marks) -> Option<&'t str> {
     let rest = text.trim_start().strip_prefix('{')?.trim_start().strip_prefix("\"resourceType\"")?;
     let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
     let end = memchr::memchr(b'"', rest.as_bytes())?;
-    let (kind, after) = rest.split_at(end);
-    let plain = !kind.contains('\\') && !contains(after, "\"resourceType\"");
-    plain.then_some(kind)
+    let kind = &rest[..end];
+    (!kind.contains('\\') && marks.resource_types == 1).then_some(kind)
+}
+
+/// Text whose presence decides how a resource is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needle {
+    ResourceType,
+    Escape,
+    Null,
+    Contained,
+    Patient,
+    Subject,
+    DoseSimpleQuantity,
+    DoseQuantity,
+    DoseRange,
+}
+
+/// In the order of [`Needle`]'s variants.
+const NEEDLES: [&str; 9] = [
+    "\"resourceType\"",
+    "\\u",
+    "null",
+    "\"contained\"",
+    "\"patient\"",
+    "\"subject\"",
+    "\"doseSimpleQuantity\"",
+    "\"doseQuantity\"",
+    "\"doseRange\"",
+];
+
+/// Which needles a resource's text holds, found in one pass over it.
+struct Marks {
+    found: u16,
+    resource_types: usize,
+}
+
+impl Marks {
+    fn of(text: &str) -> Self {
+        static NEEDLE_SEARCH: LazyLock<AhoCorasick> =
+            LazyLock::new(|| AhoCorasick::new(NEEDLES).expect("a few short literals"));
+        let mut marks = Self { found: 0, resource_types: 0 };
+        for m in NEEDLE_SEARCH.find_overlapping_iter(text) {
+            let index = m.pattern().as_usize();
+            marks.found |= 1 << index;
+            marks.resource_types += usize::from(index == Needle::ResourceType as usize);
+        }
+        marks
+    }
+
+    fn has(&self, needle: Needle) -> bool {
+        self.found & (1 << needle as usize) != 0
+    }
 }
 
 #[derive(Deserialize)]
@@ -131,16 +183,12 @@ fn strict<T: DeserializeOwned>(text: &str) -> Option<T> {
 /// The normaliser moves a dose given on the Dosage itself (STU3) into `doseAndRate`; the strict
 /// read would ignore it. Such a resource is only read directly if every dosage has its
 /// `doseAndRate`.
-fn doses_in_place(dosages: &[Dosage], text: &str) -> bool {
-    if contains(text, "\"doseSimpleQuantity\"") {
+fn doses_in_place(dosages: &[Dosage], marks: &Marks) -> bool {
+    if marks.has(Needle::DoseSimpleQuantity) {
         return false;
     }
-    let loose_dose = contains(text, "\"doseQuantity\"") || contains(text, "\"doseRange\"");
+    let loose_dose = marks.has(Needle::DoseQuantity) || marks.has(Needle::DoseRange);
     !loose_dose || dosages.iter().all(|d| !d.dose_and_rate.is_empty())
-}
-
-fn contains(text: &str, needle: &str) -> bool {
-    memmem::find(text.as_bytes(), needle.as_bytes()).is_some()
 }
 
 #[cfg(test)]
@@ -157,11 +205,12 @@ mod tests {
 
     #[test]
     fn leading_resource_type_is_read_only_when_plain_and_single() {
-        assert_eq!(leading_resource_type(r#"{"resourceType":"Condition","id":"1"}"#), Some("Condition"));
-        assert_eq!(leading_resource_type("{\n  \"resourceType\" : \"Patient\",\n}"), Some("Patient"));
-        assert_eq!(leading_resource_type(r#"{"id":"1","resourceType":"Condition"}"#), None);
-        assert_eq!(leading_resource_type(r#"{"resourceType":"Cond\"ition"}"#), None);
-        assert_eq!(leading_resource_type(r#"{"resourceType":"Condition","resourceType":"Patient"}"#), None);
+        let leading = |text: &str| leading_resource_type(text, &Marks::of(text)).map(str::to_owned);
+        assert_eq!(leading(r#"{"resourceType":"Condition","id":"1"}"#).as_deref(), Some("Condition"));
+        assert_eq!(leading("{\n  \"resourceType\" : \"Patient\",\n}").as_deref(), Some("Patient"));
+        assert_eq!(leading(r#"{"id":"1","resourceType":"Condition"}"#), None);
+        assert_eq!(leading(r#"{"resourceType":"Cond\"ition"}"#), None);
+        assert_eq!(leading(r#"{"resourceType":"Condition","resourceType":"Patient"}"#), None);
         assert_eq!(kind(r#"{"resourceType":"Observation","resourceType":"Condition"}"#), "repair");
     }
 

@@ -1,5 +1,6 @@
 //! FHIR input: lenient normalisation and the per-call patient record.
 
+pub mod datatypes;
 pub mod dates;
 pub mod direct;
 pub mod fetch;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use std::borrow::Cow;
 
-use fhir_sdk::r4b::types::{CodeableConcept, Reference};
+use super::datatypes::{CodeableConcept, Reference};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -19,6 +19,13 @@ use super::prune::RawEntry;
 use super::resources::{
     AllergyIntolerance, Condition, Medication, MedicationRef, MedicationRequest, MedicationStatement, Patient,
 };
+
+/// The resource a `medicationReference` belongs to (its contained resources are its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner<'a> {
+    pub kind: &'a str,
+    pub id: Option<&'a str>,
+}
 
 /// Where a resource came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,12 +214,14 @@ impl PatientRecord {
         }
     }
 
-    /// The Medication a `medicationReference` of the resource `owner` (`Type/id`) points to:
-    /// contained (`#id`), in the draft orders or prefetch (`Medication/id`, absolute URL, fullUrl).
-    pub fn medication(&self, owner: &str, reference: &Reference) -> Option<&Medication> {
+    /// The Medication a `medicationReference` of a resource points to: contained (`#id`, looked
+    /// up under its owner, `Type/id`), in the draft orders or prefetch (`Medication/id`, absolute
+    /// URL, fullUrl).
+    pub fn medication(&self, owner: Owner<'_>, reference: &Reference) -> Option<&Medication> {
         let target = reference.reference.as_deref()?;
         if target.starts_with('#') {
-            return self.contained.get(&(owner.to_owned(), target.to_owned()));
+            let owner = format!("{}/{}", owner.kind, owner.id.unwrap_or_default());
+            return self.contained.get(&(owner, target.to_owned()));
         }
         if let Some(m) = self.medications.get(target) {
             return Some(m);
@@ -225,28 +234,26 @@ impl PatientRecord {
     /// The medication concept of an order: its `medicationCodeableConcept`, or the code of the
     /// Medication its `medicationReference` resolves to, or else the reference's display text.
     pub fn request_medication<'a>(&'a self, request: &'a MedicationRequest) -> Option<Cow<'a, CodeableConcept>> {
-        let owner = format!("MedicationRequest/{}", request.id.as_deref().unwrap_or_default());
-        match request.medication()? {
-            MedicationRef::Concept(c) => Some(Cow::Borrowed(c)),
-            MedicationRef::Reference(r) => self.referenced_medication(&owner, r),
-        }
+        let owner = Owner { kind: "MedicationRequest", id: request.id.as_deref() };
+        self.concept_of(owner, request.medication()?)
     }
 
     /// As [`Self::request_medication`], for a MedicationStatement.
     pub fn statement_medication<'a>(&'a self, statement: &'a MedicationStatement) -> Option<Cow<'a, CodeableConcept>> {
-        let owner = format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or_default());
-        match statement.medication()? {
-            MedicationRef::Concept(c) => Some(Cow::Borrowed(c)),
-            MedicationRef::Reference(r) => self.referenced_medication(&owner, r),
-        }
+        let owner = Owner { kind: "MedicationStatement", id: statement.id.as_deref() };
+        self.concept_of(owner, statement.medication()?)
     }
 
-    fn referenced_medication<'a>(&'a self, owner: &str, reference: &'a Reference) -> Option<Cow<'a, CodeableConcept>> {
+    fn concept_of<'a>(&'a self, owner: Owner<'_>, medication: MedicationRef<'a>) -> Option<Cow<'a, CodeableConcept>> {
+        let reference = match medication {
+            MedicationRef::Concept(c) => return Some(Cow::Borrowed(c)),
+            MedicationRef::Reference(r) => r,
+        };
         if let Some(code) = self.medication(owner, reference).and_then(|m| m.code.as_ref()) {
             return Some(Cow::Borrowed(code));
         }
         let display = reference.display.as_deref()?;
-        serde_json::from_value(serde_json::json!({ "text": display })).ok().map(Cow::Owned)
+        Some(Cow::Owned(CodeableConcept::from_text(display)))
     }
 
     /// A Condition of the record by reference (`Condition/id`, absolute URL or `urn:uuid:`).
@@ -307,10 +314,13 @@ mod tests {
         );
         let contained = reference("#m1");
         let text = |m: &Medication| m.code.as_ref().and_then(|c| c.text.clone());
-        assert_eq!(record.medication("MedicationRequest/o1", &contained).and_then(text).as_deref(), Some("ketamine"));
+        let owner = Owner { kind: "MedicationRequest", id: Some("o1") };
+        assert_eq!(record.medication(owner, &contained).and_then(text).as_deref(), Some("ketamine"));
+        let other = Owner { kind: "MedicationRequest", id: Some("o2") };
+        assert_eq!(record.medication(other, &contained), None, "contained resources are their owner's");
         let by_url = reference("urn:uuid:m2");
-        assert_eq!(record.medication("x", &by_url).and_then(text).as_deref(), Some("gabapentin"));
+        assert_eq!(record.medication(other, &by_url).and_then(text).as_deref(), Some("gabapentin"));
         let by_id = reference("https://ehr.example/fhir/Medication/m2");
-        assert_eq!(record.medication("x", &by_id).and_then(text).as_deref(), Some("gabapentin"));
+        assert_eq!(record.medication(other, &by_id).and_then(text).as_deref(), Some("gabapentin"));
     }
 }

@@ -1,5 +1,5 @@
-//! The six FHIR R4 resources the rules read, as lean structs built from fhir-sdk's R4B datatypes
-//! (CodeableConcept, Reference, Dosage, Period, DateTime).
+//! The six FHIR R4 resources the rules read, as lean structs built from the lean datatypes of
+//! [`super::datatypes`].
 //!
 //! Why not fhir-sdk's resource structs: every one of them holds `contained: Vec<Resource>`, so
 //! deserialising any of them instantiates the whole 145-type `Resource` enum in this crate — six
@@ -9,9 +9,9 @@
 
 use std::num::NonZeroU32;
 
-use fhir_sdk::DateTime;
-use fhir_sdk::r4b::types::{CodeableConcept, Period, Quantity, Range, Reference};
 use serde::Deserialize;
+
+use super::datatypes::{CodeableConcept, FhirDate, Period, Quantity, Reference};
 
 fn unknown() -> String {
     "unknown".to_owned()
@@ -36,12 +36,12 @@ pub struct Dosage {
     pub timing: Option<Timing>,
 }
 
-/// `Dosage.doseAndRate`: `dose[x]` (rates are not read).
+/// `Dosage.doseAndRate`: `doseQuantity` (a `doseRange` is not a documented dose; rates are not
+/// read).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DoseAndRate {
     pub dose_quantity: Option<Quantity>,
-    pub dose_range: Option<Range>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -74,7 +74,7 @@ pub struct MedicationRequest {
     pub medication_codeable_concept: Option<CodeableConcept>,
     pub medication_reference: Option<Reference>,
     pub subject: Option<Reference>,
-    pub authored_on: Option<DateTime>,
+    pub authored_on: Option<FhirDate>,
     #[serde(default)]
     pub reason_code: Vec<CodeableConcept>,
     #[serde(default)]
@@ -103,9 +103,9 @@ pub struct MedicationStatement {
     pub status_reason: Vec<CodeableConcept>,
     pub medication_codeable_concept: Option<CodeableConcept>,
     pub medication_reference: Option<Reference>,
-    pub effective_date_time: Option<DateTime>,
+    pub effective_date_time: Option<FhirDate>,
     pub effective_period: Option<Period>,
-    pub date_asserted: Option<DateTime>,
+    pub date_asserted: Option<FhirDate>,
     #[serde(default)]
     pub reason_code: Vec<CodeableConcept>,
     #[serde(default)]
@@ -135,7 +135,7 @@ pub struct Condition {
     pub clinical_status: Option<CodeableConcept>,
     pub verification_status: Option<CodeableConcept>,
     pub code: Option<CodeableConcept>,
-    pub onset_date_time: Option<DateTime>,
+    pub onset_date_time: Option<FhirDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -153,7 +153,7 @@ pub struct AllergyIntolerance {
     #[serde(default)]
     pub category: Vec<String>,
     pub code: Option<CodeableConcept>,
-    pub recorded_date: Option<DateTime>,
+    pub recorded_date: Option<FhirDate>,
     #[serde(default)]
     pub reaction: Vec<Reaction>,
 }

@@ -2,7 +2,7 @@
 //! A dose in mg counts as given; one counted in tablets or capsules counts as count × the
 //! product's strength in mg; anything else leaves the daily dose undocumented.
 
-use fhir_sdk::r4b::types::Quantity;
+use crate::fhir::datatypes::Quantity;
 
 use crate::fhir::resources::Dosage;
 

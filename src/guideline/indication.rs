@@ -2,11 +2,10 @@
 //! active problem list does. A non-pain order reason (anaesthesia, sedation, depression) silences
 //! the order; esketamine speaks only with an order-level pain reason.
 
-use fhir_sdk::r4b::types::CodeableConcept;
+use crate::fhir::datatypes::CodeableConcept;
 
 use super::Today;
 use crate::fhir::PatientRecord;
-use crate::fhir::dates::date_text;
 use crate::fhir::resources::{Condition, MedicationRequest};
 use crate::knowledge::{AgentId, ConceptSet, Knowledge};
 
@@ -50,7 +49,7 @@ fn order_reasons<'a>(order: &'a MedicationRequest, record: &'a PatientRecord) ->
 }
 
 pub fn in_set(concept: &CodeableConcept, set: &ConceptSet) -> bool {
-    concept.coding.iter().flatten().any(|c| match (c.system.as_deref(), c.code.as_deref()) {
+    concept.coding.iter().any(|c| match (c.system.as_deref(), c.code.as_deref()) {
         (Some(system), Some(code)) => set.contains(system, code),
         _ => false,
     })
@@ -61,8 +60,8 @@ pub fn display(concept: &CodeableConcept) -> String {
     concept
         .text
         .clone()
-        .or_else(|| concept.coding.iter().flatten().find_map(|c| c.display.clone()))
-        .or_else(|| concept.coding.iter().flatten().find_map(|c| c.code.clone()))
+        .or_else(|| concept.coding.iter().find_map(|c| c.display.clone()))
+        .or_else(|| concept.coding.iter().find_map(|c| c.code.clone()))
         .unwrap_or_else(|| "condition".to_owned())
 }
 
@@ -70,10 +69,9 @@ pub fn display(concept: &CodeableConcept) -> String {
 /// entered in error, and not starting after today.
 pub fn is_active(condition: &Condition, today: &Today) -> bool {
     let has = |concept: Option<&CodeableConcept>, codes: &[&str]| {
-        concept
-            .is_some_and(|c| c.coding.iter().flatten().any(|c| c.code.as_deref().is_some_and(|x| codes.contains(&x))))
+        concept.is_some_and(|c| c.coding.iter().any(|c| c.code.as_deref().is_some_and(|x| codes.contains(&x))))
     };
-    let onset_later = condition.onset_date_time.as_ref().is_some_and(|onset| today.is_before(&date_text(onset)));
+    let onset_later = condition.onset_date_time.as_ref().is_some_and(|onset| today.is_before(onset.as_str()));
     has(condition.clinical_status.as_ref(), &["active", "recurrence", "relapse"])
         && !has(condition.verification_status.as_ref(), &["refuted", "entered-in-error"])
         && !onset_later

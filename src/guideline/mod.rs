@@ -92,7 +92,7 @@ fn assess_order(
     let applies = matches!(applicability, Applicability::Applies { .. });
     let medication_text = record
         .request_medication(order)
-        .and_then(|c| c.text.clone().or_else(|| c.coding.iter().flatten().find_map(|c| c.display.clone())))
+        .and_then(|c| c.text.clone().or_else(|| c.coding.iter().find_map(|c| c.display.clone())))
         .unwrap_or_else(|| capitalise(&knowledge.medications.agent(agent).name));
     OrderAssessment {
         order_ref: order.id.as_ref().map(|id| format!("MedicationRequest/{id}")),

@@ -2,12 +2,12 @@
 //! `inadequate-trial`, `ongoing`, `tried-outcome-unknown`, `not-documented` — with the records
 //! behind it. Only prior records count (prefetch or FHIR server), never this call's drafts.
 
-use fhir_sdk::r4b::types::CodeableConcept;
+use crate::fhir::datatypes::CodeableConcept;
 
 use super::Today;
 use super::dose::daily_dose_mg;
 use crate::fhir::PatientRecord;
-use crate::fhir::dates::date_text;
+use crate::fhir::dates::FhirDate;
 use crate::fhir::resources::{AllergyIntolerance, Dosage, MedicationRequest, MedicationStatement};
 use crate::knowledge::{AgentId, DrugClass, Knowledge};
 
@@ -131,7 +131,7 @@ fn failure_reason<'a>(
 ) -> Option<(FailureKind, String)> {
     let mut found: Option<(FailureKind, String)> = None;
     for concept in concepts {
-        for coding in concept.coding.iter().flatten() {
+        for coding in concept.coding.iter() {
             let (Some(system), Some(code)) = (coding.system.as_deref(), coding.code.as_deref()) else {
                 continue;
             };
@@ -191,7 +191,7 @@ fn from_request(request: &MedicationRequest, concept: &CodeableConcept, knowledg
     let facts = Facts {
         resource: format!("MedicationRequest/{}", request.id.as_deref().unwrap_or("?")),
         status: &request.status,
-        date: stopped.or(request.authored_on.as_ref()).map(date_text),
+        date: stopped.or(request.authored_on.as_ref()).map(FhirDate::to_string),
         failure: failure_reason(request.status_reason.iter(), knowledge),
         dosage: &request.dosage_instruction,
     };
@@ -207,7 +207,12 @@ fn from_statement(statement: &MedicationStatement, concept: &CodeableConcept, kn
     let facts = Facts {
         resource: format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or("?")),
         status: &statement.status,
-        date: statement.effective_date_time.as_ref().or(period).or(statement.date_asserted.as_ref()).map(date_text),
+        date: statement
+            .effective_date_time
+            .as_ref()
+            .or(period)
+            .or(statement.date_asserted.as_ref())
+            .map(FhirDate::to_string),
         failure: failure_reason(statement.status_reason.iter().chain(statement.reason_code.iter()), knowledge),
         dosage: &statement.dosage,
     };
@@ -218,9 +223,10 @@ fn from_statement(statement: &MedicationStatement, concept: &CodeableConcept, kn
 /// or entered in error documents an intolerance failure.
 fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Trial> {
     let medication = allergy.category.is_empty() || allergy.category.iter().any(|c| c == "medication");
-    let refuted = allergy.verification_status.as_ref().is_some_and(|v| {
-        v.coding.iter().flatten().any(|c| matches!(c.code.as_deref(), Some("refuted" | "entered-in-error")))
-    });
+    let refuted = allergy
+        .verification_status
+        .as_ref()
+        .is_some_and(|v| v.coding.iter().any(|c| matches!(c.code.as_deref(), Some("refuted" | "entered-in-error"))));
     let Some(code) = allergy.code.as_ref().filter(|_| medication && !refuted) else {
         return Vec::new();
     };
@@ -228,12 +234,12 @@ fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Tria
         .reaction
         .iter()
         .flat_map(|r| r.manifestation.iter())
-        .find_map(|m| m.text.clone().or_else(|| m.coding.iter().flatten().find_map(|c| c.display.clone())));
+        .find_map(|m| m.text.clone().or_else(|| m.coding.iter().find_map(|c| c.display.clone())));
     let words = match reaction {
         Some(r) => format!("allergy/intolerance ({r}) recorded"),
         None => "allergy/intolerance recorded".to_owned(),
     };
-    let date = allergy.recorded_date.as_ref().map(date_text);
+    let date = allergy.recorded_date.as_ref().map(FhirDate::to_string);
     knowledge
         .medications
         .recognise(code)

@@ -3,8 +3,10 @@
 //! product strength used for doses counted in tablets or capsules.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
-use fhir_sdk::r4b::types::CodeableConcept;
+use crate::fhir::datatypes::CodeableConcept;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 pub const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
 
@@ -25,6 +27,51 @@ pub struct MedicationCatalog {
     /// Agents by system, then code: looked up without allocating.
     by_code: HashMap<String, HashMap<String, Vec<AgentId>>>,
     product_names: HashMap<String, String>,
+    /// The agents' names, searched for in one pass over a text; built on first use after the
+    /// agents change.
+    names: OnceLock<Names>,
+}
+
+/// Every agent name in one automaton: pattern `i` is `agents_by_name[i].0`.
+#[derive(Debug, Clone)]
+struct Names {
+    automaton: AhoCorasick,
+    agents_by_name: Vec<(String, Vec<AgentId>)>,
+}
+
+impl Names {
+    fn of(agents: &[Agent]) -> Self {
+        let mut agents_by_name: Vec<(String, Vec<AgentId>)> = Vec::new();
+        for (id, agent) in agents.iter().enumerate().filter(|(_, a)| !a.name.is_empty()) {
+            match agents_by_name.iter_mut().find(|(name, _)| *name == agent.name) {
+                Some((_, ids)) => ids.push(id),
+                None => agents_by_name.push((agent.name.clone(), vec![id])),
+            }
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            .build(agents_by_name.iter().map(|(name, _)| name))
+            .expect("agent names are short literals");
+        Self { automaton, agents_by_name }
+    }
+
+    /// The agents named as whole words in `text`. The names are lower case: an ASCII text is
+    /// searched as it is (ASCII case folded by the automaton), any other lower-cased first.
+    fn named_in(&self, text: &str, found: &mut Vec<AgentId>) {
+        let lower;
+        let text = if text.is_ascii() {
+            text
+        } else {
+            lower = text.to_lowercase();
+            &lower
+        };
+        for m in self.automaton.find_overlapping_iter(text) {
+            if is_whole_word(text, m.start(), m.end()) {
+                found.extend(&self.agents_by_name[m.pattern().as_usize()].1);
+            }
+        }
+    }
 }
 
 impl MedicationCatalog {
@@ -33,6 +80,7 @@ impl MedicationCatalog {
             return id;
         }
         self.agents.push(Agent { name: name.trim().to_lowercase(), value_set: value_set.to_owned() });
+        self.names = OnceLock::new();
         self.agents.len() - 1
     }
 
@@ -69,7 +117,6 @@ impl MedicationCatalog {
         let mut found: Vec<AgentId> = concept
             .coding
             .iter()
-            .flatten()
             .filter_map(|c| self.by_code.get(c.system.as_deref()?)?.get(c.code.as_deref()?))
             .flatten()
             .copied()
@@ -84,10 +131,9 @@ impl MedicationCatalog {
     pub fn recognise(&self, concept: &CodeableConcept) -> Vec<AgentId> {
         let mut found = self.recognise_codes(concept);
         if found.is_empty() {
+            let names = self.names.get_or_init(|| Names::of(&self.agents));
             for text in texts(concept) {
-                let lower = text.to_lowercase();
-                let named = |name: &str| !name.is_empty() && !word_ends_in(&lower, name).is_empty();
-                found.extend(self.agents.iter().enumerate().filter(|(_, a)| named(&a.name)).map(|(i, _)| i));
+                names.named_in(text, &mut found);
             }
         }
         found.sort_unstable();
@@ -102,7 +148,6 @@ impl MedicationCatalog {
         let product_names = concept
             .coding
             .iter()
-            .flatten()
             .filter(|c| c.system.as_deref() == Some(RXNORM))
             .filter_map(|c| self.product_names.get(c.code.as_deref()?).map(String::as_str));
         product_names.chain(texts(concept)).find_map(|text| strength_after(text, name))
@@ -110,21 +155,22 @@ impl MedicationCatalog {
 }
 
 fn texts(concept: &CodeableConcept) -> impl Iterator<Item = &str> {
-    concept.text.as_deref().into_iter().chain(concept.coding.iter().flatten().filter_map(|c| c.display.as_deref()))
+    concept.text.as_deref().into_iter().chain(concept.coding.iter().filter_map(|c| c.display.as_deref()))
 }
 
 /// Byte offsets just past each whole-word occurrence of `word` in the lower-cased `lower`.
 fn word_ends_in(lower: &str, word: &str) -> Vec<usize> {
-    let is_word = |c: char| c.is_alphanumeric();
     lower
         .match_indices(word)
-        .filter(|(start, _)| {
-            let before = lower[..*start].chars().next_back();
-            let after = lower[start + word.len()..].chars().next();
-            !before.is_some_and(is_word) && !after.is_some_and(is_word)
-        })
+        .filter(|(start, _)| is_whole_word(lower, *start, start + word.len()))
         .map(|(start, _)| start + word.len())
         .collect()
+}
+
+/// Is `text[start..end]` a whole word: no letter or digit just before or after it?
+fn is_whole_word(text: &str, start: usize, end: usize) -> bool {
+    let is_word = |c: char| c.is_alphanumeric();
+    !text[..start].chars().next_back().is_some_and(is_word) && !text[end..].chars().next().is_some_and(is_word)
 }
 
 /// Does `text` name `word` as a whole word? "Amitriptyline HCl 25 mg" names amitriptyline;
@@ -184,6 +230,22 @@ mod tests {
         assert_eq!(catalog.strength_mg(&by_text, ami), Some(10.0));
         let solution = concept(serde_json::json!({"text": "amitriptyline 10 mg/ml oral solution"}));
         assert_eq!(catalog.strength_mg(&solution, ami), None);
+    }
+
+    #[test]
+    fn text_rule_finds_every_agent_named_as_a_whole_word() {
+        let mut catalog = MedicationCatalog::default();
+        let ket = catalog.add_agent("ketamine", "vs/ket");
+        let esk = catalog.add_agent("esketamine", "vs/esk");
+        let text = |t: &str| catalog.recognise(&concept(serde_json::json!({ "text": t })));
+        assert_eq!(text("Esketamine then KETAMINE infusion"), vec![ket, esk]);
+        assert_eq!(text("esketamine nasal spray"), vec![esk]);
+        assert_eq!(text("ketamines"), Vec::<AgentId>::new());
+        assert_eq!(text("KÉTAMINE ketamine"), vec![ket], "non-ASCII text is lower-cased first");
+        assert_eq!(text("ÉKETAMINE"), Vec::<AgentId>::new(), "a non-ASCII letter joins the word");
+        // An agent added after a search is found by the next one.
+        let dul = catalog.add_agent("duloxetine", "vs/dul");
+        assert_eq!(catalog.recognise(&concept(serde_json::json!({ "text": "duloxetine" }))), vec![dul]);
     }
 
     #[test]
