@@ -3,6 +3,9 @@
 //! and the whole call. The records are generated deterministically (see `record`).
 //!
 //!   cargo bench --bench pipeline
+//!   PIPELINE_SIZES=1000,2000,5000,10000,20000,40000 cargo bench --bench pipeline -- b-assessment
+//!
+//! (`PIPELINE_SIZES` replaces the four record sizes, to see where a cost stops being linear.)
 //!
 //! Not part of `cargo test`; CI only checks that it compiles (`cargo bench --no-run`).
 
@@ -37,7 +40,7 @@ fn stages(c: &mut Criterion) {
     let today = Today("2026-11-21".into());
     let service = discovery::service("ketamine-order-sign").expect("service");
     let now = time::macros::datetime!(2026-11-21 12:00 UTC);
-    for n in [10, 100, 1_000, 10_000] {
+    for n in sizes() {
         let bytes = request(n);
         let mut group = c.benchmark_group(format!("{n}-resources"));
         group.throughput(Throughput::Bytes(bytes.len() as u64));
@@ -66,6 +69,15 @@ fn stages(c: &mut Criterion) {
             })
         });
         group.finish();
+    }
+}
+
+fn sizes() -> Vec<usize> {
+    match std::env::var("PIPELINE_SIZES") {
+        Ok(list) => {
+            list.split(',').map(|n| n.trim().parse().expect("PIPELINE_SIZES: numbers, comma-separated")).collect()
+        }
+        Err(_) => vec![10, 100, 1_000, 10_000],
     }
 }
 

@@ -2,15 +2,19 @@
 //! path) and the whole tree through the normaliser (the command line, the FHIR-server fallback,
 //! and every resource the direct read refuses) — give the same record, on every example, every
 //! public conformance request and every synthetic patient, and on resources made to need each
-//! repair.
+//! repair. And the lean datatypes read what fhir-sdk's R4B datatypes read, on the same corpus.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
+use fhir_sdk::r4b::types as sdk;
+use ketamine_cds::fhir::datatypes;
+use ketamine_cds::fhir::dates::FhirDate;
 use ketamine_cds::fhir::direct::{self, Direct};
 use ketamine_cds::fhir::prune;
 use ketamine_cds::fhir::{Origin, PatientRecord};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 /// Every `.json` file under `dir`.
@@ -61,14 +65,20 @@ fn compare(patient: &str, bundle: &Value, what: &str) -> usize {
     direct
 }
 
-#[test]
-fn both_ways_read_every_example_conformance_request_and_patient_alike() {
+/// Every JSON file of the examples, the public conformance requests and the synthetic patients.
+fn corpus() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in
         [common::repo().join("examples"), common::shared().join("conformance"), common::shared().join("patients")]
     {
         json_files(&dir, &mut files);
     }
+    files
+}
+
+#[test]
+fn both_ways_read_every_example_conformance_request_and_patient_alike() {
+    let files = corpus();
     let (mut bundles_read, mut direct) = (0, 0);
     for file in &files {
         let Ok(text) = std::fs::read_to_string(file) else { continue };
@@ -145,4 +155,132 @@ fn both_ways_agree_on_resources_made_to_need_each_repair() {
     let mut record = PatientRecord::new("p1");
     record.add_entries(raw.remove("k").unwrap_or_default(), Origin::History);
     assert_eq!(record.stats.other_patient, 1, "an escaped key still names the subject");
+}
+
+/// Elements of the six resources (and their parts) by the datatype the rules read them as.
+const CONCEPTS: &[&str] = &[
+    "statusReason",
+    "medicationCodeableConcept",
+    "reasonCode",
+    "clinicalStatus",
+    "verificationStatus",
+    "code",
+    "manifestation",
+];
+const REFERENCES: &[&str] = &["medicationReference", "subject", "reasonReference", "patient"];
+const PERIODS: &[&str] = &["effectivePeriod", "validityPeriod"];
+const QUANTITIES: &[&str] = &["doseQuantity"];
+const DATES: &[&str] = &["authoredOn", "effectiveDateTime", "dateAsserted", "onsetDateTime", "recordedDate"];
+
+/// What a datatype says to the rules, read by fhir-sdk and by the lean reader (`None` where that
+/// reader refuses it), in one spelling for comparison.
+fn both<S: DeserializeOwned, L: DeserializeOwned, T: std::fmt::Debug>(
+    value: &Value,
+    sdk: impl Fn(S) -> T,
+    lean: impl Fn(L) -> T,
+) -> (Option<String>, Option<String>) {
+    let read = |said: Option<T>| said.map(|t| format!("{t:?}"));
+    (
+        read(serde_json::from_value(value.clone()).ok().map(sdk)),
+        read(serde_json::from_value(value.clone()).ok().map(lean)),
+    )
+}
+
+fn sdk_date(date: fhir_sdk::DateTime) -> String {
+    FhirDate::from(&date).to_string()
+}
+
+/// A concept's codings (system, code, display) and text.
+type Said = (Vec<(Option<String>, Option<String>, Option<String>)>, Option<String>);
+
+fn sdk_codings(c: sdk::CodeableConcept) -> Said {
+    let codings = c.coding.iter().flatten().map(|c| (c.system.clone(), c.code.clone(), c.display.clone())).collect();
+    (codings, c.text.clone())
+}
+
+fn lean_codings(c: datatypes::CodeableConcept) -> Said {
+    (c.coding.into_iter().map(|c| (c.system, c.code, c.display)).collect(), c.text)
+}
+
+/// Compares every datatype element under `value`; counts (read alike, refused by fhir-sdk only).
+fn compare_datatypes(value: &Value, file: &str, counts: &mut (usize, usize)) {
+    let members = match value {
+        Value::Object(members) => members,
+        Value::Array(items) => return items.iter().for_each(|item| compare_datatypes(item, file, counts)),
+        _ => return,
+    };
+    for (key, member) in members {
+        let items: Vec<&Value> = member.as_array().map_or_else(|| vec![member], |items| items.iter().collect());
+        for item in items {
+            let key = key.as_str();
+            let datatype = item.get("resourceType").is_none(); // not a resource (a `patient` prefetch)
+            let (sdk, lean) = match key {
+                _ if !datatype => {
+                    compare_datatypes(item, file, counts);
+                    continue;
+                }
+                _ if CONCEPTS.contains(&key) && item.is_object() => both(item, sdk_codings, lean_codings),
+                _ if REFERENCES.contains(&key) && item.is_object() => both(
+                    item,
+                    |r: sdk::Reference| (r.reference.clone(), r.display.clone()),
+                    |r: datatypes::Reference| (r.reference, r.display),
+                ),
+                _ if PERIODS.contains(&key) && item.is_object() => both(
+                    item,
+                    |p: sdk::Period| (p.start.clone().map(sdk_date), p.end.clone().map(sdk_date)),
+                    |p: datatypes::Period| (p.start.map(|d| d.to_string()), p.end.map(|d| d.to_string())),
+                ),
+                _ if QUANTITIES.contains(&key) && item.is_object() => both(
+                    item,
+                    |q: sdk::Quantity| (q.value, q.unit.clone(), q.code.clone()),
+                    |q: datatypes::Quantity| (q.value, q.unit, q.code),
+                ),
+                _ if DATES.contains(&key) && item.is_string() => both(item, sdk_date, |d: FhirDate| d.to_string()),
+                _ => {
+                    compare_datatypes(item, file, counts);
+                    continue;
+                }
+            };
+            match (sdk, lean) {
+                (Some(sdk), Some(lean)) => {
+                    assert_eq!(lean, sdk, "{file}: {key} reads differently: {item}");
+                    counts.0 += 1;
+                }
+                (None, Some(_)) => {
+                    println!("{file}: {key} refused by fhir-sdk only: {item}");
+                    counts.1 += 1;
+                }
+                (Some(_), None) => panic!("{file}: {key} is read by fhir-sdk but refused by the lean reader: {item}"),
+                (None, None) => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn lean_datatypes_read_what_fhir_sdks_r4b_datatypes_read() {
+    let (mut agree, mut lenient) = (0, 0);
+    for file in corpus() {
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let Ok(mut value) = serde_json::from_str::<Value>(&text) else { continue };
+        // As the resources are read: normalised (nulls dropped, lone objects listed).
+        normalize_all(&mut value);
+        let mut counts = (0, 0);
+        compare_datatypes(&value, &file.display().to_string(), &mut counts);
+        (agree, lenient) = (agree + counts.0, lenient + counts.1);
+    }
+    println!("{agree} datatype values read alike; {lenient} refused by fhir-sdk only");
+    assert!(agree > 10_000, "the corpus was found ({agree})");
+}
+
+/// Normalises every resource under `value` as the record does before reading it.
+fn normalize_all(value: &mut Value) {
+    if value.get("resourceType").is_some_and(Value::is_string) {
+        ketamine_cds::fhir::normalize::normalize(value);
+    }
+    match value {
+        Value::Object(members) => members.values_mut().for_each(normalize_all),
+        Value::Array(items) => items.iter_mut().for_each(normalize_all),
+        _ => {}
+    }
 }

@@ -47,7 +47,13 @@ impl FromStr for FhirDate {
         } else if b.len() == 4 && digits(0..4) {
             return Ok(Self(s.to_owned()));
         }
-        DateTime::from_str(s).map(|parsed| Self(date_text(&parsed)))
+        DateTime::from_str(s).map(|parsed| Self::from(&parsed))
+    }
+}
+
+impl From<&DateTime> for FhirDate {
+    fn from(value: &DateTime) -> Self {
+        Self(date_text(value))
     }
 }
 
