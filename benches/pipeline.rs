@@ -11,6 +11,8 @@
 
 use std::hint::black_box;
 
+use bytes::Bytes;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ketamine_cds::cards::{self, CallInfo};
 use ketamine_cds::fhir::{Origin, PatientRecord};
@@ -23,8 +25,8 @@ use ketamine_cds::service;
 mod support;
 use support::order_sign_request as request;
 
-fn record_of(bytes: &[u8]) -> (HookRequest, PatientRecord) {
-    let mut request = HookRequest::from_slice(bytes).expect("valid request");
+fn record_of(bytes: &Bytes) -> (HookRequest, PatientRecord) {
+    let mut request = HookRequest::from_bytes(bytes).expect("valid request");
     let mut record = PatientRecord::new(&request.context.patient_id);
     record.add(std::mem::take(&mut request.context.draft_orders), Origin::Draft);
     for value in std::mem::take(&mut request.prefetch).into_values() {
@@ -41,7 +43,7 @@ fn stages(c: &mut Criterion) {
     let service = discovery::service("ketamine-order-sign").expect("service");
     let now = time::macros::datetime!(2026-11-21 12:00 UTC);
     for n in sizes() {
-        let bytes = request(n);
+        let bytes = Bytes::from(request(n));
         let mut group = c.benchmark_group(format!("{n}-resources"));
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_with_input(BenchmarkId::new("a-bytes-to-record", n), &bytes, |b, bytes| {
@@ -63,7 +65,7 @@ fn stages(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("whole-call", n), &bytes, |b, bytes| {
             b.iter(|| {
-                let request = HookRequest::from_slice(bytes).expect("valid");
+                let request = HookRequest::from_bytes(bytes).expect("valid");
                 let evaluation = service::evaluate(service, request, &knowledge, now).expect("answered");
                 black_box(serde_json::to_vec(&evaluation.response))
             })

@@ -55,9 +55,9 @@ fn compare(patient: &str, bundle: &Value, what: &str) -> usize {
     through_tree.add(bundle.clone(), Origin::History);
 
     let body = serde_json::to_vec(&json!({ "prefetch": { "k": bundle } })).expect("serialises");
-    let (_, mut raw) = prune::request_from_slice(&body).expect("parses");
+    let (_, mut raw) = prune::request_from_bytes(&body.into()).expect("parses");
     let entries = raw.remove("k").unwrap_or_default();
-    let direct = entries.iter().filter(|e| matches!(direct::read(e.resource.get()), Direct::Typed(_))).count();
+    let direct = entries.iter().filter(|e| matches!(direct::read(e.text()), Direct::Typed(_))).count();
     let mut from_text = PatientRecord::new(patient);
     from_text.add_entries(entries, Origin::History);
 
@@ -151,7 +151,7 @@ fn both_ways_agree_on_resources_made_to_need_each_repair() {
     // Escaped text in a string goes the normaliser's way but reads the same.
     let escaped = r#"{"prefetch": {"k": {"resourceType": "Bundle", "entry": [{"resource":
         {"resourceType": "Condition", "id": "e", "code": {"text": "caf\u00e9"}, "subj\u0065ct": {"reference": "Patient/p2"}}}]}}}"#;
-    let (_, mut raw) = prune::request_from_slice(escaped.as_bytes()).expect("parses");
+    let (_, mut raw) = prune::request_from_bytes(&escaped.into()).expect("parses");
     let mut record = PatientRecord::new("p1");
     record.add_entries(raw.remove("k").unwrap_or_default(), Origin::History);
     assert_eq!(record.stats.other_patient, 1, "an escaped key still names the subject");

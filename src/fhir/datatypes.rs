@@ -7,9 +7,14 @@
 //! hold are skipped, so a malformed one (an `extension` that is not a list, say) no longer makes
 //! the whole resource unreadable. Dates are [`FhirDate`]s.
 
+use std::fmt;
+
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 pub use super::dates::FhirDate;
+use super::prune::ignore_scalars;
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct CodeableConcept {
@@ -36,6 +41,70 @@ pub struct Coding {
 pub struct Reference {
     pub reference: Option<String>,
     pub display: Option<String>,
+}
+
+/// A `subject` read only for its `reference`, and leniently: a subject of any shape reads, and
+/// only an object's string `reference` counts (the last one, if repeated), so that a subject
+/// the rules cannot use never makes its resource unreadable.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LooseReference(pub Option<String>);
+
+impl<'de> Deserialize<'de> for LooseReference {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseReferenceVisitor)
+    }
+}
+
+struct LooseReferenceVisitor;
+
+impl<'de> Visitor<'de> for LooseReferenceVisitor {
+    type Value = LooseReference;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LooseReference, A::Error> {
+        let mut reference = None;
+        while let Some(IsReference(is_reference)) = map.next_key()? {
+            if is_reference {
+                reference = match map.next_value::<Value>()? {
+                    Value::String(r) => Some(r),
+                    _ => None,
+                };
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(LooseReference(reference))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<LooseReference, A::Error> {
+        IgnoredAny.visit_seq(seq).map(|_| LooseReference(None))
+    }
+
+    ignore_scalars!(LooseReference(None));
+}
+
+/// An object key, read only for whether it is `reference`.
+struct IsReference(bool);
+
+impl<'de> Deserialize<'de> for IsReference {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = IsReference;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<IsReference, E> {
+                Ok(IsReference(key == "reference"))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -65,5 +134,28 @@ mod tests {
         assert_eq!(concept.coding, vec![Coding { system: Some("s".into()), code: Some("c".into()), display: None }]);
         let wrong_type = serde_json::from_value::<Coding>(serde_json::json!({"code": 5}));
         assert!(wrong_type.is_err(), "an element that is read keeps its type");
+    }
+
+    #[test]
+    fn a_loose_reference_reads_any_shape_as_value_get_would() {
+        for text in [
+            r#"{"reference": "Patient/1", "display": "x"}"#,
+            r#"{"display": "x", "identifier": {"value": 1}}"#,
+            r#"{"reference": 7}"#,
+            r#"{"reference": "Patient/1", "reference": "Patient/2"}"#,
+            r#"{"reference": "Patient/1", "reference": null}"#,
+            r#""Patient/1""#,
+            r#"["Patient/1"]"#,
+            "12",
+            "true",
+            r#"{"a": [1, {"reference": "nested"}], "reference": "Patient/\u0031"}"#,
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let expected = value.get("reference").and_then(Value::as_str).map(str::to_owned);
+            let from_text: LooseReference = serde_json::from_str(text).unwrap();
+            let from_value: LooseReference = serde_json::from_value(value).unwrap();
+            assert_eq!(from_text.0, expected, "{text}");
+            assert_eq!(from_value.0, expected, "{text}");
+        }
     }
 }

@@ -18,6 +18,7 @@ use aho_corasick::AhoCorasick;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::datatypes::LooseReference;
 use super::resources::{
     AllergyIntolerance, Condition, Dosage, Medication, MedicationRequest, MedicationStatement, Patient,
 };
@@ -55,8 +56,8 @@ impl Typed {
     }
 }
 
-fn subject_reference(subject: &Option<serde_json::Value>) -> Option<&str> {
-    subject.as_ref()?.get("reference")?.as_str()
+fn subject_reference(subject: &Option<LooseReference>) -> Option<&str> {
+    subject.as_ref()?.0.as_deref()
 }
 
 /// What reading a resource's text directly came to.

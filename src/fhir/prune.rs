@@ -9,21 +9,30 @@
 //! tree would: the structs ignore unknown elements anyway.
 //!
 //! The entries of a prefetched Bundle are not built into the tree at all: each entry's resource
-//! is kept as its JSON text ([`RawEntry`]), for [`super::PatientRecord::add_entries`] to read
-//! straight into the typed structs, one at a time.
+//! is kept as its JSON text ([`RawEntry`], a shared slice of the request body, not a copy), for
+//! [`super::PatientRecord::add_entries`] to read straight into the typed structs, one at a time.
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 /// One entry of a prefetched Bundle, its resource not yet parsed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RawEntry {
     pub full_url: Option<String>,
-    pub resource: Box<RawValue>,
+    /// The resource's JSON text, in the request body.
+    pub resource: Bytes,
+}
+
+impl RawEntry {
+    /// The resource's JSON text (always UTF-8: the parser checked it).
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.resource).unwrap_or_default()
+    }
 }
 
 /// The entries of each prefetched Bundle, by prefetch key.
@@ -67,10 +76,10 @@ pub const READ_ELEMENTS: &[&str] = &[
 const BUNDLE_ELEMENTS: &[&str] = &["type", "link"];
 
 /// Parses a whole hook request, pruning the resources of its `prefetch`; the entries of its
-/// prefetched Bundles come back apart, unparsed.
-pub fn request_from_slice(bytes: &[u8]) -> serde_json::Result<(Value, RawEntries)> {
+/// prefetched Bundles come back apart, unparsed, as slices of `body`.
+pub fn request_from_bytes(body: &Bytes) -> serde_json::Result<(Value, RawEntries)> {
     let mut entries = RawEntries::new();
-    let value = from_slice(bytes, Place::Request, Some(&mut entries))?;
+    let value = from_slice(body, Place::Request, Some(Sink::Keys(&mut entries, body)))?;
     Ok((value, entries))
 }
 
@@ -87,9 +96,9 @@ pub fn resource_from_str(text: &str) -> serde_json::Result<Value> {
     Ok(value)
 }
 
-fn from_slice(bytes: &[u8], place: Place, raw: Option<&mut RawEntries>) -> serde_json::Result<Value> {
+fn from_slice(bytes: &[u8], place: Place, raw: Option<Sink<'_>>) -> serde_json::Result<Value> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = Pruned { place, raw: raw.map(Sink::Keys) }.deserialize(&mut de)?;
+    let value = Pruned { place, raw }.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
 }
@@ -145,12 +154,13 @@ fn is_read_element(key: &str) -> bool {
     READ_ELEMENTS.contains(&key)
 }
 
-/// Where the entries of prefetched Bundles go instead of the tree.
+/// Where the entries of prefetched Bundles go instead of the tree, with the body they are
+/// slices of.
 enum Sink<'s> {
     /// The request: entries by prefetch key.
-    Keys(&'s mut RawEntries),
+    Keys(&'s mut RawEntries, &'s Bytes),
     /// One prefetch item's entries.
-    Entries(&'s mut Vec<RawEntry>),
+    Entries(&'s mut Vec<RawEntry>, &'s Bytes),
 }
 
 /// Builds the value at a place, pruned for that place.
@@ -233,23 +243,24 @@ impl<'de> Visitor<'de> for Pruned<'_> {
         let mut object = Map::new();
         while let Some(key) = map.next_key_seed(Key(place))? {
             match (key, &mut raw) {
-                (Some((key, Place::Prefetch)), Some(Sink::Keys(keys))) => {
+                (Some((key, Place::Prefetch)), Some(Sink::Keys(keys, body))) => {
                     keys.clear();
-                    let value = map.next_value_seed(Pruned { place: Place::Prefetch, raw: Some(Sink::Keys(keys)) })?;
+                    let raw = Some(Sink::Keys(keys, body));
+                    let value = map.next_value_seed(Pruned { place: Place::Prefetch, raw })?;
                     object.insert(key, value);
                 }
                 // A prefetch item: its entries (if any) go to its own list; a repeated key's last
                 // value wins, as in the tree.
-                (Some((key, Place::PrefetchItem)), Some(Sink::Keys(keys))) => {
+                (Some((key, Place::PrefetchItem)), Some(Sink::Keys(keys, body))) => {
                     let mut entries = Vec::new();
-                    let item = Pruned { place: Place::PrefetchItem, raw: Some(Sink::Entries(&mut entries)) };
+                    let item = Pruned { place: Place::PrefetchItem, raw: Some(Sink::Entries(&mut entries, body)) };
                     let value = map.next_value_seed(item)?;
                     keys.insert(key.clone(), entries);
                     object.insert(key, value);
                 }
-                (Some((_, Place::Entries)), Some(Sink::Entries(entries))) => {
+                (Some((_, Place::Entries)), Some(Sink::Entries(entries, body))) => {
                     entries.clear();
-                    map.next_value_seed(EntryList(entries))?;
+                    map.next_value_seed(EntryList(entries, body))?;
                 }
                 (Some((key, place)), _) => {
                     let value = map.next_value_seed(Pruned::at(place))?;
@@ -287,11 +298,12 @@ macro_rules! ignore_scalars {
         }
     };
 }
+pub(super) use ignore_scalars;
 
 /// `Bundle.entry` kept apart: each entry's `fullUrl` and its resource's JSON text. As when the
 /// tree is read, an `entry` that is not a list, and items that are not objects or have no
 /// `resource`, contribute nothing.
-struct EntryList<'s>(&'s mut Vec<RawEntry>);
+struct EntryList<'s>(&'s mut Vec<RawEntry>, &'s Bytes);
 
 impl<'de> DeserializeSeed<'de> for EntryList<'_> {
     type Value = ();
@@ -309,10 +321,8 @@ impl<'de> Visitor<'de> for EntryList<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(entry) = seq.next_element::<EntryItem>()? {
-            if let EntryItem(Some(entry)) = entry {
-                self.0.push(entry);
-            }
+        while let Some(entry) = seq.next_element_seed(EntryItem(self.1))? {
+            self.0.extend(entry);
         }
         Ok(())
     }
@@ -324,25 +334,26 @@ impl<'de> Visitor<'de> for EntryList<'_> {
     ignore_scalars!(());
 }
 
-/// One item of `Bundle.entry`: `Some` if it is an object with a `resource`.
-struct EntryItem(Option<RawEntry>);
+/// One item of `Bundle.entry`, read as `Some` if it is an object with a `resource`; the seed
+/// holds the body the resource's text is a slice of.
+struct EntryItem<'s>(&'s Bytes);
 
-impl<'de> Deserialize<'de> for EntryItem {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(EntryVisitor)
+impl<'de> DeserializeSeed<'de> for EntryItem<'_> {
+    type Value = Option<RawEntry>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct EntryVisitor;
-
-impl<'de> Visitor<'de> for EntryVisitor {
-    type Value = EntryItem;
+impl<'de> Visitor<'de> for EntryItem<'_> {
+    type Value = Option<RawEntry>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a Bundle entry")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntryItem, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut full_url, mut resource) = (None, None);
         while let Some(key) = map.next_key_seed(Key(Place::Entry))? {
             match key.as_ref().map(|(k, _)| k.as_str()) {
@@ -352,20 +363,30 @@ impl<'de> Visitor<'de> for EntryVisitor {
                         _ => None,
                     }
                 }
-                Some("resource") => resource = Some(map.next_value::<Box<RawValue>>()?),
+                Some("resource") => resource = Some(share(self.0, map.next_value::<&RawValue>()?.get().as_bytes())),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(EntryItem(resource.map(|resource| RawEntry { full_url, resource })))
+        Ok(resource.map(|resource| RawEntry { full_url, resource }))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<EntryItem, A::Error> {
-        IgnoredAny.visit_seq(seq).map(|_| EntryItem(None))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq).map(|_| None)
     }
 
-    ignore_scalars!(EntryItem(None));
+    ignore_scalars!(None);
+}
+
+/// `part` as a shared slice of `body` when it lies within it (it always does: the parser reads
+/// `body`), else as a copy.
+fn share(body: &Bytes, part: &[u8]) -> Bytes {
+    let offset = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize);
+    match offset.filter(|start| start + part.len() <= body.len()) {
+        Some(start) => body.slice(start..start + part.len()),
+        None => Bytes::copy_from_slice(part),
+    }
 }
 
 /// An object key at a place: the key and its value's place if kept, `None` (not allocated) if
@@ -475,7 +496,7 @@ mod tests {
                 "none": null
             }
         });
-        let (pruned, raw) = request_from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let (pruned, raw) = request_from_bytes(&serde_json::to_vec(&body).unwrap().into()).unwrap();
         assert_eq!(pruned["extra"], body["extra"]);
         assert_eq!(pruned["context"], body["context"]);
         let bundle = &pruned["prefetch"]["meds"];
@@ -486,10 +507,10 @@ mod tests {
         let entries = &raw["meds"];
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].full_url.as_deref(), Some("urn:a"));
-        let resource: Value = serde_json::from_str(entries[0].resource.get()).unwrap();
+        let resource: Value = serde_json::from_str(entries[0].text()).unwrap();
         assert_eq!(resource, body["prefetch"]["meds"]["entry"][0]["resource"]);
         // A resource read through the tree is pruned.
-        let tree = resource_from_str(entries[0].resource.get()).unwrap();
+        let tree = resource_from_str(entries[0].text()).unwrap();
         assert_eq!(
             tree,
             json!({
@@ -513,19 +534,19 @@ mod tests {
             "b": {"resourceType": "Bundle", "entry": {"resource": {"resourceType": "Condition"}}},
             "c": {"resourceType": "Bundle", "entry": [{"resource": {"id": "1"}}], "entry": [{"resource": {"id": "2"}}]}
         }}"#;
-        let (_, raw) = request_from_slice(body).unwrap();
+        let (_, raw) = request_from_bytes(&Bytes::copy_from_slice(body)).unwrap();
         assert_eq!(raw["a"].len(), 1, "only the entry with a (null) resource");
-        assert_eq!(raw["a"][0].resource.get(), "null");
+        assert_eq!(raw["a"][0].text(), "null");
         assert!(raw["b"].is_empty(), "a lone entry object is not a list, as when the tree is read");
         assert_eq!(raw["c"].len(), 1, "a repeated key: the last wins");
-        assert!(raw["c"][0].resource.get().contains("\"2\""));
+        assert!(raw["c"][0].text().contains("\"2\""));
     }
 
     #[test]
     fn syntax_errors_in_dropped_elements_are_still_errors() {
         let bad = br#"{"prefetch": {"x": {"resourceType": "Patient", "text": {"div": tru}}}}"#;
-        assert!(request_from_slice(bad).is_err());
-        assert!(request_from_slice(br#"{"hook": "x"} trailing"#).is_err());
+        assert!(request_from_bytes(&Bytes::copy_from_slice(bad)).is_err());
+        assert!(request_from_bytes(&Bytes::copy_from_slice(br#"{"hook": "x"} trailing"#)).is_err());
         assert!(bundle_from_slice(br#"{"resourceType": "Bundle", "entry": [{"search": [1,]}]}"#).is_err());
     }
 }

@@ -133,7 +133,7 @@ impl PatientRecord {
     /// so both ways read every resource alike.
     pub fn add_entries(&mut self, entries: Vec<RawEntry>, origin: Origin) {
         for entry in entries {
-            let text = entry.resource.get();
+            let text = entry.text();
             match direct::read(text) {
                 Direct::Typed(typed) => {
                     if self.is_other_patient(typed.patient_reference()) {

@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 
 use serde::Deserialize;
 
-use super::datatypes::{CodeableConcept, FhirDate, Period, Quantity, Reference};
+use super::datatypes::{CodeableConcept, FhirDate, LooseReference, Period, Quantity, Reference};
 
 fn unknown() -> String {
     "unknown".to_owned()
@@ -96,9 +96,9 @@ pub struct MedicationStatement {
     pub id: Option<String>,
     #[serde(default = "unknown")]
     pub status: String,
-    /// Kept as JSON: only its `reference` is read (is this the call's patient?), and a subject
-    /// of some other shape must not make the statement unreadable.
-    pub subject: Option<serde_json::Value>,
+    /// Only its `reference` is read (is this the call's patient?), and a subject of some other
+    /// shape must not make the statement unreadable.
+    pub subject: Option<LooseReference>,
     #[serde(default)]
     pub status_reason: Vec<CodeableConcept>,
     pub medication_codeable_concept: Option<CodeableConcept>,
@@ -131,7 +131,7 @@ fn medication<'a>(concept: &'a Option<CodeableConcept>, reference: &'a Option<Re
 pub struct Condition {
     pub id: Option<String>,
     /// As for [`MedicationStatement::subject`].
-    pub subject: Option<serde_json::Value>,
+    pub subject: Option<LooseReference>,
     pub clinical_status: Option<CodeableConcept>,
     pub verification_status: Option<CodeableConcept>,
     pub code: Option<CodeableConcept>,

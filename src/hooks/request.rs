@@ -7,6 +7,8 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value, json};
 
 use super::HookError;
+use bytes::Bytes;
+
 use crate::fhir::prune::{RawEntries, RawEntry};
 use crate::fhir::{Origin, PatientRecord};
 
@@ -36,7 +38,7 @@ pub enum Prefetched {
 /// A prefetched Bundle or resource. A Bundle read from a request body has its entries apart,
 /// unparsed (`entries`); one built otherwise (the command line, the FHIR-server fallback) keeps
 /// them in `value`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PrefetchData {
     /// The Bundle or resource (pruned of elements the rules never read).
     pub value: Value,
@@ -52,19 +54,6 @@ impl PrefetchData {
     pub fn add_to(self, record: &mut PatientRecord, origin: Origin) {
         record.add(self.value, origin);
         record.add_entries(self.entries, origin);
-    }
-}
-
-/// Equal when they read the same: raw entries compare by their text.
-impl PartialEq for PrefetchData {
-    fn eq(&self, other: &Self) -> bool {
-        self.value == other.value
-            && self.entries.len() == other.entries.len()
-            && self
-                .entries
-                .iter()
-                .zip(&other.entries)
-                .all(|(a, b)| a.full_url == b.full_url && a.resource.get() == b.resource.get())
     }
 }
 
@@ -109,10 +98,15 @@ impl HookRequest {
     /// Parses and validates a request body. Prefetched resources keep only the elements the
     /// rules read, and the entries of prefetched Bundles stay unparsed until the patient record
     /// reads them (see [`crate::fhir::prune`]).
-    pub fn from_slice(body: &[u8]) -> Result<Self, HookError> {
+    pub fn from_bytes(body: &Bytes) -> Result<Self, HookError> {
         let (value, entries) =
-            crate::fhir::prune::request_from_slice(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
+            crate::fhir::prune::request_from_bytes(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
         Self::read(value, entries)
+    }
+
+    /// As [`Self::from_bytes`], for a body that is not already shared (copied once).
+    pub fn from_slice(body: &[u8]) -> Result<Self, HookError> {
+        Self::from_bytes(&Bytes::copy_from_slice(body))
     }
 
     /// Validates a parsed request body against the schema and reads it.

@@ -1,6 +1,7 @@
 //! The HTTP API: router and shared state, one handler per endpoint. Handlers are thin: they
 //! read the body, call [`crate::service::evaluate`] and map errors through [`error::ApiError`].
 
+mod body;
 pub mod budget;
 pub mod error;
 pub mod metrics;
@@ -9,9 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -73,7 +72,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
         .max_age(Duration::from_secs(86_400));
-    let limit = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
     let services = Router::new()
         .route("/cds-services", get(discovery_handler).fallback(method_not_allowed))
@@ -88,7 +86,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi_handler).fallback(method_not_allowed))
         .route("/metrics", get(metrics_handler).fallback(method_not_allowed))
         .fallback(|| async { ApiError::NotFound })
-        .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(move |req, next: axum::middleware::Next| async move {
             match tokio::time::timeout(timeout, next.run(req)).await {
                 Ok(response) => response,
@@ -158,17 +155,10 @@ async fn openapi_handler() -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], OPENAPI).into_response()
 }
 
-fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(limit),
-        _ => ApiError::Unreadable(rejection.body_text()),
-    })
-}
-
 async fn hook_handler(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    raw: Request,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let service = discovery::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
@@ -222,10 +212,11 @@ async fn hook_handler(
 async fn answer(
     state: &AppState,
     service: &'static discovery::ServiceDef,
-    raw: Result<Bytes, BytesRejection>,
+    raw: Request,
 ) -> Result<service::Evaluation, ApiError> {
-    let bytes = body(raw, state.config.max_body_bytes)?;
-    let request = HookRequest::from_slice(&bytes)?;
+    let bytes = body::read(raw, state.config.max_body_bytes).await?;
+    // The record's entries are slices of `bytes`: it is freed when they have been read.
+    let request = HookRequest::from_bytes(&bytes)?;
     drop(bytes);
     let span = tracing::Span::current();
     span.record("hook", request.hook.as_str());
@@ -250,10 +241,10 @@ async fn answer(
 async fn feedback_handler(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    raw: Request,
 ) -> Result<StatusCode, ApiError> {
     let service = discovery::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
-    let bytes = body(raw, state.config.max_body_bytes)?;
+    let bytes = body::read(raw, state.config.max_body_bytes).await?;
     let entries = feedback::parse(&bytes).map_err(ApiError::BadFeedback)?;
     for entry in &entries {
         let reason = entry.override_reason.as_ref().and_then(|r| r.reason.as_ref());
