@@ -11,7 +11,7 @@
 //!   feedback). Knows nothing of ketamine.
 //! - [`fhir`]: reading EHR JSON (pruned while parsed, straight into typed structs where no
 //!   repair is needed, through lenient normalisation where one is) into the per-call patient
-//!   record (fhir-sdk R4B datatypes).
+//!   record (lean structs of the elements the rules read, tested against fhir-sdk's R4B models).
 //! - [`knowledge`]: `profiles/` (FHIR ValueSets, CodeSystems, ConceptMap, PlanDefinition,
 //!   ActivityDefinitions) loaded and validated; medication recognition.
 //! - [`guideline`]: the rules of RULES.md: trigger, indication, class status, daily dose,

@@ -1,6 +1,6 @@
 //! Lenient normalisation of FHIR JSON before typed parsing.
 //!
-//! EHRs and example generators send shapes the strict R4B datatypes reject: a lone object where
+//! EHRs and example generators send shapes the strict typed read rejects: a lone object where
 //! the element is a list (the CDS Hooks sandbox sends `reasonCode` and `category` that way), nulls
 //! inside lists, a zero `frequency`, DSTU2/STU3 spellings (`MedicationOrder`,
 //! `reasonCodeableConcept`, a string `clinicalStatus`, `doseQuantity` directly on a Dosage). Each

@@ -1,5 +1,5 @@
-//! The patient record of one hook call: the FHIR resources the rules read, parsed into the
-//! fhir-sdk R4B models from prefetch (or the FHIR server) and from the draft orders.
+//! The patient record of one hook call: the FHIR resources the rules read, parsed into the lean
+//! structs of [`super::resources`] from prefetch (or the FHIR server) and from the draft orders.
 //!
 //! Only six resource types are parsed, chosen by `resourceType` before typed parsing; every other
 //! entry is passed over. A resource that cannot be read even after normalisation is skipped and
