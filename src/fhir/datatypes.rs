@@ -91,20 +91,33 @@ struct IsReference(bool);
 
 impl<'de> Deserialize<'de> for IsReference {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = IsReference;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
-            }
-
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<IsReference, E> {
-                Ok(IsReference(key == "reference"))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
+        from_str_with(deserializer, "an object key", |key| Ok::<_, String>(IsReference(key == "reference")))
     }
+}
+
+/// Reads a JSON string (borrowed where it can be) through `read`, without owning it first.
+pub(super) fn from_str_with<'de, D, T, E>(
+    deserializer: D,
+    expecting: &'static str,
+    read: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    E: fmt::Display,
+{
+    struct StrVisitor<F>(&'static str, F);
+    impl<T, E: fmt::Display, F: FnOnce(&str) -> Result<T, E>> Visitor<'_> for StrVisitor<F> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+
+        fn visit_str<Er: de::Error>(self, s: &str) -> Result<T, Er> {
+            (self.1)(s).map_err(Er::custom)
+        }
+    }
+    deserializer.deserialize_str(StrVisitor(expecting, read))
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]

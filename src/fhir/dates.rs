@@ -6,8 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use fhir_sdk::{Date, DateTime};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Deserializer};
 
 /// A FHIR `date` or `dateTime`, kept as its calendar part — `YYYY`, `YYYY-MM` or `YYYY-MM-DD`
 /// (a dateTime's date in its own offset) — which compares correctly as text.
@@ -59,19 +58,7 @@ impl From<&DateTime> for FhirDate {
 
 impl<'de> Deserialize<'de> for FhirDate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DateVisitor;
-        impl Visitor<'_> for DateVisitor {
-            type Value = FhirDate;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a FHIR date or dateTime")
-            }
-
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<FhirDate, E> {
-                s.parse().map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_str(DateVisitor)
+        super::datatypes::from_str_with(deserializer, "a FHIR date or dateTime", str::parse)
     }
 }
 

@@ -17,11 +17,7 @@ use super::error::ApiError;
 /// The rest of a refused body is read and dropped (up to [`DRAIN_LIMITS`] limits' worth), so
 /// that the client, still sending, receives the 413 instead of a connection reset.
 pub async fn read(request: Request, limit: usize) -> Result<Bytes, ApiError> {
-    let length = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let length = content_length(&request);
     let mut body = request.into_body();
     let mut buffer = match length {
         Some(n) if n > limit => return Err(refuse(body, limit, 0).await),
@@ -37,6 +33,11 @@ pub async fn read(request: Request, limit: usize) -> Result<Bytes, ApiError> {
         }
     }
     Ok(buffer.freeze())
+}
+
+/// The request's Content-Length, when it gives a usable one.
+pub fn content_length(request: &Request) -> Option<usize> {
+    request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// How many body limits' worth of a refused body are read and dropped before giving up on it.

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use tokio::sync::Semaphore;
@@ -56,12 +55,7 @@ fn units(bytes: usize) -> u32 {
 
 /// Middleware: holds a share of the budget for the whole call.
 pub async fn wait_for_budget(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let length = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let _permit = state.body_budget.reserve(length).await;
+    let _permit = state.body_budget.reserve(super::body::content_length(&request)).await;
     next.run(request).await
 }
 
