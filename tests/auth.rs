@@ -386,7 +386,7 @@ deadline_ms = 1500
     assert_eq!(config.auth.leeway_seconds, 60);
     assert!(FileConfig::load(None).is_ok_and(|c| !c.auth_required()), "no file: auth off");
 
-    let shared_jwks = shared().join("cds-hooks/sandbox-jwks.json");
+    let shared_jwks = data().join("cds-hooks/sandbox-jwks.json");
     let sandbox = format!(
         "public_base_url = \"https://cds.example.org\"\n[auth]\nmode = \"required\"\n[[auth.issuers]]\niss = \"https://sandbox.cds-hooks.org\"\njwks_file = \"{}\"\n",
         shared_jwks.display()

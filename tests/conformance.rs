@@ -1,4 +1,4 @@
-//! Every public example request under `../shared/conformance/requests/` (written by others: HL7,
+//! Every public example request under `tests/data/conformance/requests/` (written by others: HL7,
 //! Inferno, Da Vinci, CDS Connect, the opioid CDS…) posted to the matching service of the running
 //! server: 200 with a schema-valid response, or a 4xx with an OperationOutcome, never a 5xx.
 //! Context-only fragments and other hooks go to the order-sign service and must be refused cleanly.
@@ -32,7 +32,7 @@ fn files(dir: PathBuf) -> Vec<PathBuf> {
 async fn every_public_example_request_gets_a_well_formed_answer() {
     let server = TestServer::start();
     let client = client();
-    let requests = files(shared().join("conformance/requests"));
+    let requests = files(data().join("conformance/requests"));
     assert!(requests.len() > 100, "expected the public corpus, found {} files", requests.len());
     let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
     let mut failures = Vec::new();
@@ -50,7 +50,7 @@ async fn every_public_example_request_gets_a_well_formed_answer() {
         let status = response.status().as_u16();
         *counts.entry(status).or_default() += 1;
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        let name = file.strip_prefix(shared()).unwrap().display().to_string();
+        let name = file.strip_prefix(data()).unwrap().display().to_string();
         match status {
             200 => {
                 if let Err(e) = std::panic::catch_unwind(|| assert_valid_response(&body)) {

@@ -1,5 +1,5 @@
 //! The FHIR-server fallback against a local FHIR test server (an axum app serving searchsets
-//! built from `../shared/patients/` records, honouring `patient=`, `_count` and paging with `next`
+//! built from `tests/data/patients/` records, honouring `patient=`, `_count` and paging with `next`
 //! links, checking the bearer token): the same call gives the same cards whether its data comes
 //! from prefetch, from the server, or half from each; every way the server can fail is a clear
 //! 412 within the deadline, and other calls keep being answered meanwhile.

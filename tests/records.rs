@@ -69,7 +69,7 @@ fn compare(patient: &str, bundle: &Value, what: &str) -> usize {
 fn corpus() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in
-        [common::repo().join("examples"), common::shared().join("conformance"), common::shared().join("patients")]
+        [common::repo().join("examples"), common::data().join("conformance"), common::data().join("patients")]
     {
         json_files(&dir, &mut files);
     }
@@ -92,7 +92,7 @@ fn both_ways_read_every_example_conformance_request_and_patient_alike() {
     }
     println!("{bundles_read} bundles from {} files; {direct} resources read directly", files.len());
     assert!(bundles_read > 50, "the corpus was found ({bundles_read} bundles)");
-    assert!(direct > 1_000, "the direct read is what reads most resources ({direct})");
+    assert!(direct > 250, "the direct read is what reads most resources ({direct})");
 }
 
 #[test]
@@ -270,7 +270,7 @@ fn lean_datatypes_read_what_fhir_sdks_r4b_datatypes_read() {
         (agree, lenient) = (agree + counts.0, lenient + counts.1);
     }
     println!("{agree} datatype values read alike; {lenient} refused by fhir-sdk only");
-    assert!(agree > 10_000, "the corpus was found ({agree})");
+    assert!(agree > 5_000, "the corpus was found ({agree})");
 }
 
 /// Normalises every resource under `value` as the record does before reading it.

@@ -2,8 +2,8 @@
 //! neuropathy and `n` history resources — Conditions, MedicationRequests with dosage, dispense
 //! and narrative, MedicationStatements, in a fixed mix — with one failed duloxetine trial, so
 //! the answer is a warning card. About 1 KiB per history resource. Each resource starts with its
-//! `resourceType`, as EHRs write them (13,373 of the 13,418 resources in `../shared/patients` and
-//! `../shared/conformance` do; `serde_json`'s own maps would sort it among the other keys).
+//! `resourceType`, as EHRs write them (13,373 of the 13,418 resources of the public conformance
+//! corpus and the 24 Synthea patients of `tests/data/SOURCES.md` do; `serde_json`'s own maps would sort it among the other keys).
 
 use serde_json::{Value, json};
 

@@ -1,4 +1,4 @@
-//! The ketamine step-therapy rules (../shared/guideline/RULES.md) as plain functions:
+//! The ketamine step-therapy rules (`docs/clinical-rules.md`) as plain functions:
 //! (hook, patient record, knowledge, now) → assessment. No I/O and no clock inside.
 //!
 //! - [`trigger`]: which draft orders are ketamine orders to examine (§1);

@@ -26,8 +26,10 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn shared() -> PathBuf {
-    repo().join("../shared")
+/// The test data the repository carries (`tests/data/`, sources in its SOURCES.md): public
+/// conformance requests, synthetic patients, the product table, the checked codes.
+pub fn data() -> PathBuf {
+    repo().join("tests/data")
 }
 
 pub fn read_json(path: &Path) -> Value {
