@@ -24,8 +24,27 @@ use std::time::{Duration, Instant};
 mod support;
 
 const SERVICE_PATH: &str = "/cds-services/ketamine-order-sign";
-/// Record sizes measured: history resources in the prefetch.
-const SIZES: [usize; 2] = [200, 5_000];
+/// The requests measured: history resources in the prefetch, and how their narratives end (the
+/// 200-resource record also with an em dash, plain and `\u`-escaped: an escape in text that no
+/// rule reads must cost nothing).
+const RECORDS: [(usize, Dash); 4] = [(200, Dash::None), (200, Dash::Plain), (200, Dash::Escaped), (5_000, Dash::None)];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Dash {
+    None,
+    Plain,
+    Escaped,
+}
+
+impl Dash {
+    fn label(self) -> &'static str {
+        match self {
+            Dash::None => "",
+            Dash::Plain => ", narratives with —",
+            Dash::Escaped => ", narratives with \\u2014",
+        }
+    }
+}
 const CONNECTIONS: [usize; 2] = [1, 16];
 
 const WRK_SCRIPT: &str = r#"
@@ -55,13 +74,18 @@ fn main() {
     let out = flag(&args, "--write").map_or_else(|| dir.path().to_owned(), PathBuf::from);
     let script = out.join("post.lua");
     std::fs::write(&script, WRK_SCRIPT).expect("write wrk script");
-    let bodies: Vec<(usize, PathBuf, usize)> = SIZES
+    let bodies: Vec<(String, PathBuf, usize)> = RECORDS
         .iter()
-        .map(|&n| {
-            let body = support::order_sign_request(n);
-            let path = out.join(format!("order-sign-{n}.json"));
+        .enumerate()
+        .map(|(i, &(n, dash))| {
+            let plain = support::order_sign_request(n);
+            let body = match dash {
+                Dash::None => plain,
+                Dash::Plain | Dash::Escaped => support::with_narrative_dash(&plain, dash == Dash::Escaped),
+            };
+            let path = out.join(format!("order-sign-{i}-{n}.json"));
             std::fs::write(&path, &body).expect("write request file");
-            (n, path, body.len())
+            (format!("{n} resources{}", dash.label()), path, body.len())
         })
         .collect();
     if flag(&args, "--write").is_some() {
@@ -75,7 +99,7 @@ fn main() {
     for (n, path, _) in &bodies {
         let body = std::fs::read(path).expect("read request file");
         let answer = post(service.addr, SERVICE_PATH, &body);
-        assert!(answer.contains("\"indicator\":\"warning\""), "service must answer a warning card for {n} resources");
+        assert!(answer.contains("\"indicator\":\"warning\""), "service must answer a warning card for {n}");
         assert!(post(floor.addr, SERVICE_PATH, &body).contains("{\"cards\":[]}"), "floor answers no cards");
     }
 
@@ -91,7 +115,7 @@ fn main() {
             let f = wrk(&script, path, floor.addr, conns, seconds);
             let s = wrk(&script, path, service.addr, conns, seconds);
             println!(
-                "| {n} resources | {} | {conns} | {:.0} | {:.0} | {:.2}× | {} | {} | {:.2}× | {} | {} | {} |",
+                "| {n} | {} | {conns} | {:.0} | {:.0} | {:.2}× | {} | {} | {:.2}× | {} | {} | {} |",
                 kib(*len),
                 f.rate(),
                 s.rate(),

@@ -14,33 +14,28 @@ use std::hint::black_box;
 use bytes::Bytes;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ketamine_cds::call::{self, services};
 use ketamine_cds::cards::{self, CallInfo};
-use ketamine_cds::fhir::{Origin, PatientRecord};
+use ketamine_cds::fhir::PatientRecord;
 use ketamine_cds::guideline::{self, Hook, Today};
+use ketamine_cds::hooks::HookRequest;
 use ketamine_cds::hooks::response::Response;
-use ketamine_cds::hooks::{HookRequest, Prefetched, discovery};
 use ketamine_cds::knowledge::Knowledge;
-use ketamine_cds::service;
 
 mod support;
 use support::order_sign_request as request;
 
 fn record_of(bytes: &Bytes) -> (HookRequest, PatientRecord) {
     let mut request = HookRequest::from_bytes(bytes).expect("valid request");
-    let mut record = PatientRecord::new(&request.context.patient_id);
-    record.add(std::mem::take(&mut request.context.draft_orders), Origin::Draft);
-    for value in std::mem::take(&mut request.prefetch).into_values() {
-        if let Prefetched::Data(data) = value {
-            data.add_to(&mut record, Origin::History);
-        }
-    }
+    let mut record = call::read_drafts(&mut request);
+    call::read_prefetch(&mut request, &mut record);
     (request, record)
 }
 
 fn stages(c: &mut Criterion) {
     let knowledge = Knowledge::embedded().expect("embedded profiles");
     let today = Today("2026-11-21".into());
-    let service = discovery::service("ketamine-order-sign").expect("service");
+    let service = services::service("ketamine-order-sign").expect("service");
     let now = time::macros::datetime!(2026-11-21 12:00 UTC);
     for n in sizes() {
         let bytes = Bytes::from(request(n));
@@ -66,7 +61,7 @@ fn stages(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("whole-call", n), &bytes, |b, bytes| {
             b.iter(|| {
                 let request = HookRequest::from_bytes(bytes).expect("valid");
-                let evaluation = service::evaluate(service, request, &knowledge, now).expect("answered");
+                let evaluation = call::answer_offline(service, request, &knowledge, now).expect("answered");
                 black_box(serde_json::to_vec(&evaluation.response))
             })
         });

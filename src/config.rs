@@ -13,7 +13,24 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
-use crate::http::HttpConfig;
+/// Limits and switches of the HTTP layer, from the `serve` flags.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// Bytes of request bodies in flight at once (see `http::budget`).
+    pub max_inflight_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 5 * 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+            max_inflight_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {

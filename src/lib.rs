@@ -1,27 +1,36 @@
 //! ketamine-cds: a CDS Hooks 2.0 service that flags ketamine orders for neuropathic pain not
-//! backed by documented failures of the first-line agents (SNRIs, gabapentinoids, TCAs).
+//! backed by documented failures of the first-line agents (SNRIs, gabapentinoids, TCAs). The
+//! clinical rules it implements are written down in `docs/clinical-rules.md`.
 //!
-//! Data flows one way, each step a plain function:
+//! One hook call flows one way, each step a plain function ([`call::answer`]):
 //!
 //! ```text
-//! HTTP request → hooks::HookRequest → fhir::PatientRecord → guideline::assess → cards::cards → HTTP response
+//! HTTP body → hooks::HookRequest → fhir::PatientRecord (drafts, prefetch, FHIR server)
+//!           → guideline::assess → cards::cards → HTTP response
 //! ```
 //!
-//! - [`hooks`]: CDS Hooks wire types (request envelope and its JSON Schema, discovery, cards,
-//!   feedback). Knows nothing of ketamine.
-//! - [`fhir`]: reading EHR JSON (pruned while parsed, straight into typed structs where no
-//!   repair is needed, through lenient normalisation where one is) into the per-call patient
-//!   record (lean structs of the elements the rules read, tested against fhir-sdk's R4B models).
+//! Modules, lowest first; each uses only those above it in this list:
+//!
+//! - [`config`]: one typed configuration (`serve` flags, the TOML file, the environment).
+//! - [`fhir`]: reading EHR JSON into the per-call patient record: element pruning while
+//!   parsing, Bundle entries kept as text, the fast and the lenient reader (one result), lean
+//!   structs of the elements the rules read, and the FHIR-server client of the fallback.
+//! - [`hooks`]: CDS Hooks wire types: the request envelope and its JSON Schema, cards,
+//!   feedback, the discovery document's shape. Knows nothing of ketamine.
 //! - [`knowledge`]: `profiles/` (FHIR ValueSets, CodeSystems, ConceptMap, PlanDefinition,
-//!   ActivityDefinitions) loaded and validated; medication recognition.
-//! - [`guideline`]: the rules of RULES.md: trigger, indication, class status, daily dose,
+//!   ActivityDefinitions) loaded and checked; medication recognition; the typed policy.
+//! - [`guideline`]: the rules: trigger, indication, class status, daily dose,
 //!   contraindications. No I/O, no clock.
-//! - [`cards`]: assessment → cards (texts, suggestions, override reasons, links, uuids).
-//! - [`service`]: one call end to end, shared by the HTTP API and the command line.
-//! - [`http`]: router, handlers, errors → OperationOutcome. [`config`]: `serve` settings.
-//!   [`telemetry`]: logs, and OpenTelemetry trace export when built with the `otlp` feature.
+//! - [`cards`]: assessment → CDS Hooks cards (texts, suggestions, override reasons, links).
+//! - [`call`]: one hook call end to end, the same for HTTP and the command line; the prefetch
+//!   templates and where a 412 comes from; the services offered.
+//! - [`auth`]: CDS Hooks JWT verification (issuers, JWKS, replay cache).
+//! - [`http`]: router, handlers, body limits, errors → OperationOutcome, metrics.
+//! - [`startup`]: the server's start-up and shutdown. [`telemetry`]: logs and trace export.
+//! - [`cli`]: `evaluate` and `check-profiles`.
 
 pub mod auth;
+pub mod call;
 pub mod cards;
 pub mod cli;
 pub mod config;
@@ -30,6 +39,5 @@ pub mod guideline;
 pub mod hooks;
 pub mod http;
 pub mod knowledge;
-pub mod server;
-pub mod service;
+pub mod startup;
 pub mod telemetry;

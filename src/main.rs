@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use ketamine_cds::cli::{self, evaluate::EvaluateArgs};
 use ketamine_cds::config::{FileConfig, ServeConfig, TelemetryConfig};
 use ketamine_cds::knowledge::Knowledge;
-use ketamine_cds::{server, telemetry};
+use ketamine_cds::{startup, telemetry};
 use tracing::{error, info, warn};
 
 #[derive(Debug, Parser)]
@@ -69,21 +69,12 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(config) => serve(config),
-        Command::Evaluate(args) => {
-            let loaded = match &args.profiles {
-                Some(dir) => Knowledge::from_dir(dir),
-                None => Knowledge::embedded(),
-            };
-            match loaded {
-                Ok(knowledge) => ExitCode::from(cli::evaluate::run(
-                    &args,
-                    &knowledge,
-                    &mut std::io::stdout(),
-                    &mut std::io::stderr(),
-                )),
-                Err(errors) => report_broken_profiles(errors),
+        Command::Evaluate(args) => match Knowledge::load(args.profiles.as_deref()) {
+            Ok(knowledge) => {
+                ExitCode::from(cli::evaluate::run(&args, &knowledge, &mut std::io::stdout(), &mut std::io::stderr()))
             }
-        }
+            Err(errors) => report_broken_profiles(errors),
+        },
         Command::CheckProfiles { dir } => ExitCode::from(cli::check_profiles(dir.as_deref(), &mut std::io::stdout())),
     }
 }
@@ -118,7 +109,7 @@ fn serve(config: ServeConfig) -> ExitCode {
     if file.telemetry.otlp_endpoint.is_some() {
         info!(service_name = %file.telemetry.service_name, "exporting traces over OTLP");
     }
-    let knowledge = match server::load_knowledge(&config) {
+    let knowledge = match startup::load_knowledge(&config) {
         Ok(k) => k,
         Err(errors) => return report_broken_profiles(errors),
     };
@@ -146,7 +137,7 @@ fn serve(config: ServeConfig) -> ExitCode {
             );
         }
         let version = knowledge.version().to_owned();
-        let state = match server::state(knowledge, &config, &file).await {
+        let state = match startup::state(knowledge, &config, &file).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("ketamine-cds: {e}");
@@ -154,7 +145,7 @@ fn serve(config: ServeConfig) -> ExitCode {
             }
         };
         info!(listen = %config.listen, knowledge = %version, "ketamine-cds ready");
-        match server::serve_on(listener, state, server::termination()).await {
+        match startup::serve_on(listener, state, startup::termination()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ketamine-cds: server error: {e}");

@@ -156,8 +156,8 @@ fn a_large_synthea_record_is_read_whole_and_answered() {
         ketamine_cds::cli::cases::BundleOptions { hook: ketamine_cds::guideline::Hook::OrderSign, order: None };
     let body = ketamine_cds::cli::cases::request_for(read_json(&path), "large", &options, knowledge()).unwrap();
     let request = ketamine_cds::hooks::HookRequest::from_value(body).unwrap();
-    let service = ketamine_cds::hooks::discovery::service("ketamine-order-sign").unwrap();
-    let evaluation = ketamine_cds::service::evaluate(service, request, knowledge(), now()).unwrap();
+    let service = ketamine_cds::call::services::service("ketamine-order-sign").unwrap();
+    let evaluation = ketamine_cds::call::answer_offline(service, request, knowledge(), now()).unwrap();
     assert!(evaluation.resources_read > 80, "{}", evaluation.resources_read);
     assert_eq!(evaluation.resources_skipped, 0);
     assert_eq!(evaluation.response.cards.len(), 1);

@@ -7,9 +7,9 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use ketamine_cds::hooks::{HookRequest, discovery};
+use ketamine_cds::call::{self, services};
+use ketamine_cds::hooks::HookRequest;
 use ketamine_cds::knowledge::Knowledge;
-use ketamine_cds::service;
 use serde_json::{Value, json};
 
 const LOCAL: &str = "https://fhir.ketamine-cds.example/StructureDefinition/local-code";
@@ -53,8 +53,7 @@ fn in_terminology(terminology: &str, code: &str) -> bool {
 #[test]
 fn every_code_in_profiles_is_checked_in_terminology_or_the_product_table_or_marked_local() {
     let checked_codes = std::fs::read_to_string(data().join("guideline/checked-codes.txt")).unwrap();
-    let terminology: String =
-        checked_codes.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let terminology: String = checked_codes.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
     let products: std::collections::HashSet<String> = product_rows().into_iter().map(|r| r[0].clone()).collect();
     let own = "https://fhir.ketamine-cds.example/";
     let mut unknown = Vec::new();
@@ -103,7 +102,11 @@ fn every_code_in_profiles_is_checked_in_terminology_or_the_product_table_or_mark
         }
     }
     assert!(checked > 100, "only {checked} codes checked");
-    assert!(unknown.is_empty(), "codes neither checked (tests/data/guideline/checked-codes.txt) nor in rxnorm-products.tsv:\n{}", unknown.join("\n"));
+    assert!(
+        unknown.is_empty(),
+        "codes neither checked (tests/data/guideline/checked-codes.txt) nor in rxnorm-products.tsv:\n{}",
+        unknown.join("\n")
+    );
 }
 
 #[test]
@@ -204,9 +207,9 @@ fn an_invalid_regex_filter_is_refused() {
 }
 
 fn cards_with(knowledge: &Knowledge, request: &Value) -> Vec<Value> {
-    let service = discovery::service("ketamine-order-sign").unwrap();
+    let service = services::service("ketamine-order-sign").unwrap();
     let request = HookRequest::from_value(request.clone()).unwrap();
-    let response = service::evaluate(service, request, knowledge, now()).unwrap();
+    let response = call::answer_offline(service, request, knowledge, now()).unwrap();
     serde_json::to_value(response.response).unwrap()["cards"].as_array().cloned().unwrap()
 }
 

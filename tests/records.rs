@@ -12,8 +12,8 @@ use fhir_sdk::r4b::types as sdk;
 use ketamine_cds::fhir::datatypes;
 use ketamine_cds::fhir::dates::FhirDate;
 use ketamine_cds::fhir::direct::{self, Direct};
-use ketamine_cds::fhir::prune;
 use ketamine_cds::fhir::{Origin, PatientRecord};
+use ketamine_cds::hooks::envelope;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -55,7 +55,7 @@ fn compare(patient: &str, bundle: &Value, what: &str) -> usize {
     through_tree.add(bundle.clone(), Origin::History);
 
     let body = serde_json::to_vec(&json!({ "prefetch": { "k": bundle } })).expect("serialises");
-    let (_, mut raw) = prune::request_from_bytes(&body.into()).expect("parses");
+    let (_, mut raw) = envelope::request_from_bytes(&body.into()).expect("parses");
     let entries = raw.remove("k").unwrap_or_default();
     let direct = entries.iter().filter(|e| matches!(direct::read(e.text()), Direct::Typed(_))).count();
     let mut from_text = PatientRecord::new(patient);
@@ -68,9 +68,7 @@ fn compare(patient: &str, bundle: &Value, what: &str) -> usize {
 /// Every JSON file of the examples, the public conformance requests and the synthetic patients.
 fn corpus() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for dir in
-        [common::repo().join("examples"), common::data().join("conformance"), common::data().join("patients")]
-    {
+    for dir in [common::repo().join("examples"), common::data().join("conformance"), common::data().join("patients")] {
         json_files(&dir, &mut files);
     }
     files
@@ -151,7 +149,7 @@ fn both_ways_agree_on_resources_made_to_need_each_repair() {
     // Escaped text in a string goes the normaliser's way but reads the same.
     let escaped = r#"{"prefetch": {"k": {"resourceType": "Bundle", "entry": [{"resource":
         {"resourceType": "Condition", "id": "e", "code": {"text": "caf\u00e9"}, "subj\u0065ct": {"reference": "Patient/p2"}}}]}}}"#;
-    let (_, mut raw) = prune::request_from_bytes(&escaped.into()).expect("parses");
+    let (_, mut raw) = envelope::request_from_bytes(&escaped.into()).expect("parses");
     let mut record = PatientRecord::new("p1");
     record.add_entries(raw.remove("k").unwrap_or_default(), Origin::History);
     assert_eq!(record.stats.other_patient, 1, "an escaped key still names the subject");

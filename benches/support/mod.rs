@@ -22,6 +22,15 @@ fn bundle(entries: &[String]) -> String {
 
 const RX: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
 
+/// `body` with an em dash at the end of every narrative, written as the character itself or, as
+/// Python's and several Java serialisers write non-ASCII, as the escape `\u2014` (the load bench's).
+#[allow(dead_code)]
+pub fn with_narrative_dash(body: &[u8], escaped: bool) -> Vec<u8> {
+    let text = std::str::from_utf8(body).expect("UTF-8");
+    let dash = if escaped { "\\u2014</div>" } else { "\u{2014}</div>" };
+    text.replace("</div>", dash).into_bytes()
+}
+
 /// The request body with `n` history resources.
 pub fn order_sign_request(n: usize) -> Vec<u8> {
     let subject = json!({ "reference": "Patient/p1" });

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use crate::guideline::{Applicability, ClassAssessment, ClassStatus, Hook, OrderAssessment, capitalise};
 use crate::hooks::response::{
-    Action, ActionType, Card, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion,
+    Action, ActionType, Card, Coding, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion,
 };
 use crate::knowledge::plan::CardText;
-use crate::knowledge::{BASE, Knowledge};
+use crate::knowledge::{BASE, Code, Knowledge};
 use wording::{class_line, grade, join_and, limit, trial};
 
 /// What the cards need to know of the call besides the assessment.
@@ -54,8 +54,16 @@ fn source(text: &CardText, knowledge: &Knowledge) -> Source {
     Source {
         label: knowledge.plan.source_label.clone(),
         url: knowledge.plan.source_url.clone(),
-        topic: text.topic.clone(),
+        topic: text.topic.as_ref().map(coding),
     }
+}
+
+fn coding(code: &Code) -> Coding {
+    Coding { system: code.system.clone(), code: code.code.clone(), display: code.display.clone() }
+}
+
+fn codings(codes: &[Code]) -> Vec<Coding> {
+    codes.iter().map(coding).collect()
 }
 
 fn links(text: &CardText) -> Vec<Link> {
@@ -154,7 +162,7 @@ fn step_therapy(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowled
         source: source(&plan.step_therapy, knowledge),
         selection_behavior: (!suggestions.is_empty()).then_some(SelectionBehavior::AtMostOne),
         suggestions,
-        override_reasons: plan.step_therapy.override_reasons.clone(),
+        override_reasons: codings(&plan.step_therapy.override_reasons),
         links: links(&plan.step_therapy),
     }
 }
@@ -285,7 +293,7 @@ fn contraindication(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, kno
         source: source(&plan.contraindication, knowledge),
         suggestions: Vec::new(),
         selection_behavior: None,
-        override_reasons: plan.contraindication.override_reasons.clone(),
+        override_reasons: codings(&plan.contraindication.override_reasons),
         links: links(&plan.contraindication),
     }
 }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::call::prefetch;
 use crate::fhir::{Origin, PatientRecord};
-use crate::guideline::Hook;
+use crate::guideline::{Hook, trigger};
 use crate::knowledge::Knowledge;
 
 /// File names that hold expectations, not cases.
@@ -96,26 +97,20 @@ fn from_bundle(bundle: Value, name: &str, options: &BundleOptions, knowledge: &K
             drafts.push(json!({ "resource": resource }));
             continue;
         }
-        let key = match kind.as_str() {
-            "Patient" => {
-                patient_id = resource["id"].as_str().unwrap_or_default().to_owned();
-                by_key.insert("patient".into(), resource);
-                continue;
-            }
-            "Condition" => "conditions",
-            "MedicationRequest" | "Medication" => "medicationRequests",
-            "MedicationStatement" => "medicationStatements",
-            "AllergyIntolerance" => "allergyIntolerances",
-            _ => continue,
-        };
+        if kind == "Patient" {
+            patient_id = resource["id"].as_str().unwrap_or_default().to_owned();
+            by_key.insert("patient".into(), resource);
+            continue;
+        }
+        let Some(key) = prefetch::key_for(&kind) else { continue };
         let bundle =
             by_key.entry(key).or_insert_with(|| json!({ "resourceType": "Bundle", "type": "searchset", "entry": [] }));
         if let Some(Value::Array(list)) = bundle.get_mut("entry") {
             list.push(json!({ "resource": resource }));
         }
     }
-    for key in ["conditions", "medicationRequests", "medicationStatements", "allergyIntolerances"] {
-        by_key.entry(key).or_insert(Value::Null);
+    for key in prefetch::REQUIRED {
+        by_key.entry(*key).or_insert(Value::Null);
     }
     let mut context = json!({
         "userId": "Practitioner/ketamine-cds-evaluate",
@@ -140,7 +135,8 @@ fn from_bundle(bundle: Value, name: &str, options: &BundleOptions, knowledge: &K
     }))
 }
 
-/// Marks the MedicationRequests with status `draft` that name ketamine or esketamine.
+/// Marks the MedicationRequests with status `draft` that are ketamine orders by the trigger rule
+/// (their Medication found anywhere in the Bundle).
 fn ketamine_drafts(entries: &[Value], knowledge: &Knowledge) -> Vec<bool> {
     let mut record = PatientRecord::new("");
     let drafts: Vec<Value> = entries
@@ -154,12 +150,7 @@ fn ketamine_drafts(entries: &[Value], knowledge: &Knowledge) -> Vec<bool> {
     let ketamine_ids: Vec<String> = record
         .drafts
         .iter()
-        .filter(|order| {
-            record.request_medication(order).is_some_and(|concept| {
-                let agents = knowledge.medications.recognise(&concept);
-                knowledge.trigger_agents.iter().any(|a| agents.contains(a))
-            })
-        })
+        .filter(|order| trigger::ketamine_agent(order, &record, knowledge).is_some())
         .filter_map(|order| order.id.clone())
         .collect();
     entries

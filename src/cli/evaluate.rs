@@ -11,10 +11,10 @@ use serde_json::Value;
 use super::cases::{self, BundleOptions};
 use super::expect;
 use super::render::{self, Style};
+use crate::call::{self, services};
 use crate::guideline::Hook;
-use crate::hooks::{HookRequest, discovery};
+use crate::hooks::HookRequest;
 use crate::knowledge::Knowledge;
-use crate::service;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -87,12 +87,11 @@ pub fn evaluate_file(
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let body = cases::request_for(value, &name, options, knowledge)?;
     let hook = body["hook"].as_str().unwrap_or_default().to_owned();
-    let service = discovery::SERVICES
-        .iter()
-        .find(|s| s.hook == hook)
+    let service = Hook::from_name(&hook)
+        .map(services::for_hook)
         .ok_or_else(|| format!("hook '{hook}' is not one this service answers (order-select, order-sign)"))?;
     let request = HookRequest::from_value(body).map_err(|e| describe(&e))?;
-    let evaluation = service::evaluate(service, request, knowledge, now).map_err(|e| describe(&e))?;
+    let evaluation = call::answer_offline(service, request, knowledge, now).map_err(|e| describe(&e))?;
     serde_json::to_value(evaluation.response).map_err(|e| e.to_string())
 }
 

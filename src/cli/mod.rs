@@ -16,11 +16,7 @@ pub fn check_profiles(dir: Option<&Path>, out: &mut dyn Write) -> u8 {
     let what = dir.map(|d| d.display().to_string()).unwrap_or_else(|| "embedded profiles".to_owned());
     let problems = Knowledge::problems(dir);
     if problems.is_empty() {
-        let loaded = match dir {
-            Some(d) => Knowledge::from_dir(d),
-            None => Knowledge::embedded(),
-        };
-        if let Ok(k) = loaded {
+        if let Ok(k) = Knowledge::load(dir) {
             let _ = writeln!(
                 out,
                 "{what}: OK — knowledge {}, {} drug classes, {} medication codes, {} contraindication groups",

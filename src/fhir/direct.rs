@@ -89,9 +89,10 @@ pub fn read(text: &str) -> Direct {
     let Some(kind) = resource_type else {
         return Direct::NotRead;
     };
-    // Escapes could spell any key; nulls are dropped by the normaliser but kept by some lists of
-    // the strict read; contained resources are read separately.
-    if marks.has(Needle::Escape) || marks.has(Needle::Null) || marks.has(Needle::Contained) {
+    // An escaped key could spell any element the needles look for; nulls are dropped by the
+    // normaliser but kept by some lists of the strict read; contained resources are read
+    // separately. An escape in a value (a narrative's `\u2014`) needs nothing: serde decodes it.
+    if (marks.has(Needle::Escape) && escaped_key(text)) || marks.has(Needle::Null) || marks.has(Needle::Contained) {
         return Direct::Repair;
     }
     let typed = match kind.as_ref() {
@@ -174,6 +175,35 @@ impl Marks {
     }
 }
 
+/// Whether an object key of `text` (valid JSON) holds a `\u` escape: such a key could spell an
+/// element the guards look for by its text (`"contained"`, `"patient"`…), so the resource goes
+/// the normaliser's way. An escape in a value needs nothing: both readers decode it alike.
+fn escaped_key(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(open) = memchr::memchr(b'"', &bytes[at..]) {
+        // A string starts after `open`; find its end, noting a \u escape on the way.
+        let mut i = at + open + 1;
+        let mut escaped = false;
+        loop {
+            let Some(next) = bytes.get(i..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest)) else {
+                return false;
+            };
+            i += next;
+            if bytes[i] == b'"' {
+                break;
+            }
+            escaped |= bytes.get(i + 1) == Some(&b'u');
+            i += 2;
+        }
+        at = i + 1;
+        if escaped && bytes[at..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':') {
+            return true;
+        }
+    }
+    false
+}
+
 #[derive(Deserialize)]
 struct Kind<'a> {
     #[serde(rename = "resourceType", borrow)]
@@ -208,6 +238,17 @@ mod tests {
     }
 
     #[test]
+    fn escapes_in_values_are_read_directly_escapes_in_keys_are_not() {
+        let narrative =
+            r#"{"resourceType":"Condition","text":{"div":"pain \u2014 left foot"},"code":{"text":"a \\u b"}}"#;
+        assert_eq!(kind(narrative), "typed");
+        assert!(!escaped_key(narrative));
+        assert!(escaped_key(r#"{"a":"\u0041","\u0062":1}"#));
+        assert!(!escaped_key(r#"{"a\\":"u","b":"\\u"}"#), "an escaped backslash before u is no \\u escape");
+        assert!(!escaped_key(r#"{"a":"x\"y","b":"\u0041 \":"}"#), "quotes inside values");
+    }
+
+    #[test]
     fn leading_resource_type_is_read_only_when_plain_and_single() {
         let leading = |text: &str| leading_resource_type(text, &Marks::of(text)).map(str::to_owned);
         assert_eq!(leading(r#"{"resourceType":"Condition","id":"1"}"#).as_deref(), Some("Condition"));
@@ -234,6 +275,8 @@ mod tests {
             r#"{"resourceType":"MedicationRequest","dosageInstruction":[{"doseQuantity":{"value":5}}]}"#,
             r#"{"resourceType":"MedicationRequest","contained":[{"resourceType":"Medication","id":"m"}]}"#,
             r#"{"resourceType":"MedicationRequest","st\u0061tus":"active"}"#,
+            r#"{"resourceType":"MedicationRequest","cont\u0061ined":[{"resourceType":"Medication","id":"m"}]}"#,
+            r#"{"resourceType":"Condition", "p\u0061tient" :{"reference":"Patient/1"}}"#,
             r#"{"resourceType":"AllergyIntolerance","patient":{"reference":"Patient/1"}}"#,
             r#"{"resourceType":"Medication","subject":{"reference":"Patient/2"}}"#,
             r#"["resourceType","Condition"]"#,

@@ -18,7 +18,6 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span};
 
 use crate::config::FhirConfig;
-use crate::hooks::discovery::PREFETCH;
 
 /// Reads prefetch keys from a FHIR server; one per process, its connections reused.
 #[derive(Clone)]
@@ -27,8 +26,15 @@ pub struct Fetcher {
     config: FhirConfig,
 }
 
-/// What one key's reads gave.
-pub type KeyResult = (String, Result<Value, String>);
+/// One search to run for a prefetch key: the key, and the query relative to the server's base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    pub key: &'static str,
+    pub path: String,
+}
+
+/// What one key's reads gave: a searchset Bundle, or why not.
+pub type KeyResult = (&'static str, Result<Value, String>);
 
 impl Fetcher {
     pub fn new(config: FhirConfig) -> Result<Self, String> {
@@ -40,28 +46,19 @@ impl Fetcher {
         Ok(Self { client, config })
     }
 
-    /// Fetches `keys` for `patient_id`; each key gets a searchset Bundle or the reason it could not.
-    pub async fn fetch(
-        &self,
-        fhir_server: &str,
-        token: Option<&str>,
-        patient_id: &str,
-        keys: &[String],
-    ) -> Vec<KeyResult> {
+    /// Runs `searches`; each key gets a searchset Bundle or the reason it could not.
+    pub async fn fetch(&self, fhir_server: &str, token: Option<&str>, searches: &[Search]) -> Vec<KeyResult> {
         let base = fhir_server.trim_end_matches('/').to_owned();
         let secure = base.starts_with("https://") || (self.config.allow_insecure_http && base.starts_with("http://"));
         if !secure {
             let why = "fhirServer is not an https URL (http is allowed only when [fhir] allow_insecure_http is set)";
-            return keys.iter().map(|k| (k.clone(), Err(why.to_owned()))).collect();
+            return searches.iter().map(|s| (s.key, Err(why.to_owned()))).collect();
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.deadline_ms);
         let mut tasks = JoinSet::new();
-        for key in keys {
-            let Some((_, template)) = PREFETCH.iter().find(|(k, _)| k == key) else {
-                continue;
-            };
-            let url = format!("{base}/{}", template.replace("{{context.patientId}}", patient_id));
-            let (this, key, base, token) = (self.clone(), key.clone(), base.clone(), token.map(str::to_owned));
+        for search in searches {
+            let url = format!("{base}/{}", search.path);
+            let (this, key, base, token) = (self.clone(), search.key, base.clone(), token.map(str::to_owned));
             let span =
                 info_span!("fhir_fetch", key = %key, status = tracing::field::Empty, resources = tracing::field::Empty);
             tasks.spawn(
@@ -97,10 +94,10 @@ impl Fetcher {
         if collected.is_err() {
             tasks.abort_all();
         }
-        for key in keys {
-            if !results.iter().any(|(k, _)| k == key) {
+        for search in searches {
+            if !results.iter().any(|(k, _)| *k == search.key) {
                 let why = format!("the FHIR server did not answer within {} ms", self.config.deadline_ms);
-                results.push((key.clone(), Err(why)));
+                results.push((search.key, Err(why)));
             }
         }
         results

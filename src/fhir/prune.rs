@@ -1,42 +1,22 @@
-//! Reading request JSON while dropping what the rules never read.
+//! Reading FHIR JSON while dropping what the rules never read.
 //!
 //! A hook request is mostly patient history, and most of each history resource (narrative,
 //! identifiers, meta, extensions, encounter, requester, notes…) is never looked at. This reader
-//! builds the `serde_json::Value` of a request or a FHIR search page, but inside FHIR resources
-//! (prefetch items, Bundle entries, contained resources) it keeps only the elements the lean
-//! structs of [`super::resources`] and the normaliser read ([`READ_ELEMENTS`]); everything else
-//! is checked for syntax and skipped without being built. The result reads exactly as the whole
-//! tree would: the structs ignore unknown elements anyway.
+//! builds the `serde_json::Value` of a FHIR Bundle, a resource or a Bundle entry, but inside FHIR
+//! resources (entries, contained resources) it keeps only the elements the lean structs of
+//! [`super::resources`] and the normaliser read ([`READ_ELEMENTS`]); everything else is checked
+//! for syntax and skipped without being built. The result reads exactly as the whole tree
+//! would: the structs ignore unknown elements anyway.
 //!
-//! The entries of a prefetched Bundle are not built into the tree at all: each entry's resource
-//! is kept as its JSON text ([`RawEntry`], a shared slice of the request body, not a copy), for
-//! [`super::PatientRecord::add_entries`] to read straight into the typed structs, one at a time.
-
-use std::collections::BTreeMap;
+//! Given a place to put them ([`PrefetchItem`]), the entries of a Bundle are not built into the
+//! tree at all but kept as their JSON text ([`super::raw`]).
 
 use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
-/// One entry of a prefetched Bundle, its resource not yet parsed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawEntry {
-    pub full_url: Option<String>,
-    /// The resource's JSON text, in the request body.
-    pub resource: Bytes,
-}
-
-impl RawEntry {
-    /// The resource's JSON text (always UTF-8: the parser checked it).
-    pub fn text(&self) -> &str {
-        std::str::from_utf8(&self.resource).unwrap_or_default()
-    }
-}
-
-/// The entries of each prefetched Bundle, by prefetch key.
-pub type RawEntries = BTreeMap<String, Vec<RawEntry>>;
+use super::raw::{EntryList, RawEntry};
 
 /// Elements of a FHIR resource that are kept: every element the lean structs read, the older
 /// spellings the normaliser renames (`patient`, `reasonCodeableConcept`, `dateWritten`), and
@@ -75,32 +55,35 @@ pub const READ_ELEMENTS: &[&str] = &[
 /// Elements of a Bundle kept besides its entries: the search-page fields the fallback reads.
 const BUNDLE_ELEMENTS: &[&str] = &["type", "link"];
 
-/// Parses a whole hook request, pruning the resources of its `prefetch`; the entries of its
-/// prefetched Bundles come back apart, unparsed, as slices of `body`.
-pub fn request_from_bytes(body: &Bytes) -> serde_json::Result<(Value, RawEntries)> {
-    let mut entries = RawEntries::new();
-    let value = from_slice(body, Place::Request, Some(Sink::Keys(&mut entries, body)))?;
-    Ok((value, entries))
-}
-
 /// Parses a FHIR search page (a Bundle) or a single resource, pruning its resources.
 pub fn bundle_from_slice(bytes: &[u8]) -> serde_json::Result<Value> {
-    from_slice(bytes, Place::PrefetchItem, None)
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Pruned::at(Place::Item).deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 /// Parses one resource, pruned.
 pub fn resource_from_str(text: &str) -> serde_json::Result<Value> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = Pruned { place: Place::Resource, raw: None }.deserialize(&mut de)?;
+    let value = Pruned::at(Place::Resource).deserialize(&mut de)?;
     de.end()?;
     Ok(value)
 }
 
-fn from_slice(bytes: &[u8], place: Place, raw: Option<Sink<'_>>) -> serde_json::Result<Value> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = Pruned { place, raw }.deserialize(&mut de)?;
-    de.end()?;
-    Ok(value)
+/// A prefetch value as a request carries it (a Bundle, a resource, or a Bundle entry), pruned;
+/// a Bundle's entries go to `entries` as text, slices of `body`, instead of into the tree.
+pub struct PrefetchItem<'s> {
+    pub entries: &'s mut Vec<RawEntry>,
+    pub body: &'s Bytes,
+}
+
+impl<'de> DeserializeSeed<'de> for PrefetchItem<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(Pruned { place: Place::Item, raw: Some((self.entries, self.body)) })
+    }
 }
 
 /// Where a JSON value sits, which decides what of it is kept.
@@ -108,12 +91,8 @@ fn from_slice(bytes: &[u8], place: Place, raw: Option<Sink<'_>>) -> serde_json::
 enum Place {
     /// Kept whole.
     All,
-    /// The request object: `prefetch` is pruned, the rest kept whole.
-    Request,
-    /// The `prefetch` object: each value is a prefetch item.
-    Prefetch,
-    /// A prefetch value or search page: a Bundle, a resource, or a Bundle entry.
-    PrefetchItem,
+    /// A Bundle, a resource, or a Bundle entry.
+    Item,
     /// `Bundle.entry`.
     Entries,
     Entry,
@@ -126,15 +105,12 @@ impl Place {
     /// Where the value of `key` of an object at this place sits; `None` drops it.
     fn child(self, key: &str) -> Option<Place> {
         match (self, key) {
-            (Place::Request, "prefetch") => Some(Place::Prefetch),
-            (Place::Request, _) => Some(Place::All),
-            (Place::Prefetch, _) => Some(Place::PrefetchItem),
-            (Place::PrefetchItem, "entry") => Some(Place::Entries),
-            (Place::PrefetchItem, "resource") | (Place::Entries | Place::Entry, "resource") => Some(Place::Resource),
+            (Place::Item, "entry") => Some(Place::Entries),
+            (Place::Item, "resource") | (Place::Entries | Place::Entry, "resource") => Some(Place::Resource),
             (Place::Entries | Place::Entry, "fullUrl") => Some(Place::All),
             (Place::Entries | Place::Entry, _) => None,
             (_, "contained") => Some(Place::Resources),
-            (Place::PrefetchItem, k) if BUNDLE_ELEMENTS.contains(&k) => Some(Place::All),
+            (Place::Item, k) if BUNDLE_ELEMENTS.contains(&k) => Some(Place::All),
             (_, k) if is_read_element(k) => Some(Place::All),
             _ => None,
         }
@@ -154,20 +130,11 @@ fn is_read_element(key: &str) -> bool {
     READ_ELEMENTS.contains(&key)
 }
 
-/// Where the entries of prefetched Bundles go instead of the tree, with the body they are
-/// slices of.
-enum Sink<'s> {
-    /// The request: entries by prefetch key.
-    Keys(&'s mut RawEntries, &'s Bytes),
-    /// One prefetch item's entries.
-    Entries(&'s mut Vec<RawEntry>, &'s Bytes),
-}
-
 /// Builds the value at a place, pruned for that place.
 struct Pruned<'s> {
     place: Place,
-    /// Set when Bundle entries are to be kept apart, unparsed.
-    raw: Option<Sink<'s>>,
+    /// Set when Bundle entries are to be kept apart, unparsed, with the body they are slices of.
+    raw: Option<(&'s mut Vec<RawEntry>, &'s Bytes)>,
 }
 
 impl Pruned<'_> {
@@ -186,7 +153,6 @@ impl<'de> DeserializeSeed<'de> for Pruned<'_> {
         }
     }
 }
-
 impl<'de> Visitor<'de> for Pruned<'_> {
     type Value = Value;
 
@@ -243,22 +209,7 @@ impl<'de> Visitor<'de> for Pruned<'_> {
         let mut object = Map::new();
         while let Some(key) = map.next_key_seed(Key(place))? {
             match (key, &mut raw) {
-                (Some((key, Place::Prefetch)), Some(Sink::Keys(keys, body))) => {
-                    keys.clear();
-                    let raw = Some(Sink::Keys(keys, body));
-                    let value = map.next_value_seed(Pruned { place: Place::Prefetch, raw })?;
-                    object.insert(key, value);
-                }
-                // A prefetch item: its entries (if any) go to its own list; a repeated key's last
-                // value wins, as in the tree.
-                (Some((key, Place::PrefetchItem)), Some(Sink::Keys(keys, body))) => {
-                    let mut entries = Vec::new();
-                    let item = Pruned { place: Place::PrefetchItem, raw: Some(Sink::Entries(&mut entries, body)) };
-                    let value = map.next_value_seed(item)?;
-                    keys.insert(key.clone(), entries);
-                    object.insert(key, value);
-                }
-                (Some((_, Place::Entries)), Some(Sink::Entries(entries, body))) => {
+                (Some((_, Place::Entries)), Some((entries, body))) => {
                     entries.clear();
                     map.next_value_seed(EntryList(entries, body))?;
                 }
@@ -300,95 +251,6 @@ macro_rules! ignore_scalars {
 }
 pub(super) use ignore_scalars;
 
-/// `Bundle.entry` kept apart: each entry's `fullUrl` and its resource's JSON text. As when the
-/// tree is read, an `entry` that is not a list, and items that are not objects or have no
-/// `resource`, contribute nothing.
-struct EntryList<'s>(&'s mut Vec<RawEntry>, &'s Bytes);
-
-impl<'de> DeserializeSeed<'de> for EntryList<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EntryList<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("Bundle entries")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(entry) = seq.next_element_seed(EntryItem(self.1))? {
-            self.0.extend(entry);
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        IgnoredAny.visit_map(map).map(drop)
-    }
-
-    ignore_scalars!(());
-}
-
-/// One item of `Bundle.entry`, read as `Some` if it is an object with a `resource`; the seed
-/// holds the body the resource's text is a slice of.
-struct EntryItem<'s>(&'s Bytes);
-
-impl<'de> DeserializeSeed<'de> for EntryItem<'_> {
-    type Value = Option<RawEntry>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EntryItem<'_> {
-    type Value = Option<RawEntry>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a Bundle entry")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut full_url, mut resource) = (None, None);
-        while let Some(key) = map.next_key_seed(Key(Place::Entry))? {
-            match key.as_ref().map(|(k, _)| k.as_str()) {
-                Some("fullUrl") => {
-                    full_url = match map.next_value::<Value>()? {
-                        Value::String(url) => Some(url),
-                        _ => None,
-                    }
-                }
-                Some("resource") => resource = Some(share(self.0, map.next_value::<&RawValue>()?.get().as_bytes())),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(resource.map(|resource| RawEntry { full_url, resource }))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_seq(seq).map(|_| None)
-    }
-
-    ignore_scalars!(None);
-}
-
-/// `part` as a shared slice of `body` when it lies within it (it always does: the parser reads
-/// `body`), else as a copy.
-fn share(body: &Bytes, part: &[u8]) -> Bytes {
-    let offset = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize);
-    match offset.filter(|start| start + part.len() <= body.len()) {
-        Some(start) => body.slice(start..start + part.len()),
-        None => Bytes::copy_from_slice(part),
-    }
-}
-
 /// An object key at a place: the key and its value's place if kept, `None` (not allocated) if
 /// dropped.
 struct Key(Place);
@@ -419,14 +281,12 @@ impl Visitor<'_> for Key {
 
 #[cfg(test)]
 mod tests {
-    use serde::de::{self, Error as _, Visitor};
-    use serde_json::json;
-
     use super::*;
     use crate::fhir::resources::{
         AllergyIntolerance, Condition, DispenseRequest, Medication, MedicationRequest, MedicationStatement, Patient,
         Reaction,
     };
+    use serde::de::{self, Error as _, Visitor};
 
     /// A deserializer that only records the field list a derived struct asks for.
     struct FieldNames<'a>(&'a mut Vec<&'static str>);
@@ -478,75 +338,5 @@ mod tests {
         }
         // Nested structs are kept whole under their parent element; their fields need no entry.
         assert!(!fields::<DispenseRequest>().is_empty() && !fields::<Reaction>().is_empty());
-    }
-
-    #[test]
-    fn resources_lose_unread_elements_and_keep_the_rest_whole() {
-        let body = json!({
-            "hook": "order-sign", "extra": {"text": "kept: not a resource"},
-            "context": {"draftOrders": {"entry": [{"resource": {"text": "drafts are kept whole"}}]}},
-            "prefetch": {
-                "meds": {"resourceType": "Bundle", "type": "searchset", "total": 1, "link": [{"relation": "self"}],
-                    "entry": [{"fullUrl": "urn:a", "search": {"mode": "match"}, "resource": {
-                        "resourceType": "MedicationRequest", "id": "a", "text": {"div": "narrative"},
-                        "identifier": [{"value": "x"}], "patient": {"reference": "Patient/1"},
-                        "dosageInstruction": [{"text": "kept", "extension": [{"url": "kept"}]}],
-                        "contained": {"resourceType": "Medication", "id": "m", "code": {"text": "k"}, "meta": {}}}}]},
-                "patient": {"resource": {"resourceType": "Patient", "id": "1", "name": [{"family": "dropped"}]}},
-                "none": null
-            }
-        });
-        let (pruned, raw) = request_from_bytes(&serde_json::to_vec(&body).unwrap().into()).unwrap();
-        assert_eq!(pruned["extra"], body["extra"]);
-        assert_eq!(pruned["context"], body["context"]);
-        let bundle = &pruned["prefetch"]["meds"];
-        assert_eq!(bundle["type"], "searchset");
-        assert_eq!(bundle["link"], body["prefetch"]["meds"]["link"]);
-        assert!(bundle.get("total").is_none() && bundle.get("entry").is_none());
-        // The entries are apart, as text: fullUrl and the whole resource.
-        let entries = &raw["meds"];
-        assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].full_url.as_deref(), Some("urn:a"));
-        let resource: Value = serde_json::from_str(entries[0].text()).unwrap();
-        assert_eq!(resource, body["prefetch"]["meds"]["entry"][0]["resource"]);
-        // A resource read through the tree is pruned.
-        let tree = resource_from_str(entries[0].text()).unwrap();
-        assert_eq!(
-            tree,
-            json!({
-            "resourceType": "MedicationRequest", "id": "a", "patient": {"reference": "Patient/1"},
-            "dosageInstruction": [{"text": "kept", "extension": [{"url": "kept"}]}],
-            "contained": {"resourceType": "Medication", "id": "m", "code": {"text": "k"}}})
-        );
-        assert_eq!(pruned["prefetch"]["patient"], json!({"resource": {"resourceType": "Patient", "id": "1"}}));
-        assert_eq!(pruned["prefetch"]["none"], Value::Null);
-        assert!(raw["patient"].is_empty() && raw["none"].is_empty());
-        // Search pages (the FHIR-server fallback) keep their entries in the tree, pruned.
-        let page = bundle_from_slice(&serde_json::to_vec(&body["prefetch"]["meds"]).unwrap()).unwrap();
-        assert_eq!(page["entry"][0]["resource"], tree);
-        assert!(page["entry"][0].get("search").is_none());
-    }
-
-    #[test]
-    fn entries_that_are_not_objects_with_a_resource_contribute_nothing() {
-        let body = br#"{"prefetch": {
-            "a": {"resourceType": "Bundle", "entry": [null, 3, "x", [1], {"fullUrl": 5}, {"resource": null}]},
-            "b": {"resourceType": "Bundle", "entry": {"resource": {"resourceType": "Condition"}}},
-            "c": {"resourceType": "Bundle", "entry": [{"resource": {"id": "1"}}], "entry": [{"resource": {"id": "2"}}]}
-        }}"#;
-        let (_, raw) = request_from_bytes(&Bytes::copy_from_slice(body)).unwrap();
-        assert_eq!(raw["a"].len(), 1, "only the entry with a (null) resource");
-        assert_eq!(raw["a"][0].text(), "null");
-        assert!(raw["b"].is_empty(), "a lone entry object is not a list, as when the tree is read");
-        assert_eq!(raw["c"].len(), 1, "a repeated key: the last wins");
-        assert!(raw["c"][0].text().contains("\"2\""));
-    }
-
-    #[test]
-    fn syntax_errors_in_dropped_elements_are_still_errors() {
-        let bad = br#"{"prefetch": {"x": {"resourceType": "Patient", "text": {"div": tru}}}}"#;
-        assert!(request_from_bytes(&Bytes::copy_from_slice(bad)).is_err());
-        assert!(request_from_bytes(&Bytes::copy_from_slice(br#"{"hook": "x"} trailing"#)).is_err());
-        assert!(bundle_from_slice(br#"{"resourceType": "Bundle", "entry": [{"search": [1,]}]}"#).is_err());
     }
 }

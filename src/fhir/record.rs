@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::direct::{self, Direct, PatientRef, Typed};
 use super::normalize::{normalize, take_contained};
-use super::prune::RawEntry;
+use super::raw::RawEntry;
 use super::resources::{
     AllergyIntolerance, Condition, Medication, MedicationRef, MedicationRequest, MedicationStatement, Patient,
 };
@@ -127,10 +127,8 @@ impl PatientRecord {
         }
     }
 
-    /// Adds Bundle entries kept as JSON text (see [`super::prune`]). A resource that needs none
-    /// of the normaliser's repairs is read straight into its struct; any other (older shapes,
-    /// contained resources, anything the strict read refuses) goes the way of [`Self::add`],
-    /// so both ways read every resource alike.
+    /// Adds Bundle entries kept as JSON text (see [`super::raw`]): each read the fast way where
+    /// it can be, the lenient way of [`Self::add`] where not (see [`super`] for why both agree).
     pub fn add_entries(&mut self, entries: Vec<RawEntry>, origin: Origin) {
         for entry in entries {
             let text = entry.text();

@@ -1,10 +1,25 @@
-//! Daily dose of a trial (RULES.md §3): dose × frequency / period, summed over dosage lines.
-//! A dose in mg counts as given; one counted in tablets or capsules counts as count × the
-//! product's strength in mg; anything else leaves the daily dose undocumented.
+//! Doses (clinical rules §3): the daily dose of a trial — dose × frequency / period, summed over
+//! dosage lines; a dose in mg counts as given, one counted in tablets or capsules as count × the
+//! product's strength in mg, anything else leaves the daily dose undocumented — and the minimum
+//! daily dose of an adequate trial (TCA ≥ 75 mg/day), applied here.
 
+use super::trials::{ClassStatus, FailureKind, Trial};
 use crate::fhir::datatypes::Quantity;
-
 use crate::fhir::resources::Dosage;
+use crate::knowledge::DrugClass;
+
+/// Applies the class's dose threshold: a "no response" failure below it (or without a
+/// documented dose) is an inadequate trial. Intolerance at any dose is a real failure.
+pub fn judge(mut trial: Trial, class: &DrugClass) -> Trial {
+    if let (ClassStatus::Failed, Some((FailureKind::NoResponse, _)), Some(min)) =
+        (trial.outcome, &trial.failure, class.min_daily_mg)
+    {
+        if trial.daily_dose_mg.is_none_or(|d| d < min) {
+            trial.outcome = ClassStatus::InadequateTrial;
+        }
+    }
+    trial
+}
 
 /// The daily dose in mg, or `None` when any line cannot be computed (or there is no line).
 pub fn daily_dose_mg(dosages: &[Dosage], strength_mg: Option<f64>) -> Option<f64> {

@@ -5,11 +5,11 @@
 use crate::fhir::datatypes::CodeableConcept;
 
 use super::Today;
-use super::dose::daily_dose_mg;
+use super::dose::{daily_dose_mg, judge};
 use crate::fhir::PatientRecord;
 use crate::fhir::dates::FhirDate;
 use crate::fhir::resources::{AllergyIntolerance, Dosage, MedicationRequest, MedicationStatement};
-use crate::knowledge::{AgentId, DrugClass, Knowledge};
+use crate::knowledge::{AgentId, Knowledge};
 
 /// A class's status; the order of the variants is "best first".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -80,19 +80,6 @@ pub fn assess_classes(record: &PatientRecord, knowledge: &Knowledge, today: &Tod
             ClassAssessment { class: index, status, evidence }
         })
         .collect()
-}
-
-/// Applies the class's dose threshold: a "no response" failure below it (or without a
-/// documented dose) is an inadequate trial. Intolerance at any dose is a real failure.
-fn judge(mut trial: Trial, class: &DrugClass) -> Trial {
-    if let (ClassStatus::Failed, Some((FailureKind::NoResponse, _)), Some(min)) =
-        (trial.outcome, &trial.failure, class.min_daily_mg)
-    {
-        if trial.daily_dose_mg.is_none_or(|d| d < min) {
-            trial.outcome = ClassStatus::InadequateTrial;
-        }
-    }
-    trial
 }
 
 /// Every prior record of any agent, classified without class policy.

@@ -30,18 +30,17 @@ impl Hook {
     }
 }
 
-/// The examined ketamine drafts with the trigger agent each names (ketamine before
-/// esketamine when a product names both).
-pub fn examined_orders<'r>(
+/// The drafts the hook examines: on order-sign all, on order-select the selected ones; never
+/// those `entered-in-error`, `cancelled` or `completed`.
+fn in_scope<'r>(
     hook: Hook,
-    selections: &[String],
+    selections: &'r [String],
     record: &'r PatientRecord,
-    knowledge: &Knowledge,
-) -> Vec<(&'r MedicationRequest, AgentId)> {
+) -> impl Iterator<Item = &'r MedicationRequest> {
     record
         .drafts
         .iter()
-        .filter(|order| match hook {
+        .filter(move |order| match hook {
             Hook::OrderSign => true,
             Hook::OrderSelect => order
                 .id
@@ -49,11 +48,30 @@ pub fn examined_orders<'r>(
                 .is_some_and(|id| selections.iter().any(|s| s.strip_prefix("MedicationRequest/") == Some(id))),
         })
         .filter(|order| !matches!(order.status.as_str(), "entered-in-error" | "cancelled" | "completed"))
-        .filter_map(|order| {
-            let concept = record.request_medication(order)?;
-            let agents = knowledge.medications.recognise(&concept);
-            let agent = knowledge.trigger_agents.iter().copied().find(|a| agents.contains(a))?;
-            Some((order, agent))
-        })
+}
+
+/// The trigger agent an order names (ketamine before esketamine when a product names both), or
+/// `None` when it is no ketamine order.
+pub fn ketamine_agent(order: &MedicationRequest, record: &PatientRecord, knowledge: &Knowledge) -> Option<AgentId> {
+    let concept = record.request_medication(order)?;
+    let agents = knowledge.medications.recognise(&concept);
+    knowledge.trigger_agents.iter().copied().find(|a| agents.contains(a))
+}
+
+/// The examined ketamine drafts with the trigger agent each names.
+pub fn examined_orders<'r>(
+    hook: Hook,
+    selections: &'r [String],
+    record: &'r PatientRecord,
+    knowledge: &'r Knowledge,
+) -> Vec<(&'r MedicationRequest, AgentId)> {
+    in_scope(hook, selections, record)
+        .filter_map(|order| Some((order, ketamine_agent(order, record, knowledge)?)))
         .collect()
+}
+
+/// Whether the call may examine a ketamine order, from what the record holds so far: the
+/// question that decides whether the patient's data is needed at all.
+pub fn may_examine(hook: Hook, selections: &[String], record: &PatientRecord, knowledge: &Knowledge) -> bool {
+    in_scope(hook, selections, record).any(|order| ketamine_agent(order, record, knowledge).is_some())
 }

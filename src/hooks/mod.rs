@@ -2,6 +2,7 @@
 //! knows about ketamine; the guideline and the HTTP layer both build on these types.
 
 pub mod discovery;
+pub mod envelope;
 pub mod feedback;
 pub mod request;
 pub mod response;

@@ -1,7 +1,7 @@
 //! CDS Hooks request envelope: validation against the shipped JSON Schema, then the typed view
 //! the rest of the service reads (hook, hookInstance, context, prefetch in its four states).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 use super::HookError;
 use bytes::Bytes;
 
-use crate::fhir::prune::{RawEntries, RawEntry};
-use crate::fhir::{Origin, PatientRecord};
+use super::envelope::{self, RawEntries};
+use crate::fhir::raw::RawEntry;
 
 static SCHEMA_TEXT: &str = include_str!("request.schema.json");
 
@@ -48,12 +48,6 @@ pub struct PrefetchData {
 impl PrefetchData {
     pub fn from_value(value: Value) -> Self {
         Self { value, entries: Vec::new() }
-    }
-
-    /// Adds every relevant resource it holds to `record`.
-    pub fn add_to(self, record: &mut PatientRecord, origin: Origin) {
-        record.add(self.value, origin);
-        record.add_entries(self.entries, origin);
     }
 }
 
@@ -97,11 +91,27 @@ pub struct HookRequest {
 impl HookRequest {
     /// Parses and validates a request body. Prefetched resources keep only the elements the
     /// rules read, and the entries of prefetched Bundles stay unparsed until the patient record
-    /// reads them (see [`crate::fhir::prune`]).
+    /// reads them (see [`envelope`]).
     pub fn from_bytes(body: &Bytes) -> Result<Self, HookError> {
         let (value, entries) =
-            crate::fhir::prune::request_from_bytes(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
+            envelope::request_from_bytes(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
         Self::read(value, entries)
+    }
+
+    /// `Type/id` of every entry of the draftOrders Bundle (a DSTU2 `MedicationOrder` named as
+    /// the MedicationRequest it is read as).
+    pub fn draft_refs(&self) -> BTreeSet<String> {
+        self.context.draft_orders["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let r = &e["resource"];
+                let kind = r["resourceType"].as_str()?;
+                let kind = if kind == "MedicationOrder" { "MedicationRequest" } else { kind };
+                Some(format!("{kind}/{}", r["id"].as_str()?))
+            })
+            .collect()
     }
 
     /// As [`Self::from_bytes`], for a body that is not already shared (copied once).

@@ -54,7 +54,7 @@ async fn refuse(mut body: Body, limit: usize, mut read: usize) -> ApiError {
 }
 
 fn unreadable(error: axum::Error) -> ApiError {
-    ApiError::Unreadable(format!("the request body could not be read: {error}"))
+    ApiError::Unreadable(error.to_string())
 }
 
 #[cfg(test)]

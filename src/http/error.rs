@@ -1,5 +1,6 @@
 //! Every error the HTTP API can answer, mapped to its status and a FHIR OperationOutcome in this
-//! one place. Client input never produces a 5xx; request bodies are never echoed back.
+//! one place (a 401 alone is bare, as CDS Hooks clients expect). Client input never produces a
+//! 5xx; request bodies are never echoed back.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -26,6 +27,12 @@ pub enum ApiError {
     NotFound,
     #[error("the request took longer than the service allows")]
     Timeout,
+    /// No valid CDS Hooks JWT (why is logged, never told).
+    #[error("authentication required")]
+    Unauthorized,
+    /// A bug (a handler panicked), never client input.
+    #[error("internal error")]
+    Internal,
 }
 
 impl ApiError {
@@ -37,6 +44,8 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -55,6 +64,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::NotFound => "not-found",
             ApiError::Timeout => "timeout",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Internal => "internal",
         }
     }
 
@@ -74,6 +85,8 @@ impl ApiError {
             ApiError::TooLarge(_) => ("too-long", vec![self.to_string()]),
             ApiError::MethodNotAllowed => ("not-supported", vec![self.to_string()]),
             ApiError::Timeout => ("timeout", vec![self.to_string()]),
+            ApiError::Unauthorized => ("login", vec![self.to_string()]),
+            ApiError::Internal => ("exception", vec![self.to_string()]),
         }
     }
 }
@@ -87,6 +100,10 @@ pub fn operation_outcome(code: &str, lines: &[String]) -> Value {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Unauthorized = self {
+            let challenge = [(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"))];
+            return (self.status(), challenge).into_response();
+        }
         let (code, lines) = self.issues();
         let mut response = (self.status(), Json(operation_outcome(code, &lines))).into_response();
         response

@@ -1,5 +1,5 @@
 //! The HTTP API: router and shared state, one handler per endpoint. Handlers are thin: they
-//! read the body, call [`crate::service::evaluate`] and map errors through [`error::ApiError`].
+//! read the body, call [`crate::call::answer`] and map errors through [`error::ApiError`].
 
 mod body;
 pub mod budget;
@@ -21,33 +21,15 @@ use tower_http::cors::{Any, CorsLayer};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::auth::Authenticator;
+use crate::call::{self, services};
+use crate::config::HttpConfig;
 use crate::fhir::fetch::Fetcher;
-use crate::hooks::{HookRequest, discovery, feedback};
+use crate::hooks::{HookRequest, feedback};
 use crate::knowledge::Knowledge;
-use crate::service;
 use error::ApiError;
 
 /// The shipped OpenAPI description of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// Limits and switches of the HTTP layer.
-#[derive(Debug, Clone)]
-pub struct HttpConfig {
-    pub max_body_bytes: usize,
-    pub request_timeout: Duration,
-    /// Bytes of request bodies in flight at once (see [`budget::BodyBudget`]).
-    pub max_inflight_body_bytes: usize,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 5 * 1024 * 1024,
-            request_timeout: Duration::from_secs(10),
-            max_inflight_body_bytes: 10 * 1024 * 1024,
-        }
-    }
-}
 
 /// Shared by every request.
 pub struct AppState {
@@ -96,8 +78,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             // A bug, never client input: answer like a server error, keep serving.
             tracing::error!("a handler panicked");
-            let outcome = error::operation_outcome("exception", &["internal error".to_owned()]);
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(outcome)).into_response()
+            ApiError::Internal.into_response()
         }))
         .with_state(state)
 }
@@ -125,7 +106,7 @@ async fn authenticate(
                 kid = refusal.kid.as_deref().unwrap_or("-"),
                 "call refused: authentication"
             );
-            (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))]).into_response()
+            ApiError::Unauthorized.into_response()
         }
     }
 }
@@ -135,7 +116,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn discovery_handler(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(discovery::document(state.knowledge.version()))
+    Json(services::document(state.knowledge.version()))
 }
 
 async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
@@ -161,7 +142,7 @@ async fn hook_handler(
     raw: Request,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let service = discovery::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
+    let service = services::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
     let span = info_span!(
         "hook_call",
         service = service.id,
@@ -203,7 +184,8 @@ async fn hook_handler(
     .await
 }
 
-/// Reads, prepares, fetches what is missing (FHIR-server fallback) and answers one call.
+/// Reads the body and answers the call ([`call::answer`], the FHIR-server fallback reading what
+/// the client did not prefetch).
 ///
 /// The CPU-bound steps run on the async worker itself: there are as many workers as cores, so
 /// at most that many calls compute at once, each without a thread hand-off. (Moving them to the
@@ -211,9 +193,9 @@ async fn hook_handler(
 /// half the throughput and several times the memory.)
 async fn answer(
     state: &AppState,
-    service: &'static discovery::ServiceDef,
+    service: &'static call::ServiceDef,
     raw: Request,
-) -> Result<service::Evaluation, ApiError> {
+) -> Result<call::Evaluation, ApiError> {
     let bytes = body::read(raw, state.config.max_body_bytes).await?;
     // The record's entries are slices of `bytes`: it is freed when they have been read.
     let request = HookRequest::from_bytes(&bytes)?;
@@ -221,21 +203,8 @@ async fn answer(
     let span = tracing::Span::current();
     span.record("hook", request.hook.as_str());
     span.record("hook_instance", request.hook_instance.as_str());
-    let mut prepared = service::prepare(service, request, &state.knowledge)?;
-    let missing = prepared.missing();
-    let mut why = Vec::new();
-    if !missing.is_empty() {
-        if let Some((server, token)) = prepared.fhir_server() {
-            let results = state.fetcher.fetch(server, token, prepared.patient_id(), &missing).await;
-            for (key, result) in results {
-                match result {
-                    Ok(bundle) => prepared.add_fetched(&key, bundle),
-                    Err(reason) => why.push((key, reason)),
-                }
-            }
-        }
-    }
-    Ok(prepared.finish(&state.knowledge, time::OffsetDateTime::now_utc(), &why)?)
+    let now = time::OffsetDateTime::now_utc();
+    Ok(call::answer(service, request, &state.knowledge, &state.fetcher, now).await?)
 }
 
 async fn feedback_handler(
@@ -243,7 +212,7 @@ async fn feedback_handler(
     Path(id): Path<String>,
     raw: Request,
 ) -> Result<StatusCode, ApiError> {
-    let service = discovery::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
+    let service = services::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
     let bytes = body::read(raw, state.config.max_body_bytes).await?;
     let entries = feedback::parse(&bytes).map_err(ApiError::BadFeedback)?;
     for entry in &entries {

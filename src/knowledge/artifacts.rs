@@ -32,6 +32,14 @@ pub struct Artifacts {
 }
 
 impl Artifacts {
+    /// A directory's set when one is given, else the embedded one.
+    pub fn load(dir: Option<&Path>) -> Result<Self, Vec<KnowledgeError>> {
+        match dir {
+            Some(dir) => Self::from_dir(dir),
+            None => Self::embedded(),
+        }
+    }
+
     pub fn embedded() -> Result<Self, Vec<KnowledgeError>> {
         Self::from_files(embedded::EMBEDDED.iter().map(|(name, text)| ((*name).to_owned(), Ok((*text).to_owned()))))
     }

@@ -9,6 +9,7 @@ pub mod concepts;
 pub mod lint;
 pub mod medications;
 pub mod plan;
+pub mod plan_definition;
 
 use std::path::Path;
 
@@ -18,7 +19,7 @@ use serde_json::Value;
 use artifacts::Artifacts;
 pub use concepts::ConceptSet;
 pub use medications::{AgentId, MedicationCatalog};
-pub use plan::{DrugClass, Grade, Plan, Statement};
+pub use plan::{Code, DrugClass, Grade, Plan, Statement};
 
 /// Base of the canonical URLs of this project's own artifacts and extensions.
 pub const BASE: &str = "https://fhir.ketamine-cds.example";
@@ -59,6 +60,12 @@ pub struct Knowledge {
 }
 
 impl Knowledge {
+    /// The knowledge a process runs on: the profiles set of `dir` when one is given (it replaces
+    /// the embedded set whole), else the embedded one. The one place that decides.
+    pub fn load(dir: Option<&Path>) -> Result<Self, Vec<KnowledgeError>> {
+        Self::build(&Artifacts::load(dir)?)
+    }
+
     /// The profiles compiled into the binary.
     pub fn embedded() -> Result<Self, Vec<KnowledgeError>> {
         Self::build(&Artifacts::embedded()?)
@@ -72,11 +79,7 @@ impl Knowledge {
     /// Every problem of a profiles set (the embedded one without `dir`): schema, cross-references
     /// and malformed codes, for `check-profiles`. Empty when the set is sound.
     pub fn problems(dir: Option<&Path>) -> Vec<KnowledgeError> {
-        let artifacts = match dir {
-            Some(dir) => Artifacts::from_dir(dir),
-            None => Artifacts::embedded(),
-        };
-        let artifacts = match artifacts {
+        let artifacts = match Artifacts::load(dir) {
             Ok(a) => a,
             Err(errors) => return errors,
         };
@@ -93,7 +96,7 @@ impl Knowledge {
 
     fn build(artifacts: &Artifacts) -> Result<Self, Vec<KnowledgeError>> {
         let mut sets = SetBuilder { artifacts, medications: MedicationCatalog::default() };
-        let plan = plan::read(artifacts, &mut |url| sets.agents_of(url, 0)).map_err(|e| vec![e])?;
+        let plan = plan_definition::read(artifacts, &mut |url| sets.agents_of(url, 0)).map_err(|e| vec![e])?;
         let one = |e: KnowledgeError| vec![e];
         let trigger_agents =
             sets.agents_of(&plan.trigger_value_set, 0).map_err(|p| one(sets.err(&plan.trigger_value_set, p)))?;

@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use ketamine_cds::call::{self, services};
 use ketamine_cds::config::{FileConfig, ServeConfig};
-use ketamine_cds::hooks::{HookError, HookRequest, discovery};
+use ketamine_cds::hooks::{HookError, HookRequest};
 use ketamine_cds::knowledge::Knowledge;
-use ketamine_cds::{server, service};
+use ketamine_cds::startup;
 use serde_json::Value;
 
 pub fn knowledge() -> &'static Knowledge {
@@ -45,9 +46,9 @@ pub fn service_for(hook: &str) -> &'static str {
 /// Evaluates a request body with the library, as the server would (fixed now).
 pub fn evaluate(request: &Value) -> Result<Value, HookError> {
     let hook = request["hook"].as_str().unwrap_or_default();
-    let service = discovery::service(service_for(hook)).expect("service exists");
+    let service = services::service(service_for(hook)).expect("service exists");
     let request = HookRequest::from_value(request.clone())?;
-    let evaluation = service::evaluate(service, request, knowledge(), now())?;
+    let evaluation = call::answer_offline(service, request, knowledge(), now())?;
     Ok(serde_json::to_value(evaluation.response).expect("response serialises"))
 }
 
@@ -175,12 +176,12 @@ impl TestServer {
             max_inflight_body_bytes: 10 * 1024 * 1024,
         };
         tune(&mut config);
-        let knowledge = server::load_knowledge(&config).expect("knowledge loads");
+        let knowledge = startup::load_knowledge(&config).expect("knowledge loads");
         let running = AppServer::spawn(move |listener, stop, ready| async move {
             // Start-up (JWKS reads included) completes before the first call, as in `serve`.
-            let state = server::state(knowledge, &config, &file).await.expect("state builds");
+            let state = startup::state(knowledge, &config, &file).await.expect("state builds");
             ready.signal();
-            let _ = server::serve_on(listener, state, async {
+            let _ = startup::serve_on(listener, state, async {
                 let _ = stop.await;
             })
             .await;

@@ -1,4 +1,5 @@
-//! Running the HTTP server: load knowledge, bind, serve until SIGTERM or Ctrl-C, then drain.
+//! Starting and stopping the HTTP server: load knowledge, build the shared state, serve until
+//! SIGTERM or Ctrl-C, then drain.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,12 +13,9 @@ use crate::fhir::fetch::Fetcher;
 use crate::http::{AppState, router};
 use crate::knowledge::{Knowledge, KnowledgeError};
 
-/// Loads the configured knowledge (embedded, or the profiles directory).
+/// Loads the configured knowledge (the profiles directory, or the embedded set).
 pub fn load_knowledge(config: &ServeConfig) -> Result<Knowledge, Vec<KnowledgeError>> {
-    match &config.profiles {
-        Some(dir) => Knowledge::from_dir(dir),
-        None => Knowledge::embedded(),
-    }
+    Knowledge::load(config.profiles.as_deref())
 }
 
 /// Builds the shared state, ready to serve: reads the JWKS of every issuer when authentication

@@ -1,0 +1,206 @@
+//! One hook call from request to cards, the same for the HTTP API and the command line. Each
+//! step is a plain function; [`answer`] runs them in order:
+//!
+//! ```text
+//! check the request → record of the drafts → [no ketamine order: no cards]
+//!   → record of the prefetch → fetch what is missing → 412 (prefetch.rs) or assess → cards
+//! ```
+//!
+//! The FHIR server is reached only through a [`Fetch`] passed in: the server's fallback reader
+//! ([`crate::fhir::fetch::Fetcher`]) for HTTP, [`NoFetch`] for the command line and tests. "Now"
+//! is an argument. A step added later (recording the cards issued, applying snoozes) is one more
+//! line here.
+
+pub mod prefetch;
+pub mod services;
+
+use std::future::Future;
+
+use crate::cards::{self, CallInfo};
+use crate::fhir::fetch::{Fetcher, KeyResult, Search};
+use crate::fhir::{Origin, PatientRecord};
+use crate::guideline::{self, Hook, Today, trigger};
+use crate::hooks::{HookError, HookRequest, PrefetchData, Prefetched, Response};
+use crate::knowledge::Knowledge;
+pub use services::ServiceDef;
+
+/// The answer to a call and what went into it (for logs and metrics; no PHI).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub response: Response,
+    /// Ketamine orders examined.
+    pub examined: usize,
+    /// Prefetch keys the client sent and the rules used.
+    pub prefetched: usize,
+    /// Prefetch keys read from the FHIR server.
+    pub fetched: usize,
+    /// Resources read and skipped while building the patient record.
+    pub resources_read: usize,
+    pub resources_skipped: usize,
+}
+
+/// Where a call's FHIR server is and the token to read it with (never logged).
+#[derive(Clone, Copy)]
+pub struct FhirServer<'a> {
+    pub base: &'a str,
+    pub token: Option<&'a str>,
+}
+
+/// Reads prefetch keys the client did not send from its FHIR server.
+pub trait Fetch: Sync {
+    fn fetch(&self, server: FhirServer<'_>, searches: &[Search]) -> impl Future<Output = Vec<KeyResult>> + Send;
+}
+
+/// The FHIR-server fallback.
+impl Fetch for Fetcher {
+    fn fetch(&self, server: FhirServer<'_>, searches: &[Search]) -> impl Future<Output = Vec<KeyResult>> + Send {
+        Fetcher::fetch(self, server.base, server.token, searches)
+    }
+}
+
+/// Reads nothing: the command line's and the tests' fetcher. A key it is asked for stays
+/// missing (and the call gets its 412).
+pub struct NoFetch;
+
+impl Fetch for NoFetch {
+    async fn fetch(&self, _: FhirServer<'_>, searches: &[Search]) -> Vec<KeyResult> {
+        let why = "not prefetched (absent or an OperationOutcome); this caller reads no FHIR server";
+        searches.iter().map(|s| (s.key, Err(why.to_owned()))).collect()
+    }
+}
+
+/// Answers one call: every step, in order.
+pub async fn answer(
+    service: &ServiceDef,
+    mut request: HookRequest,
+    knowledge: &Knowledge,
+    fetcher: &impl Fetch,
+    now: time::OffsetDateTime,
+) -> Result<Evaluation, HookError> {
+    check(service, &request)?;
+    let hook = service.hook;
+    let mut record = read_drafts(&mut request);
+    if !trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
+        // No ketamine order: no patient data is needed, and none is read.
+        return Ok(finish(hook, &request, &record, knowledge, now, 0, 0));
+    }
+    let mut fetched = 0;
+    let mut why = Vec::new();
+    let missing = prefetch::missing(&request.prefetch);
+    if let (false, Some(server)) = (missing.is_empty(), fhir_server(&request)) {
+        let searches = prefetch::searches(&missing, &request.context.patient_id);
+        for (key, result) in fetcher.fetch(server, &searches).await {
+            match result {
+                Ok(bundle) => {
+                    request.prefetch.insert(key.to_owned(), Prefetched::Data(PrefetchData::from_value(bundle)));
+                    fetched += 1;
+                }
+                Err(reason) => why.push((key, reason)),
+            }
+        }
+    }
+    let still_missing = prefetch::missing(&request.prefetch);
+    if !still_missing.is_empty() {
+        return Err(prefetch::missing_data(&still_missing, &why));
+    }
+    let prefetched = read_prefetch(&mut request, &mut record) - fetched;
+    Ok(finish(hook, &request, &record, knowledge, now, prefetched, fetched))
+}
+
+/// The request is for this service's hook and its selections name draft orders.
+fn check(service: &ServiceDef, request: &HookRequest) -> Result<(), HookError> {
+    if Hook::from_name(&request.hook) != Some(service.hook) {
+        return Err(HookError::HookMismatch { expected: service.hook.name().to_owned(), got: request.hook.clone() });
+    }
+    let drafts = request.draft_refs();
+    match request.context.selections.iter().find(|s| !drafts.contains(*s)) {
+        Some(unknown) => Err(HookError::UnknownSelection(unknown.clone())),
+        None => Ok(()),
+    }
+}
+
+/// The record of the call's draft orders (taken out of the request).
+pub fn read_drafts(request: &mut HookRequest) -> PatientRecord {
+    let mut record = PatientRecord::new(&request.context.patient_id);
+    record.add(std::mem::take(&mut request.context.draft_orders), Origin::Draft);
+    record
+}
+
+/// Adds every prefetched key's resources to the record (taken out of the request); the number
+/// of keys with data.
+pub fn read_prefetch(request: &mut HookRequest, record: &mut PatientRecord) -> usize {
+    let mut keys = 0;
+    for value in std::mem::take(&mut request.prefetch).into_values() {
+        if let Prefetched::Data(data) = value {
+            record.add(data.value, Origin::History);
+            record.add_entries(data.entries, Origin::History);
+            keys += 1;
+        }
+    }
+    keys
+}
+
+fn fhir_server(request: &HookRequest) -> Option<FhirServer<'_>> {
+    Some(FhirServer {
+        base: request.fhir_server.as_deref()?,
+        token: request.fhir_authorization.as_ref().map(|a| a.access_token.as_str()),
+    })
+}
+
+/// Assesses the record and words the cards.
+fn finish(
+    hook: Hook,
+    request: &HookRequest,
+    record: &PatientRecord,
+    knowledge: &Knowledge,
+    now: time::OffsetDateTime,
+    prefetched: usize,
+    fetched: usize,
+) -> Evaluation {
+    let assessments =
+        guideline::assess(hook, &request.context.selections, record, knowledge, &Today::from_datetime(now));
+    let call = CallInfo {
+        hook,
+        hook_instance: &request.hook_instance,
+        patient_id: &request.context.patient_id,
+        encounter_id: request.context.encounter_id.as_deref(),
+    };
+    Evaluation {
+        response: Response { cards: cards::cards(&call, &assessments, knowledge) },
+        examined: assessments.len(),
+        prefetched,
+        fetched,
+        resources_read: record.stats.read,
+        resources_skipped: record.stats.skipped,
+    }
+}
+
+/// [`answer`] for callers without a runtime (the command line, tests, benches): reads no FHIR
+/// server, so it never waits.
+pub fn answer_offline(
+    service: &ServiceDef,
+    request: HookRequest,
+    knowledge: &Knowledge,
+    now: time::OffsetDateTime,
+) -> Result<Evaluation, HookError> {
+    block_on(answer(service, request, knowledge, &NoFetch, now))
+}
+
+/// Runs a future to completion on this thread (parking it while the future waits).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}

@@ -1,0 +1,65 @@
+//! The two CDS services this process offers and the discovery document (`GET /cds-services`)
+//! that describes them, with the prefetch templates of [`super::prefetch`].
+
+use crate::guideline::Hook;
+use crate::hooks::discovery::{self, ServiceDescription};
+
+use super::prefetch::TEMPLATES;
+
+/// One service this process offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceDef {
+    pub id: &'static str,
+    pub hook: Hook,
+    pub title: &'static str,
+    pub description: &'static str,
+}
+
+pub const SERVICES: &[ServiceDef] = &[
+    ServiceDef {
+        id: "ketamine-order-select",
+        hook: Hook::OrderSelect,
+        title: "Ketamine for neuropathic pain: first-line agents first",
+        description: "When a ketamine or esketamine order for neuropathic pain is selected, checks \
+                      that documented failures of the first-line classes (SNRI, gabapentinoid, TCA) \
+                      back it, and suggests the first-line alternative when they do not.",
+    },
+    ServiceDef {
+        id: "ketamine-order-sign",
+        hook: Hook::OrderSign,
+        title: "Ketamine for neuropathic pain: step-therapy check at signing",
+        description: "Before ketamine or esketamine orders for neuropathic pain are signed, warns when \
+                      first-line classes (SNRI, gabapentinoid, TCA) have no documented failure and \
+                      when a relative contraindication is on record.",
+    },
+];
+
+/// The service with this id.
+pub fn service(id: &str) -> Option<&'static ServiceDef> {
+    SERVICES.iter().find(|s| s.id == id)
+}
+
+/// The service that answers `hook`.
+pub fn for_hook(hook: Hook) -> &'static ServiceDef {
+    SERVICES.iter().find(|s| s.hook == hook).unwrap_or(&SERVICES[0])
+}
+
+/// The discovery document; `knowledge_version` tells operators which profiles are loaded.
+pub fn document(knowledge_version: &str) -> serde_json::Value {
+    let prefetch: serde_json::Map<_, _> =
+        TEMPLATES.iter().map(|(k, q)| ((*k).to_owned(), serde_json::Value::from(*q))).collect();
+    let services: Vec<ServiceDescription> = SERVICES
+        .iter()
+        .map(|s| ServiceDescription {
+            hook: s.hook.name(),
+            id: s.id,
+            title: s.title,
+            description: s.description,
+            prefetch: prefetch.clone(),
+            usage_requirements: "Send the prefetch keys, or fhirServer with fhirAuthorization so the \
+                                 service can read them; the draft ketamine order must be in draftOrders.",
+            version: format!("{} (knowledge {knowledge_version})", env!("CARGO_PKG_VERSION")),
+        })
+        .collect();
+    discovery::document(&services)
+}
