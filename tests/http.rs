@@ -252,8 +252,10 @@ async fn feedback_is_accepted_and_bad_feedback_is_400() {
     let path = "/cds-services/ketamine-order-sign/feedback";
     let (status, _, _) = post(&server, path, good.to_string()).await;
     assert_eq!(status, 200);
+    // Nothing is stored yet (feedback is logged): the same items sent again are simply
+    // acknowledged again. The feedback store will make this a check of idempotent storage.
     let (status, _, _) = post(&server, path, good.to_string()).await;
-    assert_eq!(status, 200, "idempotent");
+    assert_eq!(status, 200, "the same feedback sent again is acknowledged again");
     let bad = json!({ "feedback": [{ "card": "c", "outcome": "maybe", "outcomeTimestamp": "t" }] });
     let (status, _, body) = post(&server, path, bad.to_string()).await;
     assert_eq!(status, 400);
@@ -263,12 +265,44 @@ async fn feedback_is_accepted_and_bad_feedback_is_400() {
     assert_outcome(&body, "not-found", &["nope"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_shutdown_finishes_and_stops_listening() {
+/// Sends an order-sign call (its body in two halves, `pause` apart), begins shutdown right after
+/// the first half, and returns the raw answer; the server must have stopped listening after.
+async fn call_across_shutdown(pause: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start();
     let addr = server.addr;
-    drop(server);
+    let body = std::fs::read(repo().join("examples/hooks/01-untreated-patient.json")).unwrap();
+    let (first, rest) = body.split_at(if pause.is_zero() { body.len() } else { body.len() / 2 });
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /cds-services/ketamine-order-sign HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    let stopping = std::thread::spawn(move || drop(server));
+    tokio::time::sleep(pause).await;
+    let mut answer = String::new();
+    if stream.write_all(rest).await.is_ok() {
+        let _ = stream.read_to_string(&mut answer).await;
+    }
+    stopping.join().unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_answers_a_call_already_received_and_stops_listening() {
+    let answer = call_across_shutdown(std::time::Duration::ZERO).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"indicator\":\"warning\""), "the call got its card: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fails today (issue 19, shutdown that finishes): a call whose body is still arriving when shutdown begins is reset"]
+async fn graceful_shutdown_finishes_a_call_whose_body_is_still_arriving() {
+    let answer = call_across_shutdown(std::time::Duration::from_millis(300)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "the half-sent call was not answered: {answer:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

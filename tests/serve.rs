@@ -85,11 +85,39 @@ fn the_listen_address_can_come_from_the_environment() {
 
 #[test]
 fn a_profiles_directory_is_loaded_instead_of_the_embedded_one() {
+    // A site's copy of the profiles that knows its local ketamine code KX-77.
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo().join("profiles")).unwrap().flatten() {
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let agent = dir.path().join("ValueSet-agent-ketamine.json");
+    let mut value_set = read_json(&agent);
+    value_set["compose"]["include"].as_array_mut().unwrap().push(serde_json::json!({
+        "system": "urn:oid:1.2.3.4.5",
+        "concept": [{ "code": "KX-77", "display": "Ketamine infusion (local)", "extension": [{
+            "url": "https://fhir.ketamine-cds.example/StructureDefinition/local-code", "valueBoolean": true }] }] }));
+    std::fs::write(&agent, value_set.to_string()).unwrap();
+    let request = serde_json::json!({
+        "hook": "order-sign", "hookInstance": "5b0f3c1e-local-code",
+        "context": { "userId": "Practitioner/1", "patientId": "p1", "draftOrders": { "resourceType": "Bundle", "entry": [
+            { "resource": { "resourceType": "MedicationRequest", "id": "k1", "status": "draft", "intent": "order",
+                            "subject": { "reference": "Patient/p1" },
+                            "medicationCodeableConcept": { "coding": [{ "system": "urn:oid:1.2.3.4.5", "code": "KX-77" }] } } }] } },
+        "prefetch": { "conditions": { "resourceType": "Bundle", "type": "searchset", "entry": [{ "resource": {
+            "resourceType": "Condition", "id": "c1", "subject": { "reference": "Patient/p1" },
+            "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
+            "code": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.42" }] } } }] },
+            "medicationRequests": null, "medicationStatements": null, "allergyIntolerances": null } });
+    let embedded = evaluate(&request).unwrap();
+    assert_eq!(embedded["cards"], serde_json::json!([]), "the embedded knowledge does not know KX-77");
+
     let port = free_port();
-    let dir = repo().join("profiles");
-    let mut child = serve(&["--listen", &format!("127.0.0.1:{port}"), "--profiles", dir.to_str().unwrap()], &[]);
+    let mut child = serve(&["--listen", &format!("127.0.0.1:{port}"), "--profiles", dir.path().to_str().unwrap()], &[]);
     wait_ready(&mut child, port);
+    let answer = post_hook(port, &request.to_string());
     terminate(&mut child);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"indicator\":\"warning\""), "the site's code is a ketamine order there: {answer}");
 }
 
 #[test]

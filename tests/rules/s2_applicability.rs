@@ -1,0 +1,130 @@
+//! Clinical rules §2: when the guideline speaks.
+
+use super::*;
+
+#[test]
+fn ketamine_for_general_anaesthesia_or_sedation_is_silent() {
+    for reason in [code(SCT, "50697003", "General anesthesia"), code(SCT, "72641008", "Sedation")] {
+        let order = with(ketamine_draft(), "reasonCode", json!([reason]));
+        assert!(Case::sign().drafts(vec![order]).cards().is_empty());
+    }
+}
+
+#[test]
+fn ketamine_ordered_for_depression_is_silent() {
+    let order = with(
+        ketamine_draft(),
+        "reasonCode",
+        json!([code(ICD, "F33.1", "Major depressive disorder, recurrent, moderate")]),
+    );
+    assert!(Case::sign().drafts(vec![order]).cards().is_empty());
+}
+
+#[test]
+fn depression_on_the_problem_list_does_not_silence_an_order_without_reason() {
+    let case = Case::sign().conditions(vec![pdn(), condition(SCT, "370143000", "Major depressive disorder")]);
+    assert_eq!(case.step_card()["indicator"], "warning");
+}
+
+#[test]
+fn an_order_pain_reason_wins_over_a_non_pain_reason_on_the_same_order() {
+    let order = with(
+        ketamine_draft(),
+        "reasonCode",
+        json!([code(SCT, "72641008", "Sedation"), code(SCT, "247398009", "Neuropathic pain")]),
+    );
+    let card = Case::sign().conditions(vec![]).drafts(vec![order]).step_card();
+    assert!(card["detail"].as_str().unwrap().contains("**Indication** (reason on the order): Neuropathic pain"));
+}
+
+#[test]
+fn esketamine_without_an_order_pain_reason_is_silent() {
+    let order = draft("e1", code(RX, "2201625", "Spravato Nasal Spray"));
+    assert!(Case::sign().drafts(vec![order]).cards().is_empty());
+    let by_name = draft("e2", text("Esketamine 28 mg nasal spray"));
+    assert!(Case::sign().drafts(vec![by_name]).cards().is_empty());
+}
+
+#[test]
+fn esketamine_with_an_order_level_pain_reason_speaks() {
+    let order = with(
+        draft("e1", code(ATC, "N06AX27", "esketamine")),
+        "reasonCode",
+        json!([code(ICD, "M79.7", "Fibromyalgia")]),
+    );
+    let card = Case::sign().drafts(vec![order]).step_card();
+    assert!(card["summary"].as_str().unwrap().starts_with("Esketamine for neuropathic pain"));
+}
+
+#[test]
+fn order_reason_reference_to_a_condition_is_the_indication() {
+    let phn = condition(SCT, "2177002", "Postherpetic neuralgia");
+    let order = with(ketamine_draft(), "reasonReference", json!([{ "reference": "Condition/c-2177002" }]));
+    let card = Case::sign().conditions(vec![phn]).drafts(vec![order]).step_card();
+    assert!(card["detail"].as_str().unwrap().contains("(reason on the order): Postherpetic neuralgia"));
+}
+
+#[test]
+fn an_unrecognised_order_reason_falls_back_to_the_problem_list() {
+    let order = with(ketamine_draft(), "reasonCode", json!([text("chronic pain")]));
+    let card = Case::sign().drafts(vec![order]).step_card();
+    assert!(card["detail"].as_str().unwrap().contains("(active problem list)"));
+}
+
+#[test]
+fn every_in_scope_pain_syndrome_makes_the_guideline_speak() {
+    for (system, c) in [
+        (SCT, "247398009"),
+        (SCT, "368581000119106"),
+        (ICD, "M79.2"),
+        (ICD, "M54.16"),
+        (ICD, "B02.29"),
+        (ICD, "E10.42"),
+        (ICD, "G50.0"),
+        (ICD, "G90.512"),
+        (ICD, "G56.41"),
+        (ICD, "G54.6"),
+        (ICD, "G62.0"),
+        (ICD, "G89.0"),
+        (ICD, "M79.7"),
+        (ICD, "m5416"),
+    ] {
+        let cards = Case::sign().conditions(vec![condition(system, c, "x")]).cards();
+        assert_eq!(topics(&cards), ["ketamine-step-therapy"], "{system} {c}");
+    }
+}
+
+#[test]
+fn conditions_outside_the_scope_are_silent() {
+    for (system, c) in [(ICD, "G54.7"), (ICD, "M54.50"), (ICD, "M54.19"), (ICD, "G89.3"), (SCT, "22298006")] {
+        let cards = Case::sign().conditions(vec![condition(system, c, "x")]).cards();
+        assert!(cards.is_empty(), "{system} {c}");
+    }
+}
+
+#[test]
+fn resolved_or_refuted_neuropathy_does_not_count() {
+    let mut resolved = pdn();
+    resolved["clinicalStatus"]["coding"][0]["code"] = json!("resolved");
+    assert!(Case::sign().conditions(vec![resolved]).cards().is_empty());
+    let mut refuted = pdn();
+    refuted["verificationStatus"] = json!({ "coding": [{ "code": "refuted" }] });
+    assert!(Case::sign().conditions(vec![refuted]).cards().is_empty());
+}
+
+#[test]
+fn cancer_related_neuropathic_pain_marks_the_grade_d_statement() {
+    let case = Case::sign().conditions(vec![pdn(), condition(ICD, "G89.3", "Neoplasm related pain")]);
+    let detail = case.step_card()["detail"].as_str().unwrap().to_owned();
+    let line = detail.lines().find(|l| l.contains("Cancer-related neuropathic pain")).unwrap();
+    assert!(line.contains("(Level II, Grade D)") && line.contains("Applies to this patient"), "{line}");
+}
+
+#[test]
+fn crps_marks_the_moderate_evidence_statement() {
+    let order =
+        with(ketamine_draft(), "reasonCode", json!([code(SCT, "734947007", "Complex regional pain syndrome type I")]));
+    let detail = Case::sign().drafts(vec![order]).step_card()["detail"].as_str().unwrap().to_owned();
+    let line = detail.lines().find(|l| l.starts_with("- CRPS")).unwrap();
+    assert!(line.contains("(Grade B)") && line.contains("Applies to this patient"), "{line}");
+}

@@ -1,0 +1,127 @@
+//! Clinical rules §4: outcomes and card content.
+
+use super::*;
+
+#[test]
+fn backed_order_on_order_sign_is_silent() {
+    assert!(Case::sign().all_first_line_failed().cards().is_empty());
+}
+
+#[test]
+fn backed_order_on_order_select_gets_an_info_card_listing_the_failures() {
+    let cards = Case::select().all_first_line_failed().cards();
+    assert_eq!(topics(&cards), ["ketamine-monitoring"]);
+    let card = &cards[0];
+    assert_eq!(card["indicator"], "info");
+    assert_eq!(
+        card["summary"],
+        "Ketamine: first-line failures documented (SNRI, gabapentinoid and TCA); monitor closely"
+    );
+    let detail = card["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("- TCA: Amitriptyline 100 mg/day, stopped 2025-03-02: no response to treatment"),
+        "{detail}"
+    );
+    assert!(detail.contains("**Monitoring**:"));
+    assert!(card.get("suggestions").is_none() && card.get("overrideReasons").is_none());
+}
+
+#[test]
+fn not_backed_order_select_gets_the_same_warning_as_order_sign() {
+    let select = Case::select().step_card();
+    let sign = Case::sign().step_card();
+    assert_eq!(select["summary"], sign["summary"]);
+    assert_eq!(select["detail"], sign["detail"]);
+}
+
+#[test]
+fn suggestions_replace_ketamine_with_each_undocumented_class_and_recommend_duloxetine() {
+    let card = Case::sign().step_card();
+    assert_eq!(card["selectionBehavior"], "at-most-one");
+    assert_eq!(
+        suggestion_labels(&card),
+        [
+            "Order duloxetine 30 mg once daily (SNRI, Level I, Grade A) instead",
+            "Order gabapentin 300 mg at bedtime (gabapentinoid, strong recommendation) instead",
+            "Order amitriptyline 10 mg at night (TCA, strong recommendation) instead",
+        ]
+    );
+    let recommended: Vec<bool> =
+        card["suggestions"].as_array().unwrap().iter().map(|s| s["isRecommended"].as_bool().unwrap_or(false)).collect();
+    assert_eq!(recommended, [true, false, false]);
+    let actions = &card["suggestions"][0]["actions"];
+    assert_eq!(
+        actions[0],
+        json!({ "type": "delete", "description": "Remove the ketamine order", "resourceId": "MedicationRequest/k1" })
+    );
+    assert_eq!(actions[1]["type"], "create");
+    let created = &actions[1]["resource"];
+    assert_eq!(created["resourceType"], "MedicationRequest");
+    assert_eq!(created["status"], "draft");
+    assert_eq!(created["subject"]["reference"], "Patient/p1");
+    assert_eq!(created["medicationCodeableConcept"]["coding"][0]["code"], "596930");
+    assert_eq!(created["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"], 30);
+}
+
+#[test]
+fn when_snri_failed_gabapentin_is_the_recommended_suggestion() {
+    let card = Case::sign().history(vec![duloxetine_failed()]).step_card();
+    assert_eq!(card["suggestions"].as_array().unwrap().len(), 2);
+    assert_eq!(card["suggestions"][0]["isRecommended"], true);
+    assert!(card["suggestions"][0]["label"].as_str().unwrap().starts_with("Order gabapentin"));
+}
+
+#[test]
+fn step_therapy_card_carries_coded_override_reasons_links_source_and_position() {
+    let card = Case::sign().step_card();
+    let reasons: Vec<&str> =
+        card["overrideReasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "first-line-failures-elsewhere",
+            "first-line-contraindicated",
+            "crps",
+            "pain-specialist-plan",
+            "clinical-trial",
+            "palliative-care",
+            "not-applicable"
+        ]
+    );
+    for r in card["overrideReasons"].as_array().unwrap() {
+        assert_eq!(r["system"], "https://fhir.ketamine-cds.example/CodeSystem/override-reason");
+        assert!(!r["display"].as_str().unwrap().is_empty());
+    }
+    let links: Vec<&str> = card["links"].as_array().unwrap().iter().map(|l| l["url"].as_str().unwrap()).collect();
+    assert!(links.contains(&"https://doi.org/10.1097/AAP.0000000000000808"));
+    assert!(links.contains(&"https://doi.org/10.1097/ALN.0000000000003345"));
+    assert!(card["links"].as_array().unwrap().iter().all(|l| l["type"] == "absolute"));
+    assert_eq!(card["source"]["topic"]["code"], "ketamine-step-therapy");
+    assert!(card["source"]["url"].as_str().unwrap().starts_with("https://doi.org/"));
+    let detail = card["detail"].as_str().unwrap();
+    for phrase in [
+        "last resort",
+        "Level II, Grade D",
+        "35 days",
+        "CRPS",
+        "Psychedelic effects",
+        "cardiovascular stimulation",
+        "hepatotoxicity",
+        "abuse and tolerance",
+        "close monitoring is mandatory",
+    ] {
+        assert!(detail.contains(phrase), "detail lacks '{phrase}':\n{detail}");
+    }
+}
+
+#[test]
+fn card_and_suggestion_uuids_are_deterministic_per_hook_instance() {
+    let a = Case::sign().step_card();
+    let b = Case::sign().step_card();
+    assert_eq!(a["uuid"], b["uuid"]);
+    let mut other = Case::sign().body();
+    other["hookInstance"] = json!("another-instance");
+    let c = evaluate(&other).unwrap()["cards"][0].clone();
+    assert_ne!(a["uuid"], c["uuid"]);
+    assert_ne!(a["suggestions"][0]["uuid"], a["suggestions"][1]["uuid"]);
+}

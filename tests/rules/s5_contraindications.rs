@@ -1,0 +1,63 @@
+//! Clinical rules §5: relative contraindications.
+
+use super::*;
+
+#[test]
+fn each_contraindication_group_adds_a_graded_warning() {
+    for (c, display, group, grade) in [
+        ("I50.22", "Chronic systolic heart failure", "Poorly controlled cardiovascular disease", "Grade B"),
+        ("I21.4", "NSTEMI", "Poorly controlled cardiovascular disease", "Grade B"),
+        ("O09.90", "Supervision of high risk pregnancy", "Pregnancy", "Grade B"),
+        ("Z33.1", "Pregnant state", "Pregnancy", "Grade B"),
+        ("F20.9", "Schizophrenia", "Active psychosis", "Grade B"),
+        ("K74.60", "Cirrhosis of liver", "Severe hepatic disease", "Grade C"),
+        ("H40.11X0", "Primary open-angle glaucoma", "Raised intracranial or intraocular pressure", "Grade C"),
+        ("F11.20", "Opioid dependence", "Active substance use disorder", "Grade C"),
+    ] {
+        let cards = Case::sign().conditions(vec![pdn(), condition(ICD, c, display)]).cards();
+        assert_eq!(topics(&cards), ["ketamine-step-therapy", "ketamine-contraindication"], "{c}");
+        let card = &cards[1];
+        assert_eq!(card["indicator"], "warning");
+        assert_eq!(card["summary"], format!("Ketamine: relative contraindication on record: {display}"));
+        let line = format!("- **{group}** ({grade}): {display}");
+        assert!(card["detail"].as_str().unwrap().contains(&line), "{c}: {}", card["detail"]);
+    }
+}
+
+#[test]
+fn substance_use_in_remission_or_unspecified_use_is_not_a_contraindication() {
+    let cards = Case::sign().conditions(vec![pdn(), condition(ICD, "F11.90", "Opioid use, unspecified")]).cards();
+    assert_eq!(topics(&cards), ["ketamine-step-therapy"]);
+}
+
+#[test]
+fn contraindication_warns_even_when_the_order_is_backed() {
+    let cards = Case::sign()
+        .all_first_line_failed()
+        .conditions(vec![pdn(), condition(ICD, "F20.0", "Paranoid schizophrenia")])
+        .cards();
+    assert_eq!(topics(&cards), ["ketamine-contraindication"]);
+}
+
+#[test]
+fn contraindication_is_silent_when_the_guideline_does_not_apply() {
+    let cards = Case::sign().conditions(vec![condition(ICD, "I50.22", "Heart failure")]).cards();
+    assert!(cards.is_empty());
+}
+
+// ---------- §6 Data rules ----------
+
+#[test]
+fn a_null_prefetch_key_is_a_known_empty_result() {
+    let card = Case::sign().step_card();
+    assert!(class_line(&card, "SNRI").contains("not documented"));
+}
+
+#[test]
+fn an_unreadable_history_resource_is_skipped_not_fatal() {
+    let broken = json!({ "resourceType": "MedicationRequest", "id": "bad", "status": "stopped", "dosageInstruction": "twice daily",
+                         "medicationCodeableConcept": code(RX, "72625", "duloxetine") });
+    let card = Case::sign().history(vec![broken, gabapentin_failed()]).step_card();
+    assert!(class_line(&card, "Gabapentinoid").contains("failed"));
+    assert!(class_line(&card, "SNRI").contains("not documented"));
+}
