@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::fhir::prune::PrefetchItem;
+use crate::fhir::prune::{PrefetchItem, value_scalars};
 use crate::fhir::raw::RawEntry;
 
 /// The entries of each prefetched Bundle, by prefetch key.
@@ -41,24 +41,7 @@ impl<'de> DeserializeSeed<'de> for Envelope<'_> {
 /// Anything but an object is kept as it is (the schema then refuses it).
 macro_rules! keep_as_is {
     () => {
-        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-            Ok(Value::Bool(v))
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-            Ok(Value::Number(v.into()))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-            Ok(Value::Number(v.into()))
-        }
-        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-            Ok(Value::String(v.to_owned()))
-        }
-        fn visit_unit<E>(self) -> Result<Value, E> {
-            Ok(Value::Null)
-        }
+        value_scalars!();
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
             let mut items = Vec::new();
             while let Some(item) = seq.next_element::<Value>()? {
