@@ -2,8 +2,9 @@
 //! step is a plain function; [`answer`] runs them in order:
 //!
 //! ```text
-//! check the request → record of the drafts → [no ketamine order: no cards]
-//!   → record of the prefetch → fetch what is missing → 412 (prefetch.rs) or assess → cards
+//! check the request → record of the drafts → [no draft is or may be a ketamine order: no cards,
+//!   no data read] → record of the prefetch → fetch what is missing → 412 (prefetch.rs) or
+//!   assess (the trigger decided with every Medication the call has) → cards
 //! ```
 //!
 //! The FHIR server is reached only through a [`Fetch`] passed in: the server's fallback reader
@@ -20,7 +21,7 @@ use crate::cards::{self, CallInfo};
 use crate::fhir::fetch::{Fetcher, KeyResult, Search};
 use crate::fhir::{Origin, PatientRecord};
 use crate::guideline::{self, Hook, Today, trigger};
-use crate::hooks::{HookError, HookRequest, PrefetchData, Prefetched, Response};
+use crate::hooks::{HookError, HookRequest, Prefetched, Response};
 use crate::knowledge::Knowledge;
 pub use services::ServiceDef;
 
@@ -84,26 +85,29 @@ pub async fn answer(
         // No ketamine order: no patient data is needed, and none is read.
         return Ok(finish(hook, &request, &record, knowledge, now, 0, 0));
     }
+    // The prefetch is read before the trigger is decided: a draft's Medication may be in it.
+    let mut missing = prefetch::missing(&request.prefetch);
+    let prefetched = read_prefetch(&mut request, &mut record);
     let mut fetched = 0;
-    let mut why = Vec::new();
-    let missing = prefetch::missing(&request.prefetch);
-    if let (false, Some(server)) = (missing.is_empty(), fhir_server(&request)) {
-        let searches = prefetch::searches(&missing, &request.context.patient_id);
-        for (key, result) in fetcher.fetch(server, &searches).await {
-            match result {
-                Ok(bundle) => {
-                    request.prefetch.insert(key.to_owned(), Prefetched::Data(PrefetchData::from_value(bundle)));
-                    fetched += 1;
+    if !missing.is_empty() && trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
+        let mut why = Vec::new();
+        if let Some(server) = fhir_server(&request) {
+            let searches = prefetch::searches(&missing, &request.context.patient_id);
+            for (key, result) in fetcher.fetch(server, &searches).await {
+                match result {
+                    Ok(bundle) => {
+                        record.add(bundle, Origin::History);
+                        missing.retain(|k| *k != key);
+                        fetched += 1;
+                    }
+                    Err(reason) => why.push((key, reason)),
                 }
-                Err(reason) => why.push((key, reason)),
             }
         }
+        if !missing.is_empty() && trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
+            return Err(prefetch::missing_data(&missing, &why));
+        }
     }
-    let still_missing = prefetch::missing(&request.prefetch);
-    if !still_missing.is_empty() {
-        return Err(prefetch::missing_data(&still_missing, &why));
-    }
-    let prefetched = read_prefetch(&mut request, &mut record) - fetched;
     Ok(finish(hook, &request, &record, knowledge, now, prefetched, fetched))
 }
 

@@ -236,6 +236,13 @@ impl PatientRecord {
         self.concept_of(owner, request.medication()?)
     }
 
+    /// Whether an order names its medication by a reference to a Medication this record does not
+    /// (yet) hold.
+    pub fn medication_unresolved(&self, request: &MedicationRequest) -> bool {
+        let owner = Owner { kind: "MedicationRequest", id: request.id.as_deref() };
+        matches!(request.medication(), Some(MedicationRef::Reference(r)) if self.medication(owner, r).is_none())
+    }
+
     /// As [`Self::request_medication`], for a MedicationStatement.
     pub fn statement_medication<'a>(&'a self, statement: &'a MedicationStatement) -> Option<Cow<'a, CodeableConcept>> {
         let owner = Owner { kind: "MedicationStatement", id: statement.id.as_deref() };

@@ -70,8 +70,12 @@ pub fn examined_orders<'r>(
         .collect()
 }
 
-/// Whether the call may examine a ketamine order, from what the record holds so far: the
-/// question that decides whether the patient's data is needed at all.
+/// Whether the call may examine a ketamine order, from what the record holds so far: an
+/// in-scope draft that is a ketamine order, or one whose Medication the record does not hold yet
+/// (it may come with the prefetch, an `_include`d Medication, or from the FHIR server). This
+/// decides whether the patient's data is needed at all; which orders are examined is decided by
+/// [`examined_orders`] once every source is read.
 pub fn may_examine(hook: Hook, selections: &[String], record: &PatientRecord, knowledge: &Knowledge) -> bool {
-    in_scope(hook, selections, record).any(|order| ketamine_agent(order, record, knowledge).is_some())
+    in_scope(hook, selections, record)
+        .any(|order| record.medication_unresolved(order) || ketamine_agent(order, record, knowledge).is_some())
 }

@@ -94,3 +94,48 @@ fn two_ketamine_drafts_on_order_sign_get_a_card_each_with_distinct_uuids() {
     assert_ne!(cards[0]["uuid"], cards[1]["uuid"]);
     assert_eq!(cards[1]["suggestions"][0]["actions"][0]["resourceId"], "MedicationRequest/k2");
 }
+
+/// A ketamine draft coded by reference to a Medication that only the prefetch carries (the
+/// `_include`d Medication of the MedicationRequest search).
+fn ketamine_draft_referencing(reference: &str) -> Value {
+    let mut order = ketamine_draft();
+    order.as_object_mut().unwrap().remove("medicationCodeableConcept");
+    order["medicationReference"] = json!({ "reference": reference });
+    order
+}
+
+fn included_ketamine_medication() -> Value {
+    json!({ "resourceType": "Medication", "id": "med-k", "code": code(RX, "238084", "ketamine 50 MG/ML Injectable Solution") })
+}
+
+#[test]
+fn ketamine_via_a_medication_only_in_prefetch_is_examined_on_both_hooks() {
+    for reference in ["Medication/med-k", "https://ehr.example/fhir/Medication/med-k"] {
+        let case = Case::sign().drafts(vec![ketamine_draft_referencing(reference)]).history(vec![included_ketamine_medication()]);
+        assert_eq!(topics(&case.cards()), ["ketamine-step-therapy"], "order-sign, {reference}");
+        let select = Case { hook: "order-select", ..case };
+        assert_eq!(topics(&select.cards()), ["ketamine-step-therapy"], "order-select, {reference}");
+        let assessed = select.assess();
+        assert_eq!(assessed.len(), 1);
+        assert_eq!(assessed[0].order_ref.as_deref(), Some("MedicationRequest/k1"));
+    }
+}
+
+#[test]
+fn a_referenced_medication_found_nowhere_with_the_prefetch_present_is_no_ketamine_order() {
+    let case = Case::sign().drafts(vec![ketamine_draft_referencing("Medication/elsewhere")]);
+    assert!(case.cards().is_empty());
+}
+
+#[test]
+fn a_referenced_medication_that_only_missing_prefetch_could_hold_is_a_412() {
+    let mut body = Case::sign().drafts(vec![ketamine_draft_referencing("Medication/med-k")]).body();
+    body.as_object_mut().unwrap().remove("prefetch");
+    match evaluate(&body) {
+        Err(ketamine_cds::hooks::HookError::MissingData(keys)) => {
+            let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+            assert!(names.contains(&"medicationRequests"), "{names:?}");
+        }
+        other => panic!("expected a 412, got {other:?}"),
+    }
+}
