@@ -160,7 +160,11 @@ fn a_large_synthea_record_is_read_whole_and_answered() {
     let evaluation = ketamine_cds::call::answer_offline(service, request, knowledge(), now()).unwrap();
     assert!(evaluation.resources_read > 80, "{}", evaluation.resources_read);
     assert_eq!(evaluation.resources_skipped, 0);
-    assert_eq!(evaluation.response.cards.len(), 1);
+    // The step-therapy warning, and the contraindication its SNOMED-coded "dependent drug abuse"
+    // (Synthea's code for an active substance use disorder) gives.
+    let summaries: Vec<&str> = evaluation.response.cards.iter().map(|c| c.summary.as_str()).collect();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    assert!(summaries[1].contains("Dependent drug abuse"), "{summaries:?}");
 }
 
 #[test]

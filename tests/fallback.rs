@@ -148,7 +148,8 @@ async fn the_same_cards_whether_data_is_prefetched_fetched_or_half_and_half() {
     let server = server_with(local_fhir());
     let (status, prefetched, _) = post(&server, &request).await;
     assert_eq!(status, 200);
-    assert_eq!(prefetched["cards"].as_array().unwrap().len(), 1, "{prefetched:#}");
+    // The step-therapy warning and the contraindication (an active SNOMED "dependent drug abuse").
+    assert_eq!(prefetched["cards"].as_array().unwrap().len(), 2, "{prefetched:#}");
     let (status, fetched, _) = post(&server, &pointing_at(request.clone(), &fhir, &[])).await;
     assert_eq!(status, 200, "{fetched:#}");
     assert_eq!(fetched, prefetched);

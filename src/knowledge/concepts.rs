@@ -1,5 +1,6 @@
 //! Value sets as the rules use them: sets of (system, code) plus the ICD-10-CM filters
-//! (`is-a` a category, `regex` over a checked range) that FHIR `compose.include.filter` allows.
+//! (`is-a` a category, `regex` over a checked range) that FHIR `compose.include.filter` allows,
+//! the value sets they include, and what `compose.exclude` takes out again.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,11 +25,15 @@ impl Filter {
     }
 }
 
-/// An expanded value set: explicit codes and filters, keyed by system.
+/// An expanded value set: explicit codes and filters, keyed by system; the value sets it
+/// includes; and what it excludes (FHIR: the union of the includes less the union of the
+/// excludes).
 #[derive(Debug, Clone, Default)]
 pub struct ConceptSet {
     codes: HashSet<(String, String)>,
     filters: HashMap<String, Vec<Filter>>,
+    included: Vec<ConceptSet>,
+    excluded: Option<Box<ConceptSet>>,
 }
 
 impl ConceptSet {
@@ -40,19 +45,22 @@ impl ConceptSet {
         self.filters.entry(system.to_owned()).or_default().push(filter);
     }
 
+    /// Includes another value set (with its own excludes).
     pub fn extend(&mut self, other: &ConceptSet) {
-        self.codes.extend(other.codes.iter().cloned());
-        for (system, filters) in &other.filters {
-            self.filters.entry(system.clone()).or_default().extend(filters.iter().cloned());
-        }
+        self.included.push(other.clone());
+    }
+
+    /// Takes the codes of `excluded` out of this set, whatever included them.
+    pub fn exclude(&mut self, excluded: ConceptSet) {
+        self.excluded = Some(Box::new(excluded));
     }
 
     pub fn contains(&self, system: &str, code: &str) -> bool {
-        let code = canonical_code(system, code);
-        if self.codes.contains(&(system.to_owned(), code.clone())) {
-            return true;
-        }
-        self.filters.get(system).is_some_and(|fs| fs.iter().any(|f| f.matches(&code)))
+        let canonical = canonical_code(system, code);
+        let own = self.codes.contains(&(system.to_owned(), canonical.clone()))
+            || self.filters.get(system).is_some_and(|fs| fs.iter().any(|f| f.matches(&canonical)));
+        (own || self.included.iter().any(|set| set.contains(system, code)))
+            && !self.excluded.as_ref().is_some_and(|set| set.contains(system, code))
     }
 }
 
@@ -88,5 +96,23 @@ mod tests {
         assert!(!set.contains(ICD10CM, "M54.19"));
         assert!(!set.contains(ICD10CM, "M54.160"));
         assert!(!set.contains("http://snomed.info/sct", "G50.0"));
+    }
+
+    #[test]
+    fn excluded_codes_leave_the_set_whatever_included_them() {
+        let mut inner = ConceptSet::default();
+        inner.add_filter(ICD10CM, Filter::Regex(Regex::new(r"F1[0-9]\.[12].*").unwrap()));
+        let mut set = ConceptSet::default();
+        set.extend(&inner);
+        let mut out = ConceptSet::default();
+        out.add_filter(ICD10CM, Filter::IsA("F17".into()));
+        out.add_filter(ICD10CM, Filter::Regex(Regex::new(r"F1[0-9]\.(11|21)").unwrap()));
+        set.exclude(out);
+        assert!(set.contains(ICD10CM, "F11.20"));
+        assert!(set.contains(ICD10CM, "F1120"));
+        assert!(!set.contains(ICD10CM, "F17.210"), "nicotine dependence");
+        assert!(!set.contains(ICD10CM, "F11.21"), "in remission");
+        assert!(!set.contains(ICD10CM, "F10.11"), "in remission");
+        assert!(set.contains(ICD10CM, "F10.10"));
     }
 }

@@ -206,8 +206,17 @@ impl SetBuilder<'_> {
             return Err(fail(format!("includes nest deeper than {MAX_DEPTH} (a cycle?)")));
         }
         let vs = self.value_set(url).map_err(fail)?;
+        let mut set = self.part(url, &vs["compose"]["include"], "include", depth)?;
+        if vs["compose"]["exclude"].as_array().is_some_and(|e| !e.is_empty()) {
+            set.exclude(self.part(url, &vs["compose"]["exclude"], "exclude", depth)?);
+        }
+        Ok(set)
+    }
+
+    /// The codes, filters and value sets of `compose.include` (or `compose.exclude`).
+    fn part(&self, url: &str, items: &Value, name: &str, depth: usize) -> Result<ConceptSet, Vec<KnowledgeError>> {
         let mut set = ConceptSet::default();
-        for (i, include) in vs["compose"]["include"].as_array().into_iter().flatten().enumerate() {
+        for (i, include) in items.as_array().into_iter().flatten().enumerate() {
             for inner in include["valueSet"].as_array().into_iter().flatten().filter_map(Value::as_str) {
                 set.extend(&self.concepts(inner, depth + 1)?);
             }
@@ -222,7 +231,7 @@ impl SetBuilder<'_> {
                     _ => concepts::Filter::Regex(Regex::new(value).map_err(|e| {
                         vec![KnowledgeError::new(
                             self.artifacts.get(url).map(|a| a.file.as_str()).unwrap_or("profiles"),
-                            format!("/compose/include/{i}/filter"),
+                            format!("/compose/{name}/{i}/filter"),
                             format!("bad regex '{value}': {e}"),
                         )]
                     })?),

@@ -111,7 +111,9 @@ fn included_ketamine_medication() -> Value {
 #[test]
 fn ketamine_via_a_medication_only_in_prefetch_is_examined_on_both_hooks() {
     for reference in ["Medication/med-k", "https://ehr.example/fhir/Medication/med-k"] {
-        let case = Case::sign().drafts(vec![ketamine_draft_referencing(reference)]).history(vec![included_ketamine_medication()]);
+        let case = Case::sign()
+            .drafts(vec![ketamine_draft_referencing(reference)])
+            .history(vec![included_ketamine_medication()]);
         assert_eq!(topics(&case.cards()), ["ketamine-step-therapy"], "order-sign, {reference}");
         let select = Case { hook: "order-select", ..case };
         assert_eq!(topics(&select.cards()), ["ketamine-step-therapy"], "order-select, {reference}");

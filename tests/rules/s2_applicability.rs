@@ -128,3 +128,19 @@ fn crps_marks_the_moderate_evidence_statement() {
     let line = detail.lines().find(|l| l.starts_with("- CRPS")).unwrap();
     assert!(line.contains("(Grade B)") && line.contains("Applies to this patient"), "{line}");
 }
+
+#[test]
+fn snomed_coded_pain_syndromes_of_revision_2_make_the_guideline_speak() {
+    for (c, display) in [
+        ("408751001", "Complex regional pain syndrome type II"),
+        ("5771000119106", "Phantom limb syndrome with pain"),
+        ("277286006", "Central post-stroke pain"),
+        ("762595001", "Chronic painful polyneuropathy following chemotherapy"),
+        ("128196005", "Lumbar radiculopathy"),
+    ] {
+        let cards = Case::sign().conditions(vec![condition(SCT, c, display)]).cards();
+        assert_eq!(topics(&cards), ["ketamine-step-therapy"], "{c}");
+    }
+    let without_pain = Case::sign().conditions(vec![condition(SCT, "193114000", "Phantom limb without pain")]).cards();
+    assert!(without_pain.is_empty());
+}

@@ -61,3 +61,63 @@ fn an_unreadable_history_resource_is_skipped_not_fatal() {
     assert!(class_line(&card, "Gabapentinoid").contains("failed"));
     assert!(class_line(&card, "SNRI").contains("not documented"));
 }
+
+#[test]
+fn a_problem_list_in_snomed_ct_gives_the_contraindication_card_too() {
+    for (c, display, group) in [
+        ("88805009", "Chronic congestive heart failure", "Poorly controlled cardiovascular disease"),
+        (
+            "401314000",
+            "Acute non-ST segment elevation myocardial infarction",
+            "Poorly controlled cardiovascular disease",
+        ),
+        ("72892002", "Normal pregnancy", "Pregnancy"),
+        ("58214004", "Schizophrenia", "Active psychosis"),
+        ("19943007", "Cirrhosis of liver", "Severe hepatic disease"),
+        ("23986001", "Glaucoma", "Raised intracranial or intraocular pressure"),
+        ("6525002", "Dependent drug abuse", "Active substance use disorder"),
+    ] {
+        let cards = Case::sign().conditions(vec![pdn(), condition(SCT, c, display)]).cards();
+        assert_eq!(topics(&cards), ["ketamine-step-therapy", "ketamine-contraindication"], "{c}");
+        assert!(cards[1]["detail"].as_str().unwrap().contains(&format!("**{group}**")), "{c}: {}", cards[1]["detail"]);
+    }
+}
+
+#[test]
+fn a_history_of_myocardial_infarction_is_not_active_cardiovascular_disease() {
+    let cards =
+        Case::sign().conditions(vec![pdn(), condition(SCT, "399211009", "History of myocardial infarction")]).cards();
+    assert_eq!(topics(&cards), ["ketamine-step-therapy"]);
+}
+
+#[test]
+fn the_revision_2_icd_10_cm_additions_are_contraindications() {
+    for (c, display) in [
+        ("I22.1", "Subsequent non-ST elevation myocardial infarction"),
+        ("I11.0", "Hypertensive heart disease with heart failure"),
+        ("I13.2", "Hypertensive heart and chronic kidney disease with heart failure and ESRD"),
+        ("Z34.00", "Encounter for supervision of normal first pregnancy, unspecified trimester"),
+        ("F22", "Delusional disorders"),
+        ("F25.0", "Schizoaffective disorder, bipolar type"),
+        ("F32.3", "Major depressive disorder, single episode, severe with psychotic features"),
+        ("K70.40", "Alcoholic hepatic failure without coma"),
+    ] {
+        let cards = Case::sign().conditions(vec![pdn(), condition(ICD, c, display)]).cards();
+        assert_eq!(topics(&cards), ["ketamine-step-therapy", "ketamine-contraindication"], "{c}");
+    }
+}
+
+#[test]
+fn nicotine_dependence_and_substance_use_in_remission_are_not_active_substance_use_disorder() {
+    for (c, display) in [
+        ("F17.210", "Nicotine dependence, cigarettes, uncomplicated"),
+        ("F11.21", "Opioid dependence, in remission"),
+        ("F10.11", "Alcohol abuse, in remission"),
+    ] {
+        let cards = Case::sign().conditions(vec![pdn(), condition(ICD, c, display)]).cards();
+        assert_eq!(topics(&cards), ["ketamine-step-therapy"], "{c}");
+    }
+    let active =
+        Case::sign().conditions(vec![pdn(), condition(ICD, "F10.20", "Alcohol dependence, uncomplicated")]).cards();
+    assert_eq!(topics(&active), ["ketamine-step-therapy", "ketamine-contraindication"]);
+}
