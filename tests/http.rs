@@ -77,7 +77,7 @@ async fn patient_id_given_as_a_reference_is_accepted() {
     let (status, _, body) = post(&server, SIGN, request.to_string()).await;
     assert_eq!(status, 200);
     assert_eq!(
-        body["cards"][0]["suggestions"][0]["actions"][1]["resource"]["subject"]["reference"],
+        body["cards"][0]["suggestions"][0]["actions"][0]["resource"]["subject"]["reference"],
         "Patient/example-patient"
     );
 }

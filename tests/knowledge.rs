@@ -120,8 +120,21 @@ fn the_product_concept_map_holds_every_row_of_the_shared_product_table() {
     }
     let rows = product_rows();
     assert!(rows.len() > 2400);
-    for row in rows {
+    let brand_names: std::collections::HashSet<&str> = map["group"][0]["element"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["extension"][0]["valueCode"] == "BN")
+        .filter_map(|e| e["code"].as_str())
+        .collect();
+    for row in &rows {
         assert!(pairs.contains(&(row[0].clone(), row[3].clone())), "missing product {} → {}", row[0], row[3]);
+        assert_eq!(
+            row[1] == "BN",
+            brand_names.contains(row[0].as_str()),
+            "{} is marked BN exactly when it is one",
+            row[0]
+        );
     }
 }
 
@@ -236,6 +249,12 @@ fn a_local_medication_code_added_to_a_profiles_directory_is_recognised() {
     );
 }
 
+/// The extension of a PlanDefinition action whose URL ends with `name`.
+fn extension_named<'a>(action: &'a mut Value, name: &str) -> &'a mut Value {
+    let extensions = action["extension"].as_array_mut().unwrap();
+    extensions.iter_mut().find(|e| e["url"].as_str().unwrap().ends_with(name)).unwrap()
+}
+
 #[test]
 fn a_site_can_lower_the_tca_threshold_and_require_second_line() {
     let request = read_json(&repo().join("examples/hooks/04-inadequate-tca-trial.json"));
@@ -246,8 +265,8 @@ fn a_site_can_lower_the_tca_threshold_and_require_second_line() {
     let dir = copy_profiles();
     edit(dir.path(), "PlanDefinition-ketamine-step-therapy.json", |v| {
         let classes = v["action"][0]["action"].as_array_mut().unwrap();
-        classes[2]["extension"][2]["valueQuantity"]["value"] = json!(25);
-        classes[3]["extension"][0]["valueBoolean"] = json!(true);
+        extension_named(&mut classes[2], "/minimum-daily-dose")["valueQuantity"]["value"] = json!(25);
+        extension_named(&mut classes[3], "/required")["valueBoolean"] = json!(true);
     });
     let site = Knowledge::from_dir(dir.path()).expect("site profiles load");
     let cards = cards_with(&site, &request);

@@ -1,7 +1,10 @@
-//! Assessment → CDS Hooks cards (RULES.md §4–§5): the step-therapy warning with its first-line
-//! suggestions, the monitoring info card (order-select, backed), and the contraindication
-//! warning. Card and suggestion uuids are UUID v5 of hookInstance + rule + order (+ class), so
-//! the same call always gives byte-identical cards and feedback leads back to the rule.
+//! Assessment → CDS Hooks cards (clinical rules §4–§5): one step-therapy warning per call with its
+//! first-line suggestions, the monitoring info card (order-select, backed), and one
+//! contraindication warning per call. The classes are the patient's, not the order's: a call
+//! with several ketamine drafts gets one card naming them all, whose suggestions replace them
+//! all. Card and suggestion uuids are UUID v5 of hookInstance + rule + orders (+ class), so the
+//! same call always gives byte-identical cards and feedback leads back to the rule. Every card
+//! carries its kind, its orders, the grades it cites and the class statuses in an `extension`.
 
 pub mod wording;
 
@@ -12,9 +15,12 @@ use crate::guideline::{Applicability, ClassAssessment, ClassStatus, Hook, OrderA
 use crate::hooks::response::{
     Action, ActionType, Card, Coding, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion,
 };
-use crate::knowledge::plan::CardText;
-use crate::knowledge::{BASE, Code, Knowledge};
-use wording::{class_line, grade, join_and, limit, trial};
+use crate::knowledge::plan::{CardText, DrugClass, Statement};
+use crate::knowledge::{BASE, Code, Grade, Knowledge};
+use wording::{class_line, grade, join_and, limit, number, trial};
+
+/// The name of the card extension (CDS Hooks extensions are keyed by name).
+pub const EXTENSION: &str = "ketamine-cds-card";
 
 /// What the cards need to know of the call besides the assessment.
 #[derive(Debug, Clone, Copy)]
@@ -25,21 +31,66 @@ pub struct CallInfo<'a> {
     pub encounter_id: Option<&'a str>,
 }
 
+/// The examined ketamine orders the guideline speaks for, as the cards name them.
+struct Orders<'a> {
+    assessed: Vec<&'a OrderAssessment>,
+    /// The uuid key: `MedicationRequest/id` of each order (one without an id named by its
+    /// place), joined.
+    key: String,
+}
+
+impl<'a> Orders<'a> {
+    fn of(assessments: &'a [OrderAssessment]) -> Option<Self> {
+        let (places, assessed): (Vec<usize>, Vec<&OrderAssessment>) =
+            assessments.iter().enumerate().filter(|(_, o)| o.applies()).unzip();
+        if assessed.is_empty() {
+            return None;
+        }
+        let refs: Vec<String> = assessed
+            .iter()
+            .zip(places)
+            .map(|(o, place)| o.order_ref.clone().unwrap_or_else(|| format!("order-{place}")))
+            .collect();
+        Some(Self { key: refs.join("+"), assessed })
+    }
+
+    /// The assessment the patient-level findings (classes, contraindications) are read from:
+    /// the same record gives every order the same.
+    fn patient(&self) -> &'a OrderAssessment {
+        self.assessed[0]
+    }
+
+    /// "Ketamine", or "Ketamine and esketamine".
+    fn agents(&self, knowledge: &Knowledge) -> String {
+        let mut names: Vec<String> = Vec::new();
+        for o in &self.assessed {
+            let name = knowledge.medications.agent(o.agent).name.clone();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        capitalise(&join_and(&names))
+    }
+
+    /// References of the orders that have an id (what delete actions and the extension name).
+    fn ids(&self) -> impl Iterator<Item = &'a String> {
+        self.assessed.iter().filter_map(|o| o.order_ref.as_ref())
+    }
+}
+
 pub fn cards(call: &CallInfo<'_>, assessments: &[OrderAssessment], knowledge: &Knowledge) -> Vec<Card> {
+    let Some(orders) = Orders::of(assessments) else {
+        return Vec::new();
+    };
+    let patient = orders.patient();
     let mut cards = Vec::new();
-    for (index, order) in assessments.iter().enumerate() {
-        if !order.applies() {
-            continue;
-        }
-        let key = order.order_ref.clone().unwrap_or_else(|| format!("order-{index}"));
-        if !order.backed(knowledge) {
-            cards.push(step_therapy(call, &key, order, knowledge));
-        } else if call.hook == Hook::OrderSelect {
-            cards.push(monitoring(call, &key, order, knowledge));
-        }
-        if !order.contraindications.is_empty() {
-            cards.push(contraindication(call, &key, order, knowledge));
-        }
+    if !patient.backed(knowledge) {
+        cards.push(step_therapy(call, &orders, knowledge));
+    } else if call.hook == Hook::OrderSelect {
+        cards.push(monitoring(call, &orders, knowledge));
+    }
+    if !patient.contraindications.is_empty() {
+        cards.push(contraindication(call, &orders, knowledge));
     }
     cards
 }
@@ -50,20 +101,20 @@ fn uuid(call: &CallInfo<'_>, parts: &[&str]) -> String {
     Uuid::new_v5(&namespace, name.as_bytes()).to_string()
 }
 
-fn source(text: &CardText, knowledge: &Knowledge) -> Source {
-    Source {
-        label: knowledge.plan.source_label.clone(),
-        url: knowledge.plan.source_url.clone(),
-        topic: text.topic.as_ref().map(coding),
-    }
-}
-
 fn coding(code: &Code) -> Coding {
     Coding { system: code.system.clone(), code: code.code.clone(), display: code.display.clone() }
 }
 
 fn codings(codes: &[Code]) -> Vec<Coding> {
     codes.iter().map(coding).collect()
+}
+
+fn source(text: &CardText, knowledge: &Knowledge) -> Source {
+    Source {
+        label: knowledge.plan.source_label.clone(),
+        url: knowledge.plan.source_url.clone(),
+        topic: text.topic.as_ref().map(coding),
+    }
 }
 
 fn links(text: &CardText) -> Vec<Link> {
@@ -74,148 +125,252 @@ fn links(text: &CardText) -> Vec<Link> {
         .collect()
 }
 
+/// The card's machine-readable facts: its kind, its orders, the grades it cites (each once),
+/// and the class statuses it shows.
+fn extension(
+    kind: &str,
+    orders: &Orders<'_>,
+    grades: &[&Grade],
+    classes: &[ClassAssessment],
+    knowledge: &Knowledge,
+) -> serde_json::Map<String, Value> {
+    let mut codes: Vec<Value> = Vec::new();
+    for g in grades {
+        let code = json!({ "system": g.system, "code": g.code });
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    let mut facts = json!({ "kind": kind, "orders": orders.ids().collect::<Vec<_>>() });
+    if !codes.is_empty() {
+        facts["grades"] = Value::Array(codes);
+    }
+    if !classes.is_empty() {
+        let statuses: Vec<Value> = classes
+            .iter()
+            .map(|c| json!({ "class": knowledge.plan.classes[c.class].id, "status": c.status.code() }))
+            .collect();
+        facts["classes"] = Value::Array(statuses);
+    }
+    if facts["orders"].as_array().is_some_and(Vec::is_empty) {
+        facts.as_object_mut().map(|f| f.remove("orders"));
+    }
+    let mut map = serde_json::Map::new();
+    map.insert(EXTENSION.to_owned(), facts);
+    map
+}
+
 fn fill(template: &str, agent: &str, classes: &str, conditions: &str) -> String {
     template.replace("{agent}", agent).replace("{classes}", classes).replace("{conditions}", conditions)
 }
 
-fn agent_name(order: &OrderAssessment, knowledge: &Knowledge) -> String {
-    capitalise(&knowledge.medications.agent(order.agent).name)
+/// "**Orders**: Ketamine 50 MG/ML Injectable Solution; Ketamine 10 mg/mL infusion".
+fn orders_line(orders: &Orders<'_>) -> String {
+    let texts: Vec<&str> = orders.assessed.iter().map(|o| o.medication_text.as_str()).collect();
+    let label = if texts.len() == 1 { "Order" } else { "Orders" };
+    format!("**{label}**: {}", texts.join("; "))
 }
 
-/// The guideline's position on ketamine and its risks, with grades; the statements that apply to
-/// this patient (cancer-related pain, CRPS) are marked.
-fn position(order: &OrderAssessment, knowledge: &Knowledge) -> String {
-    let plan = &knowledge.plan;
-    let (cancer, crps) = match order.applicability {
-        Applicability::Applies { cancer_related, crps, .. } => (cancer_related, crps),
-        Applicability::NotApplicable(_) => (false, false),
-    };
-    let mark = |applies: bool| {
-        if applies { " **Applies to this patient.**" } else { "" }
-    };
-    format!(
-        "**Guideline position**: {}\n\n\
-         - {} ({}): {}{}\n\
-         - {} ({}): {}\n\
-         - {} ({}): {}{}\n\n\
-         **Risks**: {}",
-        plan.step_therapy.statement.text,
-        plan.cancer.title,
-        grade(&plan.cancer),
-        plan.cancer.text,
-        mark(cancer),
-        plan.rct.title,
-        grade(&plan.rct),
-        plan.rct.text,
-        plan.crps.title,
-        grade(&plan.crps),
-        plan.crps.text,
-        mark(crps),
-        plan.risks.text,
-    )
-}
-
-fn indication_line(order: &OrderAssessment) -> String {
-    match &order.applicability {
-        Applicability::Applies { conditions, from_order, .. } => {
-            let names: Vec<String> = conditions.iter().map(|c| c.display.clone()).collect();
-            let whence = if *from_order { "reason on the order" } else { "active problem list" };
-            format!("**Indication** ({whence}): {}", join_and(&names))
+/// The indication of the orders: the conditions each names, and where they came from.
+fn indication_line(orders: &Orders<'_>) -> String {
+    let (mut names, mut from_order, mut from_list) = (Vec::<String>::new(), false, false);
+    for o in &orders.assessed {
+        if let Applicability::Applies { conditions, from_order: own, .. } = &o.applicability {
+            for c in conditions {
+                if !names.contains(&c.display) {
+                    names.push(c.display.clone());
+                }
+            }
+            if *own { from_order = true } else { from_list = true }
         }
-        Applicability::NotApplicable(_) => String::new(),
     }
+    let whence = match (from_order, from_list) {
+        (true, true) => "reason on the order and active problem list",
+        (true, false) => "reason on the order",
+        _ => "active problem list",
+    };
+    format!("**Indication** ({whence}): {}", join_and(&names))
+}
+
+/// Whether any order's indication is cancer-related, or CRPS.
+fn indication_marks(orders: &Orders<'_>) -> (bool, bool) {
+    orders.assessed.iter().fold((false, false), |(cancer, crps), o| match o.applicability {
+        Applicability::Applies { cancer_related, crps: is_crps, .. } => (cancer || cancer_related, crps || is_crps),
+        Applicability::NotApplicable(_) => (cancer, crps),
+    })
+}
+
+/// The guideline's position on ketamine, the 2020 RCT, and the indication-specific evidence
+/// only where it applies to this patient; then the risks. Returns the text and the statements
+/// it cites.
+fn position<'k>(orders: &Orders<'_>, knowledge: &'k Knowledge) -> (String, Vec<&'k Statement>) {
+    let plan = &knowledge.plan;
+    let (cancer, crps) = indication_marks(orders);
+    let mut cited = vec![&plan.step_therapy.statement];
+    let mut lines = vec![format!("**Guideline position**: {}", plan.step_therapy.statement.text)];
+    let mut evidence = |statement: &'k Statement| {
+        lines.push(format!("- {} ({}): {}", statement.title, grade(statement), statement.text));
+        cited.push(statement);
+    };
+    if cancer {
+        evidence(&plan.cancer);
+    }
+    if crps {
+        evidence(&plan.crps);
+    }
+    evidence(&plan.rct);
+    let text = format!("{}\n\n**Risks**: {}", lines.join("\n"), plan.risks.text);
+    (text, cited)
 }
 
 /// Titles of the required classes whose assessment passes `keep`, in plan order.
 fn required_class_titles(
-    order: &OrderAssessment,
+    classes: &[ClassAssessment],
     knowledge: &Knowledge,
     keep: impl Fn(&ClassAssessment) -> bool,
 ) -> Vec<String> {
-    let classes = &knowledge.plan.classes;
-    order
-        .classes
+    let plan_classes = &knowledge.plan.classes;
+    classes
         .iter()
-        .filter(|c| classes[c.class].required && keep(c))
-        .map(|c| classes[c.class].title.clone())
+        .filter(|c| plan_classes[c.class].required && keep(c))
+        .map(|c| plan_classes[c.class].title.clone())
         .collect()
 }
 
-fn step_therapy(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Card {
+fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> Card {
     let plan = &knowledge.plan;
-    let agent = agent_name(order, knowledge);
-    let missing = required_class_titles(order, knowledge, |c| c.status != ClassStatus::Failed);
+    let patient = orders.patient();
+    let agent = orders.agents(knowledge);
+    let missing = required_class_titles(&patient.classes, knowledge, |c| c.status != ClassStatus::Failed);
     let summary = limit(fill(&plan.step_therapy.summary, &agent, &join_and(&missing), ""));
-    let class_lines: Vec<String> = order.classes.iter().map(|c| class_line(c, knowledge)).collect();
-    let detail = format!(
-        "{}\n\n**First-line classes** (each required class needs a documented failure):\n{}\n\n{}",
-        indication_line(order),
-        class_lines.join("\n"),
-        position(order, knowledge)
-    );
-    let suggestions = suggestions(call, key, order, knowledge);
+    let required: Vec<String> =
+        patient.classes.iter().filter(|c| plan.classes[c.class].required).map(|c| class_line(c, knowledge)).collect();
+    let mut sections = vec![
+        orders_line(orders),
+        indication_line(orders),
+        format!("**Required first-line classes** (each needs a documented failure):\n{}", required.join("\n")),
+    ];
+    // Second-line agents only when the record has any, on a line of their own.
+    let second_line: Vec<String> = patient
+        .classes
+        .iter()
+        .filter(|c| !plan.classes[c.class].required && c.status != ClassStatus::NotDocumented)
+        .flat_map(|c| c.evidence.iter().map(|t| trial(t, knowledge)))
+        .collect();
+    if !second_line.is_empty() {
+        sections.push(format!("**Second-line agents** (not required): {}", second_line.join("; ")));
+    }
+    let (suggestions, left_out) = suggestions(call, orders, knowledge);
+    if !left_out.is_empty() {
+        sections.push(format!("**Not suggested**: {}", left_out.join("; ")));
+    }
+    let (position, cited) = position(orders, knowledge);
+    sections.push(position);
+    let mut grades: Vec<&Grade> = patient
+        .classes
+        .iter()
+        .filter(|c| plan.classes[c.class].required)
+        .filter_map(|c| plan.classes[c.class].statement.grade.as_ref())
+        .collect();
+    grades.extend(cited.iter().filter_map(|s| s.grade.as_ref()));
     Card {
-        uuid: uuid(call, &["step-therapy", key]),
+        uuid: uuid(call, &["step-therapy", &orders.key]),
         summary,
         indicator: Indicator::Warning,
-        detail: Some(detail),
+        detail: Some(sections.join("\n\n")),
         source: source(&plan.step_therapy, knowledge),
         selection_behavior: (!suggestions.is_empty()).then_some(SelectionBehavior::AtMostOne),
         suggestions,
         override_reasons: codings(&plan.step_therapy.override_reasons),
         links: links(&plan.step_therapy),
+        extension: extension("step-therapy", orders, &grades, &patient.classes, knowledge),
     }
 }
 
-/// One suggestion per required class with no trial on record: replace the ketamine draft with
-/// the class's preferred first-line order. The highest-graded is recommended.
-fn suggestions(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Vec<Suggestion> {
+/// One suggestion per required class with no trial on record or only an inadequate one: a
+/// `create` of the class's preferred first-line order, then a `delete` of every examined
+/// ketamine draft (some clients apply only the first action). No suggestion for an agent the
+/// patient's conditions rule out; those are returned as lines for the detail. The highest-
+/// graded suggestion is recommended.
+fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> (Vec<Suggestion>, Vec<String>) {
     let plan = &knowledge.plan;
-    let agent = knowledge.medications.agent(order.agent).name.clone();
-    let candidates: Vec<_> = order
-        .classes
-        .iter()
-        .map(|c| &plan.classes[c.class])
-        .zip(order.classes.iter())
-        .filter(|(class, c)| class.required && c.status == ClassStatus::NotDocumented)
-        .filter_map(|(class, _)| Some((class, class.suggestion.as_ref()?)))
-        .collect();
-    let rank = |class: &crate::knowledge::DrugClass| class.statement.grade.as_ref().map_or(i64::MIN, |g| g.rank);
+    let patient = orders.patient();
+    let mut left_out = Vec::new();
+    let mut candidates: Vec<(&DrugClass, ClassStatus)> = Vec::new();
+    for c in &patient.classes {
+        let class = &plan.classes[c.class];
+        let Some(suggested) = class.suggestion.as_ref() else { continue };
+        if !class.required || !matches!(c.status, ClassStatus::NotDocumented | ClassStatus::InadequateTrial) {
+            continue;
+        }
+        let ruled_out: Vec<String> = patient
+            .suggestions_ruled_out
+            .iter()
+            .filter(|r| r.class == c.class)
+            .map(|r| {
+                format!("{} — {} on record: {}", suggested.title.to_lowercase(), join_and(&r.conditions), r.reason)
+            })
+            .collect();
+        if ruled_out.is_empty() {
+            candidates.push((class, c.status));
+        } else {
+            left_out.extend(ruled_out);
+        }
+    }
+    let rank = |class: &DrugClass| class.statement.grade.as_ref().map_or(i64::MIN, |g| g.rank);
     let best = candidates.iter().map(|(class, _)| rank(class)).max();
+    let agent = knowledge.medications.agent(patient.agent).name.clone();
+    let several = orders.assessed.len() > 1;
     let mut recommended_given = false;
-    candidates
+    let suggestions = candidates
         .into_iter()
-        .map(|(class, suggested)| {
+        .filter_map(|(class, status)| {
+            let suggested = class.suggestion.as_ref()?;
             let is_recommended = !recommended_given && Some(rank(class)) == best;
             recommended_given |= is_recommended;
-            let mut actions = Vec::new();
-            if let Some(order_ref) = &order.order_ref {
+            let retrial = match (status, class.min_daily_mg) {
+                (ClassStatus::InadequateTrial, Some(min)) => Some(plan.retrial_text.replace("{dose}", &number(min))),
+                _ => None,
+            };
+            let mut dosage = suggested.dosage.clone();
+            if let (Some(retrial), Some(first)) = (&retrial, dosage.get_mut(0)) {
+                let text = first["text"].as_str().map_or_else(|| retrial.clone(), |t| format!("{t}; {retrial}"));
+                first["text"] = Value::String(text);
+            }
+            let mut actions = vec![Action {
+                kind: ActionType::Create,
+                description: format!("Order {}", suggested.title.to_lowercase()),
+                resource: Some(draft_order(call, &suggested.medication, &dosage)),
+                resource_id: None,
+            }];
+            for (o, order_ref) in orders.assessed.iter().filter_map(|o| Some((o, o.order_ref.as_ref()?))) {
+                let description = if several {
+                    format!("Remove the {agent} order ({})", o.medication_text)
+                } else {
+                    format!("Remove the {agent} order")
+                };
                 actions.push(Action {
                     kind: ActionType::Delete,
-                    description: format!("Remove the {agent} order"),
+                    description,
                     resource: None,
                     resource_id: Some(order_ref.clone()),
                 });
             }
-            actions.push(Action {
-                kind: ActionType::Create,
-                description: format!("Order {}", suggested.title.to_lowercase()),
-                resource: Some(draft_order(call, &suggested.medication, &suggested.dosage)),
-                resource_id: None,
-            });
-            Suggestion {
+            let then = retrial.map(|r| format!(", then {r}")).unwrap_or_default();
+            Some(Suggestion {
                 label: format!(
-                    "Order {} ({}, {}) instead",
+                    "Order {}{then} ({}, {}) instead",
                     suggested.title.to_lowercase(),
                     class.title,
                     grade(&class.statement)
                 ),
-                uuid: uuid(call, &["step-therapy", key, &class.id]),
+                uuid: uuid(call, &["step-therapy", &orders.key, &class.id]),
                 is_recommended,
                 actions,
-            }
+            })
         })
-        .collect()
+        .collect();
+    (suggestions, left_out)
 }
 
 fn draft_order(call: &CallInfo<'_>, medication: &Value, dosage: &Value) -> Value {
@@ -234,11 +389,12 @@ fn draft_order(call: &CallInfo<'_>, medication: &Value, dosage: &Value) -> Value
     order
 }
 
-fn monitoring(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Card {
+fn monitoring(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> Card {
     let plan = &knowledge.plan;
-    let agent = agent_name(order, knowledge);
-    let required = required_class_titles(order, knowledge, |_| true);
-    let failures: Vec<String> = order
+    let patient = orders.patient();
+    let agent = orders.agents(knowledge);
+    let required = required_class_titles(&patient.classes, knowledge, |_| true);
+    let failures: Vec<String> = patient
         .classes
         .iter()
         .filter(|c| plan.classes[c.class].required)
@@ -248,14 +404,22 @@ fn monitoring(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge
         })
         .collect();
     let detail = format!(
-        "{}\n\n**Documented first-line failures**:\n{}\n\n**Monitoring**: {}\n\n**Risks**: {}",
-        indication_line(order),
+        "{}\n\n{}\n\n**Documented first-line failures**:\n{}\n\n**Monitoring**: {}\n\n**Risks**: {}",
+        orders_line(orders),
+        indication_line(orders),
         failures.join("\n"),
         plan.monitoring.statement.text,
         plan.risks.text
     );
+    let grades: Vec<&Grade> = patient
+        .classes
+        .iter()
+        .filter(|c| plan.classes[c.class].required)
+        .filter_map(|c| plan.classes[c.class].statement.grade.as_ref())
+        .chain(plan.monitoring.statement.grade.as_ref())
+        .collect();
     Card {
-        uuid: uuid(call, &["monitoring", key]),
+        uuid: uuid(call, &["monitoring", &orders.key]),
         summary: limit(fill(&plan.monitoring.summary, &agent, &join_and(&required), "")),
         indicator: Indicator::Info,
         detail: Some(detail),
@@ -264,14 +428,16 @@ fn monitoring(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge
         selection_behavior: None,
         override_reasons: Vec::new(),
         links: links(&plan.step_therapy),
+        extension: extension("info", orders, &grades, &patient.classes, knowledge),
     }
 }
 
-fn contraindication(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, knowledge: &Knowledge) -> Card {
+fn contraindication(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> Card {
     let plan = &knowledge.plan;
-    let agent = agent_name(order, knowledge);
-    let conditions: Vec<String> = order.contraindications.iter().flat_map(|f| f.conditions.iter().cloned()).collect();
-    let lines: Vec<String> = order
+    let patient = orders.patient();
+    let agent = orders.agents(knowledge);
+    let conditions: Vec<String> = patient.contraindications.iter().flat_map(|f| f.conditions.iter().cloned()).collect();
+    let lines: Vec<String> = patient
         .contraindications
         .iter()
         .map(|f| {
@@ -281,12 +447,15 @@ fn contraindication(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, kno
         })
         .collect();
     let detail = format!(
-        "{}\n\n**Relative contraindications on record**:\n{}",
+        "{}\n\n{}\n\n**Relative contraindications on record**:\n{}",
+        orders_line(orders),
         plan.contraindication.statement.text,
         lines.join("\n")
     );
+    let grades: Vec<&Grade> =
+        patient.contraindications.iter().filter_map(|f| plan.contraindication_groups[f.group].grade.as_ref()).collect();
     Card {
-        uuid: uuid(call, &["contraindications", key]),
+        uuid: uuid(call, &["contraindications", &orders.key]),
         summary: limit(fill(&plan.contraindication.summary, &agent, "", &join_and(&conditions))),
         indicator: Indicator::Warning,
         detail: Some(detail),
@@ -295,5 +464,6 @@ fn contraindication(call: &CallInfo<'_>, key: &str, order: &OrderAssessment, kno
         selection_behavior: None,
         override_reasons: codings(&plan.contraindication.override_reasons),
         links: links(&plan.contraindication),
+        extension: extension("contraindication", orders, &grades, &[], knowledge),
     }
 }

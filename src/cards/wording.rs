@@ -1,7 +1,7 @@
 //! How the cards word things: evidence lines, class lines, grades, numbers, lists. Written to
 //! read like a pharmacist's note: short, specific to this patient, grades shown.
 
-use crate::guideline::{ClassAssessment, ClassStatus, FailureKind, Trial, capitalise};
+use crate::guideline::{ClassAssessment, ClassStatus, FailureKind, Trial, TrialOf, capitalise};
 use crate::knowledge::{DrugClass, Knowledge, Statement};
 
 /// 60.0 → "60", 37.5 → "37.5".
@@ -31,24 +31,36 @@ pub fn grade(statement: &Statement) -> String {
     statement.grade.as_ref().map(|g| g.display.clone()).unwrap_or_else(|| "not graded".to_owned())
 }
 
-/// "Duloxetine 60 mg/day, stopped 2025-03-02: no response to treatment"; "Duloxetine 60 mg/day,
-/// active since 2026-10-01: trial still running"; "Gabapentin: allergy/intolerance recorded 2024-09-09".
+/// "Duloxetine 60 mg/day, stopped (ordered 2025-03-02): no response to treatment"; "Duloxetine
+/// 60 mg/day, active (started 2026-10-01): trial still running"; "Gabapentin: allergy/intolerance
+/// recorded 2024-09-09".
 pub fn trial(trial: &Trial, knowledge: &Knowledge) -> String {
-    let mut line = capitalise(&knowledge.medications.agent(trial.agent).name);
+    let mut line = match &trial.of {
+        TrialOf::Agent(agent) => capitalise(&knowledge.medications.agent(*agent).name),
+        TrialOf::Class(_, named) => capitalise(named),
+    };
     if let Some(dose) = trial.daily_dose_mg {
         line.push_str(&format!(" {} mg/day", number(dose)));
     }
-    let date = trial.date.as_deref().map(|d| format!(" {d}")).unwrap_or_default();
     let reason = trial.failure.as_ref().map(|(_, words)| words.to_lowercase());
-    match (trial.record_status.as_str(), trial.outcome) {
-        ("allergy", _) => line.push_str(&format!(": {}{date}", reason.unwrap_or_default())),
-        (status, ClassStatus::Ongoing) => {
-            let since = if date.is_empty() { String::new() } else { format!(" since{date}") };
-            line.push_str(&format!(", {status}{since}: trial still running"));
+    let kind = trial.date_kind.word();
+    match (trial.record_status.as_str(), trial.date.as_deref()) {
+        ("allergy", date) => {
+            let date = date.map(|d| format!(" {d}")).unwrap_or_default();
+            line.push_str(&format!(": {}{date}", reason.unwrap_or_default()));
         }
-        (status, _) => {
-            let why = reason.unwrap_or_else(|| "no reason recorded".to_owned());
-            line.push_str(&format!(", {status}{date}: {why}"));
+        // What the date is, as the record says: "stopped 2025-03-02", "active (ordered 2026-10-01)".
+        (status, date) => {
+            let when = match date {
+                Some(d) if kind == status => format!(" {d}"),
+                Some(d) => format!(" ({kind} {d})"),
+                None => String::new(),
+            };
+            let why = match trial.outcome {
+                ClassStatus::Ongoing => "trial still running".to_owned(),
+                _ => reason.unwrap_or_else(|| "no reason recorded".to_owned()),
+            };
+            line.push_str(&format!(", {status}{when}: {why}"));
         }
     }
     line

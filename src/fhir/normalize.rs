@@ -88,6 +88,11 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
             ensure_list(obj, "category");
             status_string_to_concept(
                 obj,
+                "clinicalStatus",
+                "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+            );
+            status_string_to_concept(
+                obj,
                 "verificationStatus",
                 "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
             );

@@ -254,11 +254,41 @@ impl PatientRecord {
             MedicationRef::Concept(c) => return Some(Cow::Borrowed(c)),
             MedicationRef::Reference(r) => r,
         };
-        if let Some(code) = self.medication(owner, reference).and_then(|m| m.code.as_ref()) {
-            return Some(Cow::Borrowed(code));
+        if let Some(concept) = self.medication(owner, reference).and_then(|m| self.medication_concept(m)) {
+            return Some(concept);
         }
         let display = reference.display.as_deref()?;
         Some(Cow::Owned(CodeableConcept::from_text(display)))
+    }
+
+    /// What a Medication names: its code, with the item of each ingredient (a concept, or the
+    /// code of the Medication it references) added to its codings and text.
+    fn medication_concept<'a>(&'a self, medication: &'a Medication) -> Option<Cow<'a, CodeableConcept>> {
+        if medication.ingredient.is_empty() {
+            return medication.code.as_ref().map(Cow::Borrowed);
+        }
+        let owner = Owner { kind: "Medication", id: medication.id.as_deref() };
+        let mut merged = medication.code.clone().unwrap_or_default();
+        for ingredient in &medication.ingredient {
+            let referenced = || self.medication(owner, ingredient.item_reference.as_ref()?)?.code.as_ref();
+            let Some(item) = ingredient.item_codeable_concept.as_ref().or_else(referenced) else { continue };
+            merged.coding.extend(item.coding.iter().cloned());
+            if let Some(text) = &item.text {
+                merged.text = Some(match merged.text.take() {
+                    Some(own) => format!("{own}; {text}"),
+                    None => text.clone(),
+                });
+            }
+        }
+        Some(Cow::Owned(merged))
+    }
+
+    /// The dose form of the Medication an order or statement references, if it names one.
+    pub fn medication_form(&self, owner: Owner<'_>, medication: Option<MedicationRef<'_>>) -> Option<&CodeableConcept> {
+        match medication? {
+            MedicationRef::Reference(r) => self.medication(owner, r)?.form.as_ref(),
+            MedicationRef::Concept(_) => None,
+        }
     }
 
     /// A Condition of the record by reference (`Condition/id`, absolute URL or `urn:uuid:`).

@@ -10,6 +10,7 @@
 use std::num::NonZeroU32;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use super::datatypes::{CodeableConcept, FhirDate, LooseReference, Period, Quantity, Reference};
 
@@ -34,14 +35,46 @@ pub struct Dosage {
     #[serde(default)]
     pub dose_and_rate: Vec<Option<DoseAndRate>>,
     pub timing: Option<Timing>,
+    /// The route's words (its text and codings' displays), whatever its shape: a topical or
+    /// nasal route changes what the order or trial is.
+    #[serde(default)]
+    pub route: Words,
 }
 
-/// `Dosage.doseAndRate`: `doseQuantity` (a `doseRange` is not a documented dose; rates are not
-/// read).
+/// `Dosage.doseAndRate`: `doseQuantity`, or the low end of `doseRange` (rates are not read).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DoseAndRate {
     pub dose_quantity: Option<Quantity>,
+    pub dose_range: Option<DoseRange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct DoseRange {
+    pub low: Option<Quantity>,
+}
+
+/// The words of a CodeableConcept (`text`, codings' `display`) read from any JSON: an element
+/// that is not a concept (a route given as a string) gives its string, or nothing, and never
+/// makes the resource unreadable.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Words(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Words {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let mut words = Vec::new();
+        match &value {
+            serde_json::Value::String(s) => words.push(s.clone()),
+            serde_json::Value::Object(concept) => {
+                words.extend(concept.get("text").and_then(|t| t.as_str()).map(str::to_owned));
+                let codings = concept.get("coding").and_then(|c| c.as_array()).into_iter().flatten();
+                words.extend(codings.filter_map(|c| c.get("display")?.as_str().map(str::to_owned)));
+            }
+            _ => {}
+        }
+        Ok(Words(words))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -136,6 +169,26 @@ pub struct Condition {
     pub verification_status: Option<CodeableConcept>,
     pub code: Option<CodeableConcept>,
     pub onset_date_time: Option<FhirDate>,
+    /// `abatement[x]`: only whether the record gives one is read (a resolved condition), and the
+    /// STU3 boolean's value (`false` is no abatement).
+    pub abatement_date_time: Option<IgnoredAny>,
+    pub abatement_age: Option<IgnoredAny>,
+    pub abatement_period: Option<IgnoredAny>,
+    pub abatement_range: Option<IgnoredAny>,
+    pub abatement_string: Option<IgnoredAny>,
+    pub abatement_boolean: Option<bool>,
+}
+
+impl Condition {
+    /// Whether the record says the condition has abated.
+    pub fn abated(&self) -> bool {
+        self.abatement_date_time.is_some()
+            || self.abatement_age.is_some()
+            || self.abatement_period.is_some()
+            || self.abatement_range.is_some()
+            || self.abatement_string.is_some()
+            || self.abatement_boolean == Some(true)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -148,6 +201,7 @@ pub struct Reaction {
 #[serde(rename_all = "camelCase")]
 pub struct AllergyIntolerance {
     pub id: Option<String>,
+    pub clinical_status: Option<CodeableConcept>,
     pub verification_status: Option<CodeableConcept>,
     /// `food`, `medication`, `environment`, `biologic`.
     #[serde(default)]
@@ -162,6 +216,18 @@ pub struct AllergyIntolerance {
 pub struct Medication {
     pub id: Option<String>,
     pub code: Option<CodeableConcept>,
+    /// The dose form ("Topical Cream", "Nasal Spray").
+    pub form: Option<CodeableConcept>,
+    #[serde(default)]
+    pub ingredient: Vec<Ingredient>,
+}
+
+/// `Medication.ingredient`: its item, a concept or a reference to another Medication.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ingredient {
+    pub item_codeable_concept: Option<CodeableConcept>,
+    pub item_reference: Option<Reference>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

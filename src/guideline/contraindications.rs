@@ -1,9 +1,11 @@
-//! Relative contraindications (RULES.md §5): active Conditions of the contraindication groups.
+//! Relative contraindications (clinical rules §5): active Conditions of the contraindication
+//! groups; and the suggestions the patient's active conditions rule out (§4: no duloxetine with
+//! severe hepatic disease, no TCA after a recent myocardial infarction).
 
 use super::Today;
 use super::indication::{display, in_set, is_active};
 use crate::fhir::PatientRecord;
-use crate::knowledge::Knowledge;
+use crate::knowledge::{ConceptSet, Knowledge};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContraindicationFinding {
@@ -13,22 +15,52 @@ pub struct ContraindicationFinding {
     pub conditions: Vec<String>,
 }
 
+/// A class whose suggested first-line order the patient's conditions rule out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuggestionRuledOut {
+    /// Index into `knowledge.plan.classes`.
+    pub class: usize,
+    /// How the record names the conditions.
+    pub conditions: Vec<String>,
+    /// Why (the labelling), from the knowledge.
+    pub reason: String,
+}
+
+/// How the record names its active conditions of `set`.
+fn active_in(record: &PatientRecord, set: &ConceptSet, today: &Today) -> Vec<String> {
+    let mut conditions: Vec<String> = record
+        .conditions
+        .iter()
+        .filter(|c| is_active(c, today))
+        .filter_map(|c| c.code.as_ref())
+        .filter(|code| in_set(code, set))
+        .map(display)
+        .collect();
+    conditions.dedup();
+    conditions
+}
+
 pub fn find(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Vec<ContraindicationFinding> {
     knowledge
         .contraindications
         .iter()
         .enumerate()
         .filter_map(|(group, set)| {
-            let mut conditions: Vec<String> = record
-                .conditions
-                .iter()
-                .filter(|c| is_active(c, today))
-                .filter_map(|c| c.code.as_ref())
-                .filter(|code| in_set(code, set))
-                .map(display)
-                .collect();
-            conditions.dedup();
+            let conditions = active_in(record, set, today);
             (!conditions.is_empty()).then_some(ContraindicationFinding { group, conditions })
         })
         .collect()
+}
+
+pub fn suggestions_ruled_out(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Vec<SuggestionRuledOut> {
+    let mut ruled_out = Vec::new();
+    for (class, sets) in knowledge.suggestion_avoided.iter().enumerate() {
+        for (set, avoided) in sets.iter().zip(&knowledge.plan.classes[class].suggestion_avoided) {
+            let conditions = active_in(record, set, today);
+            if !conditions.is_empty() {
+                ruled_out.push(SuggestionRuledOut { class, conditions, reason: avoided.reason.clone() });
+            }
+        }
+    }
+    ruled_out
 }

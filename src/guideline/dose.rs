@@ -1,6 +1,8 @@
 //! Doses (clinical rules §3): the daily dose of a trial — dose × frequency / period, summed over
-//! dosage lines; a dose in mg counts as given, one counted in tablets or capsules as count × the
-//! product's strength in mg, anything else leaves the daily dose undocumented — and the minimum
+//! dosage lines, the dose from `doseQuantity` or the low end of `doseRange`, a missing frequency
+//! once per period, no `timing.repeat` no daily dose; a dose in mg counts as given, one counted
+//! in tablets or capsules as count × the product's strength in mg, one in mL as volume × its
+//! concentration in mg/mL, anything else leaves the daily dose undocumented — and the minimum
 //! daily dose of an adequate trial (TCA ≥ 75 mg/day), applied here.
 
 use super::trials::{ClassStatus, FailureKind, Trial};
@@ -21,19 +23,31 @@ pub fn judge(mut trial: Trial, class: &DrugClass) -> Trial {
     trial
 }
 
+/// What one unit of the product holds: mg per tablet or capsule, mg per mL.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Strength {
+    pub mg_per_unit: Option<f64>,
+    pub mg_per_ml: Option<f64>,
+}
+
 /// The daily dose in mg, or `None` when any line cannot be computed (or there is no line).
-pub fn daily_dose_mg(dosages: &[Dosage], strength_mg: Option<f64>) -> Option<f64> {
+pub fn daily_dose_mg(dosages: &[Dosage], strength_mg: Option<f64>, mg_per_ml: Option<f64>) -> Option<f64> {
+    let strength = Strength { mg_per_unit: strength_mg, mg_per_ml };
     let lines: Vec<&Dosage> = dosages.iter().collect();
     if lines.is_empty() {
         return None;
     }
-    lines.into_iter().map(|d| line_mg_per_day(d, strength_mg)).sum()
+    lines.into_iter().map(|d| line_mg_per_day(d, strength)).sum()
 }
 
-fn line_mg_per_day(dosage: &Dosage, strength_mg: Option<f64>) -> Option<f64> {
-    // A range is not a documented dose.
-    let dose = dosage.dose_and_rate.iter().flatten().find_map(|dr| dr.dose_quantity.as_ref())?;
-    let mg = dose_mg(dose, strength_mg)?;
+fn line_mg_per_day(dosage: &Dosage, strength: Strength) -> Option<f64> {
+    // A range documents at least its low end.
+    let dose = dosage
+        .dose_and_rate
+        .iter()
+        .flatten()
+        .find_map(|dr| dr.dose_quantity.as_ref().or_else(|| dr.dose_range.as_ref()?.low.as_ref()))?;
+    let mg = dose_mg(dose, strength)?;
     let repeat = dosage.timing.as_ref()?.repeat.as_ref()?;
     let frequency = repeat.frequency.map_or(1.0, |f| f64::from(f.get()));
     let period = repeat.period.filter(|p| *p > 0.0)?;
@@ -46,12 +60,13 @@ fn line_mg_per_day(dosage: &Dosage, strength_mg: Option<f64>) -> Option<f64> {
     Some(mg * frequency / days)
 }
 
-fn dose_mg(dose: &Quantity, strength_mg: Option<f64>) -> Option<f64> {
+fn dose_mg(dose: &Quantity, strength: Strength) -> Option<f64> {
     let value = dose.value?;
     let unit = dose.code.as_deref().or(dose.unit.as_deref())?.trim().to_ascii_lowercase();
     match unit.as_str() {
         "mg" => Some(value),
-        "{tbl}" | "tablet" | "tablets" | "{cap}" | "capsule" | "capsules" => Some(value * strength_mg?),
+        "{tbl}" | "tablet" | "tablets" | "{cap}" | "capsule" | "capsules" => Some(value * strength.mg_per_unit?),
+        "ml" => Some(value * strength.mg_per_ml?),
         _ => None,
     }
 }
@@ -69,7 +84,7 @@ mod tests {
     fn mg_times_frequency_over_period() {
         let d = dosages(json!([{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
             "doseAndRate": [{"doseQuantity": {"value": 25, "unit": "mg"}}]}]));
-        assert_eq!(daily_dose_mg(&d, None), Some(50.0));
+        assert_eq!(daily_dose_mg(&d, None, None), Some(50.0));
     }
 
     #[test]
@@ -78,24 +93,39 @@ mod tests {
             {"timing": {"repeat": {"frequency": 1, "period": 12, "periodUnit": "h"}}, "doseAndRate": [{"doseQuantity": {"value": 10, "unit": "mg"}}]},
             {"timing": {"repeat": {"frequency": 7, "period": 1, "periodUnit": "wk"}}, "doseAndRate": [{"doseQuantity": {"value": 5, "code": "mg"}}]}
         ]));
-        assert_eq!(daily_dose_mg(&d, None), Some(25.0));
+        assert_eq!(daily_dose_mg(&d, None, None), Some(25.0));
     }
 
     #[test]
     fn tablets_use_the_product_strength() {
         let d = dosages(json!([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
             "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tablet", "code": "{tbl}"}}]}]));
-        assert_eq!(daily_dose_mg(&d, Some(25.0)), Some(50.0));
-        assert_eq!(daily_dose_mg(&d, None), None);
+        assert_eq!(daily_dose_mg(&d, Some(25.0), None), Some(50.0));
+        assert_eq!(daily_dose_mg(&d, None, None), None);
+    }
+
+    #[test]
+    fn a_range_counts_its_low_end_millilitres_their_concentration_and_a_missing_frequency_once() {
+        let range = dosages(json!([{"timing": {"repeat": {"period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseRange": {"low": {"value": 25, "unit": "mg"}, "high": {"value": 50, "unit": "mg"}}}]}]));
+        assert_eq!(daily_dose_mg(&range, None, None), Some(25.0));
+        let ml = dosages(json!([{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mL", "code": "mL"}}]}]));
+        assert_eq!(daily_dose_mg(&ml, None, Some(2.0)), Some(20.0));
+        assert_eq!(daily_dose_mg(&ml, Some(25.0), None), None, "tablet strength is no concentration");
+        let no_repeat = dosages(
+            json!([{"timing": {"code": {"text": "at night"}}, "doseAndRate": [{"doseQuantity": {"value": 25, "unit": "mg"}}]}]),
+        );
+        assert_eq!(daily_dose_mg(&no_repeat, None, None), None);
     }
 
     #[test]
     fn other_units_or_missing_timing_are_not_documented() {
         let ml = dosages(json!([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
             "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mL"}}]}]));
-        assert_eq!(daily_dose_mg(&ml, None), None);
+        assert_eq!(daily_dose_mg(&ml, None, None), None);
         let untimed = dosages(json!([{"doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}]));
-        assert_eq!(daily_dose_mg(&untimed, None), None);
-        assert_eq!(daily_dose_mg(&[], None), None);
+        assert_eq!(daily_dose_mg(&untimed, None, None), None);
+        assert_eq!(daily_dose_mg(&[], None, None), None);
     }
 }

@@ -6,6 +6,7 @@ use crate::fhir::datatypes::CodeableConcept;
 
 use super::Today;
 use crate::fhir::PatientRecord;
+use crate::fhir::record::Owner;
 use crate::fhir::resources::{Condition, MedicationRequest};
 use crate::knowledge::{AgentId, ConceptSet, Knowledge};
 
@@ -14,7 +15,7 @@ use crate::knowledge::{AgentId, ConceptSet, Knowledge};
 pub enum Silence {
     /// The order's reason is anaesthesia, sedation or depression and names no in-scope pain.
     NonPainOrderReason,
-    /// Esketamine without an order-level pain reason is a depression product.
+    /// Esketamine nasal spray without an order-level pain reason is the depression product.
     NoOrderLevelPainReason,
     /// No in-scope pain condition in the indication.
     NoInScopeCondition,
@@ -65,16 +66,28 @@ pub fn display(concept: &CodeableConcept) -> String {
         .unwrap_or_else(|| "condition".to_owned())
 }
 
-/// Active on the problem list: clinicalStatus active/recurrence/relapse, not refuted or
-/// entered in error, and not starting after today.
+/// Active on the problem list: clinicalStatus active/recurrence/relapse — or no clinicalStatus
+/// and no abatement (problem lists often omit the status) — not refuted or entered in error, and
+/// not starting after today.
 pub fn is_active(condition: &Condition, today: &Today) -> bool {
     let has = |concept: Option<&CodeableConcept>, codes: &[&str]| {
         concept.is_some_and(|c| c.coding.iter().any(|c| c.code.as_deref().is_some_and(|x| codes.contains(&x))))
     };
+    let status_active = match &condition.clinical_status {
+        Some(status) => has(Some(status), &["active", "recurrence", "relapse"]),
+        None => !condition.abated(),
+    };
     let onset_later = condition.onset_date_time.as_ref().is_some_and(|onset| today.is_before(onset.as_str()));
-    has(condition.clinical_status.as_ref(), &["active", "recurrence", "relapse"])
-        && !has(condition.verification_status.as_ref(), &["refuted", "entered-in-error"])
-        && !onset_later
+    status_active && !has(condition.verification_status.as_ref(), &["refuted", "entered-in-error"]) && !onset_later
+}
+
+/// Whether an order is in the form that needs an order-level pain reason (esketamine as a nasal
+/// spray: the depression product), by its product names, its Medication's form or its route.
+fn in_reason_required_form(order: &MedicationRequest, record: &PatientRecord, knowledge: &Knowledge) -> bool {
+    let Some(concept) = record.request_medication(order) else { return false };
+    let owner = Owner { kind: "MedicationRequest", id: order.id.as_deref() };
+    let more = super::form_words(record.medication_form(owner, order.medication()), &order.dosage_instruction);
+    knowledge.medications.names_form(&concept, &more, &knowledge.plan.order_reason_required_forms)
 }
 
 pub fn applicability(
@@ -95,7 +108,7 @@ pub fn applicability(
     if reasons.iter().any(|c| in_set(c, &knowledge.non_pain)) {
         return Applicability::NotApplicable(Silence::NonPainOrderReason);
     }
-    if knowledge.order_reason_required.contains(&agent) {
+    if knowledge.order_reason_required.contains(&agent) && in_reason_required_form(order, record, knowledge) {
         return Applicability::NotApplicable(Silence::NoOrderLevelPainReason);
     }
     // No usable order reason (none given, or none this guideline recognises): the problem list.

@@ -12,13 +12,14 @@ pub mod indication;
 pub mod trials;
 pub mod trigger;
 
-use crate::fhir::resources::MedicationRequest;
+use crate::fhir::datatypes::CodeableConcept;
+use crate::fhir::resources::{Dosage, MedicationRequest};
 
 use crate::fhir::PatientRecord;
 use crate::knowledge::{AgentId, Knowledge};
-pub use contraindications::ContraindicationFinding;
+pub use contraindications::{ContraindicationFinding, SuggestionRuledOut};
 pub use indication::{Applicability, Silence};
-pub use trials::{ClassAssessment, ClassStatus, FailureKind, Trial};
+pub use trials::{ClassAssessment, ClassStatus, DateKind, FailureKind, Trial, TrialOf};
 pub use trigger::Hook;
 
 /// "Now" as the rules see it: the calendar date, `YYYY-MM-DD`. Records dated after it are not
@@ -51,6 +52,8 @@ pub struct OrderAssessment {
     /// One per class of the plan, in plan order; empty when not applicable.
     pub classes: Vec<ClassAssessment>,
     pub contraindications: Vec<ContraindicationFinding>,
+    /// Classes whose suggestion the patient's conditions rule out.
+    pub suggestions_ruled_out: Vec<SuggestionRuledOut>,
 }
 
 impl OrderAssessment {
@@ -100,8 +103,22 @@ fn assess_order(
         medication_text,
         classes: if applies { trials::assess_classes(record, knowledge, today) } else { Vec::new() },
         contraindications: if applies { contraindications::find(record, knowledge, today) } else { Vec::new() },
+        suggestions_ruled_out: if applies {
+            contraindications::suggestions_ruled_out(record, knowledge, today)
+        } else {
+            Vec::new()
+        },
         applicability,
     }
+}
+
+/// Words that may name a product's dose form besides its own names: the referenced
+/// Medication's form and the dosage lines' routes.
+pub(crate) fn form_words<'a>(form: Option<&'a CodeableConcept>, dosage: &'a [Dosage]) -> Vec<&'a str> {
+    let form_words =
+        form.into_iter().flat_map(|f| f.text.iter().chain(f.coding.iter().filter_map(|c| c.display.as_ref())));
+    let route_words = dosage.iter().flat_map(|d| d.route.0.iter());
+    form_words.chain(route_words).map(String::as_str).collect()
 }
 
 /// "amitriptyline" → "Amitriptyline".

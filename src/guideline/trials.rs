@@ -8,7 +8,9 @@ use super::Today;
 use super::dose::{daily_dose_mg, judge};
 use crate::fhir::PatientRecord;
 use crate::fhir::dates::FhirDate;
+use crate::fhir::record::Owner;
 use crate::fhir::resources::{AllergyIntolerance, Dosage, MedicationRequest, MedicationStatement};
+use crate::knowledge::medications::names;
 use crate::knowledge::{AgentId, Knowledge};
 
 /// A class's status; the order of the variants is "best first".
@@ -39,16 +41,55 @@ pub enum FailureKind {
     Intolerance,
 }
 
+/// What a trial is of: an agent, or a whole class (an allergy recorded to "Tricyclic
+/// antidepressant").
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrialOf {
+    Agent(AgentId),
+    /// Index into `knowledge.plan.classes`, and how the record names the class.
+    Class(usize, String),
+}
+
+/// What a record's date is, as the record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateKind {
+    /// `MedicationRequest.authoredOn`.
+    Ordered,
+    /// The start of `MedicationStatement.effectivePeriod`.
+    Started,
+    /// The end of `MedicationStatement.effectivePeriod`.
+    Stopped,
+    /// `MedicationStatement.effectiveDateTime`.
+    Taken,
+    /// `MedicationStatement.dateAsserted`, `AllergyIntolerance.recordedDate`.
+    Recorded,
+}
+
+impl DateKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Ordered => "ordered",
+            Self::Started => "started",
+            Self::Stopped => "stopped",
+            Self::Taken => "taken",
+            Self::Recorded => "recorded",
+        }
+    }
+}
+
 /// One prior record of an agent of a class, and what it shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trial {
     /// `MedicationStatement/abc`.
     pub resource: String,
-    pub agent: AgentId,
+    pub of: TrialOf,
     /// The record's status (`stopped`, `active`, …), or `allergy` for an AllergyIntolerance.
     pub record_status: String,
-    /// The record's date (stop date where known), `YYYY[-MM[-DD]]`.
+    /// The record's date, `YYYY[-MM[-DD]]`, and what it is.
     pub date: Option<String>,
+    pub date_kind: DateKind,
+    /// A topical product (cream, gel, transdermal…): no trial of a systemic class.
+    pub topical: bool,
     /// The failure reason and how the record words it.
     pub failure: Option<(FailureKind, String)>,
     pub daily_dose_mg: Option<f64>,
@@ -72,8 +113,11 @@ pub fn assess_classes(record: &PatientRecord, knowledge: &Knowledge, today: &Tod
         .iter()
         .enumerate()
         .map(|(index, class)| {
-            let mine: Vec<Trial> =
-                trials.iter().filter(|t| class.agents.contains(&t.agent)).map(|t| judge(t.clone(), class)).collect();
+            let of_class = |t: &&Trial| match &t.of {
+                TrialOf::Agent(agent) => class.agents.contains(agent) && !(class.systemic && t.topical),
+                TrialOf::Class(c, _) => *c == index,
+            };
+            let mine: Vec<Trial> = trials.iter().filter(of_class).map(|t| judge(t.clone(), class)).collect();
             let status = mine.iter().map(|t| t.outcome).min().unwrap_or(ClassStatus::NotDocumented);
             let mut evidence: Vec<Trial> = mine.into_iter().filter(|t| t.outcome == status).collect();
             evidence.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.resource.cmp(&b.resource)));
@@ -87,12 +131,12 @@ fn all_trials(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> V
     let mut trials = Vec::new();
     for request in &record.medication_requests {
         if let Some(concept) = record.request_medication(request) {
-            trials.extend(from_request(request, &concept, knowledge));
+            trials.extend(from_request(request, &concept, record, knowledge));
         }
     }
     for statement in &record.medication_statements {
         if let Some(concept) = record.statement_medication(statement) {
-            trials.extend(from_statement(statement, &concept, knowledge));
+            trials.extend(from_statement(statement, &concept, record, knowledge));
         }
     }
     for allergy in &record.allergies {
@@ -143,9 +187,20 @@ fn failure_reason<'a>(
 struct Facts<'a> {
     resource: String,
     status: &'a str,
-    date: Option<String>,
+    date: Option<(DateKind, String)>,
     failure: Option<(FailureKind, String)>,
     dosage: &'a [Dosage],
+    topical: bool,
+}
+
+/// Whether a product is topical: its names, its Medication's form or a dosage route say so.
+fn is_topical(
+    concept: &CodeableConcept,
+    form: Option<&CodeableConcept>,
+    dosage: &[Dosage],
+    knowledge: &Knowledge,
+) -> bool {
+    knowledge.medications.names_form(concept, &super::form_words(form, dosage), &knowledge.plan.topical_forms)
 }
 
 /// One trial per agent the medication names (a combination product counts for each).
@@ -157,64 +212,90 @@ fn trials(facts: Facts<'_>, agents: Vec<AgentId>, concept: &CodeableConcept, kno
         .into_iter()
         .map(|agent| Trial {
             resource: facts.resource.clone(),
-            agent,
+            of: TrialOf::Agent(agent),
             record_status: facts.status.to_owned(),
-            date: facts.date.clone(),
+            date: facts.date.as_ref().map(|(_, d)| d.clone()),
+            date_kind: facts.date.as_ref().map_or(DateKind::Recorded, |(k, _)| *k),
+            topical: facts.topical,
             failure: facts.failure.clone(),
-            daily_dose_mg: daily_dose_mg(facts.dosage, knowledge.medications.strength_mg(concept, agent)),
+            daily_dose_mg: daily_dose_mg(
+                facts.dosage,
+                knowledge.medications.strength_mg(concept, agent),
+                knowledge.medications.concentration_mg_per_ml(concept, agent),
+            ),
             outcome,
         })
         .collect()
 }
 
-fn from_request(request: &MedicationRequest, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
+fn from_request(
+    request: &MedicationRequest,
+    concept: &CodeableConcept,
+    record: &PatientRecord,
+    knowledge: &Knowledge,
+) -> Vec<Trial> {
     // Most of a record is other medications: recognised (or not) before anything else is read.
     let agents = knowledge.medications.recognise(concept);
     if agents.is_empty() {
         return Vec::new();
     }
-    let stopped =
-        request.dispense_request.as_ref().and_then(|d| d.validity_period.as_ref()).and_then(|p| p.end.as_ref());
+    let owner = Owner { kind: "MedicationRequest", id: request.id.as_deref() };
+    let form = record.medication_form(owner, request.medication());
     let facts = Facts {
         resource: format!("MedicationRequest/{}", request.id.as_deref().unwrap_or("?")),
         status: &request.status,
-        date: stopped.or(request.authored_on.as_ref()).map(FhirDate::to_string),
+        date: request.authored_on.as_ref().map(|d| (DateKind::Ordered, d.to_string())),
         failure: failure_reason(request.status_reason.iter(), knowledge),
         dosage: &request.dosage_instruction,
+        topical: is_topical(concept, form, &request.dosage_instruction, knowledge),
     };
     trials(facts, agents, concept, knowledge)
 }
 
-fn from_statement(statement: &MedicationStatement, concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<Trial> {
+fn from_statement(
+    statement: &MedicationStatement,
+    concept: &CodeableConcept,
+    record: &PatientRecord,
+    knowledge: &Knowledge,
+) -> Vec<Trial> {
     let agents = knowledge.medications.recognise(concept);
     if agents.is_empty() {
         return Vec::new();
     }
-    let period = statement.effective_period.as_ref().and_then(|p| p.end.as_ref().or(p.start.as_ref()));
+    let owner = Owner { kind: "MedicationStatement", id: statement.id.as_deref() };
+    let form = record.medication_form(owner, statement.medication());
+    let period = statement.effective_period.as_ref().and_then(|p| {
+        let end = p.end.as_ref().map(|d| (DateKind::Stopped, d));
+        end.or_else(|| p.start.as_ref().map(|d| (DateKind::Started, d)))
+    });
+    let date = statement
+        .effective_date_time
+        .as_ref()
+        .map(|d| (DateKind::Taken, d))
+        .or(period)
+        .or(statement.date_asserted.as_ref().map(|d| (DateKind::Recorded, d)));
     let facts = Facts {
         resource: format!("MedicationStatement/{}", statement.id.as_deref().unwrap_or("?")),
         status: &statement.status,
-        date: statement
-            .effective_date_time
-            .as_ref()
-            .or(period)
-            .or(statement.date_asserted.as_ref())
-            .map(FhirDate::to_string),
+        date: date.map(|(kind, d)| (kind, d.to_string())),
         failure: failure_reason(statement.status_reason.iter().chain(statement.reason_code.iter()), knowledge),
         dosage: &statement.dosage,
+        topical: is_topical(concept, form, &statement.dosage, knowledge),
     };
     trials(facts, agents, concept, knowledge)
 }
 
-/// An AllergyIntolerance to an agent (category medication, or no category) that is not refuted
-/// or entered in error documents an intolerance failure.
+/// An AllergyIntolerance to an agent, or to a whole class (category medication, or no
+/// category), that is still active (clinicalStatus active or absent) and not refuted or entered
+/// in error documents an intolerance failure.
 fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Trial> {
     let medication = allergy.category.is_empty() || allergy.category.iter().any(|c| c == "medication");
-    let refuted = allergy
-        .verification_status
-        .as_ref()
-        .is_some_and(|v| v.coding.iter().any(|c| matches!(c.code.as_deref(), Some("refuted" | "entered-in-error"))));
-    let Some(code) = allergy.code.as_ref().filter(|_| medication && !refuted) else {
+    let has = |concept: &Option<CodeableConcept>, codes: &[&str]| {
+        concept.as_ref().is_some_and(|v| v.coding.iter().any(|c| c.code.as_deref().is_some_and(|x| codes.contains(&x))))
+    };
+    let refuted = has(&allergy.verification_status, &["refuted", "entered-in-error"]);
+    let taken_back = has(&allergy.clinical_status, &["inactive", "resolved"]);
+    let Some(code) = allergy.code.as_ref().filter(|_| medication && !refuted && !taken_back) else {
         return Vec::new();
     };
     let reaction = allergy
@@ -227,18 +308,37 @@ fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Tria
         None => "allergy/intolerance recorded".to_owned(),
     };
     let date = allergy.recorded_date.as_ref().map(FhirDate::to_string);
-    knowledge
-        .medications
-        .recognise(code)
-        .into_iter()
-        .map(|agent| Trial {
+    let agents = knowledge.medications.recognise(code).into_iter().map(TrialOf::Agent);
+    let classes = classes_named(code, knowledge).into_iter().map(|(class, named)| TrialOf::Class(class, named));
+    agents
+        .chain(classes)
+        .map(|of| Trial {
             resource: format!("AllergyIntolerance/{}", allergy.id.as_deref().unwrap_or("?")),
-            agent,
+            of,
             record_status: "allergy".to_owned(),
             date: date.clone(),
+            date_kind: DateKind::Recorded,
+            topical: false,
             failure: Some((FailureKind::Intolerance, words.clone())),
             daily_dose_mg: None,
             outcome: ClassStatus::Failed,
+        })
+        .collect()
+}
+
+/// The classes a concept names by a name of the class itself ("Tricyclic antidepressant"), with
+/// the words the record uses.
+fn classes_named(concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<(usize, String)> {
+    let texts: Vec<&String> =
+        concept.text.iter().chain(concept.coding.iter().filter_map(|c| c.display.as_ref())).collect();
+    knowledge
+        .plan
+        .classes
+        .iter()
+        .enumerate()
+        .filter_map(|(index, class)| {
+            let text = texts.iter().find(|t| class.names.iter().any(|n| names(t, n)))?;
+            Some((index, (*text).clone()))
         })
         .collect()
 }

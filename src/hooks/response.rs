@@ -64,6 +64,9 @@ pub struct Card {
     pub override_reasons: Vec<Coding>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+    /// CDS Hooks extensions of the card, by name.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extension: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,6 +1,8 @@
-//! Medication recognition (RULES.md §1): which agents a medication concept names, by RxNorm
-//! ingredient or product code, ATC, local code, then the whole-word text rule; and the
-//! product strength used for doses counted in tablets or capsules.
+//! Medication recognition (clinical rules §1): which agents a medication concept names, by RxNorm
+//! ingredient or product code, ATC, local code, then the whole-word text rule (ingredient and
+//! brand names; the trigger agents are searched in the text even when a code is recognised);
+//! dose forms named in a product (topical, nasal); and the product strength (mg) or
+//! concentration (mg/mL) used for doses counted in tablets, capsules or millilitres.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -19,6 +21,8 @@ pub struct Agent {
     pub name: String,
     /// Canonical URL of the agent's ValueSet.
     pub value_set: String,
+    /// Other names the text rule searches for: brand names ("elavil"), "s-ketamine".
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -27,6 +31,9 @@ pub struct MedicationCatalog {
     /// Agents by system, then code: looked up without allocating.
     by_code: HashMap<String, HashMap<String, Vec<AgentId>>>,
     product_names: HashMap<String, String>,
+    /// Agents searched for in a text even when a coding is recognised (the trigger agents: a
+    /// compounded gel coded as its amitriptyline is still a ketamine order).
+    always_searched: Vec<AgentId>,
     /// The agents' names, searched for in one pass over a text; built on first use after the
     /// agents change.
     names: OnceLock<Names>,
@@ -42,10 +49,13 @@ struct Names {
 impl Names {
     fn of(agents: &[Agent]) -> Self {
         let mut agents_by_name: Vec<(String, Vec<AgentId>)> = Vec::new();
-        for (id, agent) in agents.iter().enumerate().filter(|(_, a)| !a.name.is_empty()) {
-            match agents_by_name.iter_mut().find(|(name, _)| *name == agent.name) {
-                Some((_, ids)) => ids.push(id),
-                None => agents_by_name.push((agent.name.clone(), vec![id])),
+        for (id, agent) in agents.iter().enumerate() {
+            for name in std::iter::once(&agent.name).chain(&agent.aliases).filter(|n| !n.is_empty()) {
+                match agents_by_name.iter_mut().find(|(known, _)| known == name) {
+                    Some((_, ids)) if ids.contains(&id) => {}
+                    Some((_, ids)) => ids.push(id),
+                    None => agents_by_name.push((name.clone(), vec![id])),
+                }
             }
         }
         let automaton = AhoCorasickBuilder::new()
@@ -56,9 +66,11 @@ impl Names {
         Self { automaton, agents_by_name }
     }
 
-    /// The agents named as whole words in `text`. The names are lower case: an ASCII text is
-    /// searched as it is (ASCII case folded by the automaton), any other lower-cased first.
-    fn named_in(&self, text: &str, found: &mut Vec<AgentId>) {
+    /// The agents (of `only`, when given) named as whole words in `text`; a name inside a
+    /// longer name found at the same place ("ketamine" in "s-ketamine") does not count. The names
+    /// are lower case: an ASCII text is searched as it is (ASCII case folded by the automaton),
+    /// any other lower-cased first.
+    fn named_in(&self, text: &str, only: Option<&[AgentId]>, found: &mut Vec<AgentId>) {
         let lower;
         let text = if text.is_ascii() {
             text
@@ -66,9 +78,17 @@ impl Names {
             lower = text.to_lowercase();
             &lower
         };
-        for m in self.automaton.find_overlapping_iter(text) {
-            if is_whole_word(text, m.start(), m.end()) {
-                found.extend(&self.agents_by_name[m.pattern().as_usize()].1);
+        let words: Vec<(usize, usize, usize)> = self
+            .automaton
+            .find_overlapping_iter(text)
+            .filter(|m| is_whole_word(text, m.start(), m.end()))
+            .map(|m| (m.start(), m.end(), m.pattern().as_usize()))
+            .collect();
+        for &(start, end, pattern) in &words {
+            let inside_another = words.iter().any(|&(s, e, _)| s <= start && end <= e && (s, e) != (start, end));
+            if !inside_another {
+                let agents = &self.agents_by_name[pattern].1;
+                found.extend(agents.iter().filter(|a| only.is_none_or(|only| only.contains(a))));
             }
         }
     }
@@ -79,9 +99,28 @@ impl MedicationCatalog {
         if let Some(id) = self.agents.iter().position(|a| a.value_set == value_set) {
             return id;
         }
-        self.agents.push(Agent { name: name.trim().to_lowercase(), value_set: value_set.to_owned() });
+        self.agents.push(Agent {
+            name: name.trim().to_lowercase(),
+            value_set: value_set.to_owned(),
+            aliases: Vec::new(),
+        });
         self.names = OnceLock::new();
         self.agents.len() - 1
+    }
+
+    /// Another name of `agent` for the text rule (a brand name).
+    pub fn add_alias(&mut self, agent: AgentId, name: &str) {
+        let name = name.trim().to_lowercase();
+        let known = &mut self.agents[agent];
+        if !name.is_empty() && name != known.name && !known.aliases.contains(&name) {
+            known.aliases.push(name);
+            self.names = OnceLock::new();
+        }
+    }
+
+    /// Agents searched for in texts even when a coding is recognised.
+    pub fn search_always(&mut self, agents: &[AgentId]) {
+        self.always_searched = agents.to_vec();
     }
 
     pub fn add_code(&mut self, system: &str, code: &str, agent: AgentId) {
@@ -127,13 +166,15 @@ impl MedicationCatalog {
     }
 
     /// The agents a medication concept names (sorted, no duplicates). Codes decide when any
-    /// coding is recognised; otherwise the text and displays are searched for agent names.
+    /// coding is recognised, except that the trigger agents are still looked for in its text;
+    /// otherwise the text and displays are searched for every agent's names.
     pub fn recognise(&self, concept: &CodeableConcept) -> Vec<AgentId> {
         let mut found = self.recognise_codes(concept);
-        if found.is_empty() {
+        let only = if found.is_empty() { None } else { Some(self.always_searched.as_slice()) };
+        if only.is_none_or(|agents| !agents.is_empty()) {
             let names = self.names.get_or_init(|| Names::of(&self.agents));
             for text in texts(concept) {
-                names.named_in(text, &mut found);
+                names.named_in(text, only, &mut found);
             }
         }
         found.sort_unstable();
@@ -141,16 +182,39 @@ impl MedicationCatalog {
         found
     }
 
+    /// Whether the concept's texts, its RxNorm product names or `more` (a route, a Medication's
+    /// form) name one of `words` ("topical", "nasal") as a whole word.
+    pub fn names_form(&self, concept: &CodeableConcept, more: &[&str], words: &[String]) -> bool {
+        let product_names = concept
+            .coding
+            .iter()
+            .filter(|c| c.system.as_deref() == Some(RXNORM))
+            .filter_map(|c| self.product_names.get(c.code.as_deref()?).map(String::as_str));
+        texts(concept)
+            .chain(product_names)
+            .chain(more.iter().copied())
+            .any(|text| words.iter().any(|word| names(text, word)))
+    }
+
     /// Strength in mg of `agent` per tablet or capsule, from the RxNorm product name of a coding
     /// or from the concept's own text and displays ("amitriptyline 25 MG Oral Tablet").
     pub fn strength_mg(&self, concept: &CodeableConcept, agent: AgentId) -> Option<f64> {
+        self.amount_after_name(concept, agent, "mg")
+    }
+
+    /// Concentration in mg/mL of `agent`, likewise ("amitriptyline 2 MG/ML Oral Solution").
+    pub fn concentration_mg_per_ml(&self, concept: &CodeableConcept, agent: AgentId) -> Option<f64> {
+        self.amount_after_name(concept, agent, "mg/ml")
+    }
+
+    fn amount_after_name(&self, concept: &CodeableConcept, agent: AgentId, unit: &str) -> Option<f64> {
         let name = &self.agent(agent).name;
         let product_names = concept
             .coding
             .iter()
             .filter(|c| c.system.as_deref() == Some(RXNORM))
             .filter_map(|c| self.product_names.get(c.code.as_deref()?).map(String::as_str));
-        product_names.chain(texts(concept)).find_map(|text| strength_after(text, name))
+        product_names.chain(texts(concept)).find_map(|text| amount_after(text, name, unit))
     }
 }
 
@@ -167,9 +231,10 @@ fn word_ends_in(lower: &str, word: &str) -> Vec<usize> {
         .collect()
 }
 
-/// Is `text[start..end]` a whole word: no letter or digit just before or after it?
+/// Is `text[start..end]` a whole word: no letter just before or after it? A word ends at any
+/// character that is not a letter, digits included ("KETAMINE50MG/ML" names ketamine).
 fn is_whole_word(text: &str, start: usize, end: usize) -> bool {
-    let is_word = |c: char| c.is_alphanumeric();
+    let is_word = |c: char| c.is_alphabetic();
     !text[..start].chars().next_back().is_some_and(is_word) && !text[end..].chars().next().is_some_and(is_word)
 }
 
@@ -179,8 +244,9 @@ pub fn names(text: &str, word: &str) -> bool {
     !word.is_empty() && !word_ends_in(&text.to_lowercase(), word).is_empty()
 }
 
-/// The first "N mg" (not "N mg/ml") that follows the agent's name within a few words.
-fn strength_after(text: &str, agent: &str) -> Option<f64> {
+/// The first "N `unit`" ("N mg", not "N mg/ml", or "N mg/ml") that follows the agent's name
+/// within a few words.
+fn amount_after(text: &str, agent: &str, unit_wanted: &str) -> Option<f64> {
     let lower = text.to_lowercase();
     word_ends_in(&lower, agent).into_iter().find_map(|end| {
         let tokens: Vec<&str> = lower[end..]
@@ -195,7 +261,7 @@ fn strength_after(text: &str, agent: &str) -> Option<f64> {
                 None => (*token, tokens.get(i + 1).copied().unwrap_or("")),
             };
             let value: f64 = number.parse().ok()?;
-            (unit == "mg").then_some(value)
+            (unit == unit_wanted).then_some(value)
         })
     })
 }

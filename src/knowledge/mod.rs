@@ -57,6 +57,8 @@ pub struct Knowledge {
     pub intolerance: ConceptSet,
     /// One set per `plan.contraindication_groups` entry, same order.
     pub contraindications: Vec<ConceptSet>,
+    /// Per class of the plan, one set per `suggestion_avoided` entry, same order.
+    pub suggestion_avoided: Vec<Vec<ConceptSet>>,
 }
 
 impl Knowledge {
@@ -104,11 +106,19 @@ impl Knowledge {
             .agents_of(&plan.order_reason_required_value_set, 0)
             .map_err(|p| one(sets.err(&plan.order_reason_required_value_set, p)))?;
         sets.add_products();
+        sets.medications.search_always(&trigger_agents);
         let mut contraindications = Vec::new();
         for group in &plan.contraindication_groups {
             contraindications.push(sets.concepts(&group.value_set, 0)?);
         }
+        let mut suggestion_avoided = Vec::new();
+        for class in &plan.classes {
+            let sets: Result<Vec<ConceptSet>, _> =
+                class.suggestion_avoided.iter().map(|a| sets.concepts(&a.value_set, 0)).collect();
+            suggestion_avoided.push(sets?);
+        }
         let knowledge = Knowledge {
+            suggestion_avoided,
             in_scope: sets.concepts(&plan.in_scope_value_set, 0)?,
             cancer_pain: sets.concepts(&plan.cancer_value_set, 0)?,
             crps: sets.concepts(&plan.crps_value_set, 0)?,
@@ -123,6 +133,15 @@ impl Knowledge {
         };
         Ok(knowledge)
     }
+}
+
+/// The project's extensions of a resource (or element) with this name.
+fn extensions<'a>(resource: &'a Value, name: &'a str) -> impl Iterator<Item = &'a Value> {
+    resource["extension"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(move |e| e["url"].as_str().and_then(|u| u.strip_prefix(EXT)) == Some(name))
 }
 
 /// Expands ValueSets (following `include.valueSet`) into concept sets and agents.
@@ -161,7 +180,12 @@ impl SetBuilder<'_> {
             .collect();
         if nested.is_empty() {
             let title = vs["title"].as_str().unwrap_or_default().to_owned();
+            let synonyms: Vec<String> =
+                extensions(vs, "agent-synonym").filter_map(|e| e["valueString"].as_str().map(str::to_owned)).collect();
             let agent = self.medications.add_agent(&title, url);
+            for synonym in synonyms {
+                self.medications.add_alias(agent, &synonym);
+            }
             for include in &includes {
                 let system = include["system"].as_str().unwrap_or_default();
                 for concept in include["concept"].as_array().into_iter().flatten() {
@@ -189,10 +213,21 @@ impl SetBuilder<'_> {
                 for element in group["element"].as_array().into_iter().flatten() {
                     let code = element["code"].as_str().unwrap_or_default();
                     let name = element["display"].as_str();
+                    // Brand names for the text rule: a brand-name concept's own name, and the
+                    // bracketed brand of a branded product ("… [Ketalar]").
+                    let brand_concept = extensions(element, "rxnorm-tty").any(|e| e["valueCode"] == "BN");
+                    let brand = match name {
+                        Some(name) if brand_concept => Some(name),
+                        Some(name) => name.rsplit_once('[').and_then(|(_, rest)| rest.strip_suffix(']')),
+                        None => None,
+                    };
                     for target in element["target"].as_array().into_iter().flatten() {
                         let target = target["code"].as_str().unwrap_or_default();
                         for agent in self.medications.agents_for_code(system, target) {
                             self.medications.add_product(code, name, agent);
+                            if let Some(brand) = brand {
+                                self.medications.add_alias(agent, brand);
+                            }
                         }
                     }
                 }

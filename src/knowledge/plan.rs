@@ -18,6 +18,8 @@ pub struct Code {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grade {
+    /// The evidence-grade CodeSystem's URL.
+    pub system: String,
     pub code: String,
     pub display: String,
     /// Higher is stronger.
@@ -56,6 +58,14 @@ pub struct DrugClass {
     pub statement: Statement,
     /// A "no response" failure below this daily dose is an inadequate trial.
     pub min_daily_mg: Option<f64>,
+    /// Only a systemic trial counts (a topical product of its agents is no trial of the class).
+    pub systemic: bool,
+    /// When to offer no suggestion of this class: an active condition of the ValueSet rules
+    /// its preferred agent out (duloxetine with severe hepatic disease).
+    pub suggestion_avoided: Vec<AvoidedWith>,
+    /// Names of the class itself, lower case (its ValueSet's title and `class-synonym`s): an
+    /// allergy recorded to the class ("Tricyclic antidepressant") is a failure of the class.
+    pub names: Vec<String>,
     pub suggestion: Option<SuggestedOrder>,
 }
 
@@ -65,6 +75,13 @@ pub struct ContraindicationGroup {
     pub title: String,
     pub grade: Option<Grade>,
     pub value_set: String,
+}
+
+/// A ValueSet of conditions that rule out a class's suggested agent, and why (the labelling).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AvoidedWith {
+    pub value_set: String,
+    pub reason: String,
 }
 
 /// A card-producing action: its summary template, text, topic, override reasons and links.
@@ -100,4 +117,12 @@ pub struct Plan {
     pub monitoring: CardText,
     pub contraindication: CardText,
     pub contraindication_groups: Vec<ContraindicationGroup>,
+    /// Words that make a product or route topical ("topical", "transdermal", "gel"…).
+    pub topical_forms: Vec<String>,
+    /// Words of the dose form or route that needs an order-level pain reason ("nasal": the
+    /// esketamine depression product).
+    pub order_reason_required_forms: Vec<String>,
+    /// What a suggestion after an inadequate trial adds to its label and dosage text, with
+    /// `{dose}` for the minimum daily dose.
+    pub retrial_text: String,
 }

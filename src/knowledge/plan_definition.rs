@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use super::artifacts::{Artifact, Artifacts};
 use super::medications::AgentId;
-use super::plan::{CardText, Citation, Code, ContraindicationGroup, DrugClass, Grade, Plan, Statement, SuggestedOrder};
+use super::plan::{
+    AvoidedWith, CardText, Citation, Code, ContraindicationGroup, DrugClass, Grade, Plan, Statement, SuggestedOrder,
+};
 use super::{EXT, KnowledgeError};
 
 const STRENGTH: &str = "http://hl7.org/fhir/StructureDefinition/cqf-strengthOfRecommendation";
@@ -45,6 +47,7 @@ pub fn read(
             }
             None => None,
         };
+        let systemic = ext(class, "systemic-trial").and_then(|e| e["valueBoolean"].as_bool()).unwrap_or(false);
         classes.push(DrugClass {
             id: text(class, "id"),
             title: text(class, "title"),
@@ -52,6 +55,9 @@ pub fn read(
             agents,
             statement: reader.statement(&path, class)?,
             min_daily_mg,
+            systemic,
+            suggestion_avoided: reader.avoided_with(&path, class)?,
+            names: reader.class_names(&value_set),
             suggestion,
         });
     }
@@ -97,7 +103,21 @@ pub fn read(
         monitoring: reader.card_text(&monitoring)?,
         contraindication: reader.card_text(&contra)?,
         contraindication_groups,
+        topical_forms: words(step.1, "topical-form"),
+        order_reason_required_forms: words(step.1, "order-reason-required-form"),
+        retrial_text: ext(step.1, "retrial-text").map(|e| text(e, "valueString")).unwrap_or_default(),
     })
+}
+
+/// The lower-cased `valueString`s of every extension `name` of an action.
+fn words(action: &Value, name: &str) -> Vec<String> {
+    action["extension"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["url"].as_str().and_then(|u| u.strip_prefix(EXT)) == Some(name))
+        .filter_map(|e| e["valueString"].as_str().map(str::to_lowercase))
+        .collect()
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -191,7 +211,7 @@ impl<'a> Reader<'a> {
         else {
             return Ok(None);
         };
-        let (_, code, concept) = self.concept(path, coding, "grade")?;
+        let (system, code, concept) = self.concept(path, coding, "grade")?;
         let rank = concept["property"]
             .as_array()
             .into_iter()
@@ -199,7 +219,7 @@ impl<'a> Reader<'a> {
             .find(|p| p["code"] == "rank")
             .and_then(|p| p["valueInteger"].as_i64())
             .unwrap_or(0);
-        Ok(Some(Grade { code, display: text(concept, "display"), rank }))
+        Ok(Some(Grade { system, code, display: text(concept, "display"), rank }))
     }
 
     fn coding(&self, path: &str, coding: &Value) -> Result<Code, KnowledgeError> {
@@ -242,6 +262,32 @@ impl<'a> Reader<'a> {
             topic,
             override_reasons,
         })
+    }
+
+    /// The `suggestion-avoided` extensions of a class action: each a ValueSet (which must
+    /// resolve) and the reason.
+    fn avoided_with(&self, path: &str, class: &Value) -> Result<Vec<AvoidedWith>, KnowledgeError> {
+        let mut avoided = Vec::new();
+        for e in class["extension"].as_array().into_iter().flatten() {
+            if e["url"].as_str().and_then(|u| u.strip_prefix(EXT)) != Some("suggestion-avoided") {
+                continue;
+            }
+            let part = |name: &str| e["extension"].as_array().into_iter().flatten().find(|p| p["url"] == name);
+            let value_set = part("valueSet").and_then(|p| p["valueCanonical"].as_str()).unwrap_or_default();
+            self.resolve(path, value_set, "ValueSet")?;
+            let reason = part("reason").and_then(|p| p["valueString"].as_str()).unwrap_or_default();
+            avoided.push(AvoidedWith { value_set: value_set.to_owned(), reason: reason.to_owned() });
+        }
+        Ok(avoided)
+    }
+
+    /// A class ValueSet's title and `class-synonym`s, lower case.
+    fn class_names(&self, url: &str) -> Vec<String> {
+        let Some(vs) = self.artifacts.get(url).map(|a| &a.resource) else { return Vec::new() };
+        std::iter::once(vs["title"].as_str().unwrap_or_default().to_lowercase())
+            .chain(words(vs, "class-synonym"))
+            .filter(|n| !n.is_empty())
+            .collect()
     }
 
     fn suggested_order(&self, path: &str, url: &str) -> Result<SuggestedOrder, KnowledgeError> {

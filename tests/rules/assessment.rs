@@ -4,7 +4,7 @@
 //! these; a change of a rule must.
 
 use super::*;
-use ketamine_cds::guideline::{Applicability, ClassStatus, Silence};
+use ketamine_cds::guideline::{Applicability, Silence};
 
 /// Each plan class's id and status, in plan order.
 fn statuses(assessment: &OrderAssessment) -> Vec<(String, ClassStatus)> {

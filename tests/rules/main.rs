@@ -15,7 +15,7 @@ mod s5_contraindications;
 
 use common::*;
 use ketamine_cds::call;
-use ketamine_cds::guideline::{self, Hook, OrderAssessment, Today};
+use ketamine_cds::guideline::{self, ClassStatus, Hook, OrderAssessment, Today};
 use ketamine_cds::hooks::HookRequest;
 use serde_json::{Value, json};
 

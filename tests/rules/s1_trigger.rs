@@ -88,11 +88,26 @@ fn a_duloxetine_draft_of_the_same_session_is_not_a_prior_trial() {
 }
 
 #[test]
-fn two_ketamine_drafts_on_order_sign_get_a_card_each_with_distinct_uuids() {
+fn two_ketamine_drafts_get_one_card_naming_both_whose_suggestions_replace_both() {
     let cards = Case::sign().drafts(vec![ketamine_draft(), draft("k2", text("ketamine oral solution"))]).cards();
-    assert_eq!(topics(&cards), ["ketamine-step-therapy", "ketamine-step-therapy"]);
-    assert_ne!(cards[0]["uuid"], cards[1]["uuid"]);
-    assert_eq!(cards[1]["suggestions"][0]["actions"][0]["resourceId"], "MedicationRequest/k2");
+    assert_eq!(topics(&cards), ["ketamine-step-therapy"], "one step-therapy card per call");
+    let card = &cards[0];
+    let detail = card["detail"].as_str().unwrap();
+    assert!(detail.starts_with("**Orders**: ketamine; ketamine oral solution"), "{detail}");
+    assert_eq!(
+        card["extension"]["ketamine-cds-card"]["orders"],
+        json!(["MedicationRequest/k1", "MedicationRequest/k2"])
+    );
+    let suggestions = card["suggestions"].as_array().unwrap();
+    assert_eq!(suggestions.len(), 3, "one first-line order per class, not one per draft");
+    for s in suggestions {
+        let actions = s["actions"].as_array().unwrap();
+        let kinds: Vec<&str> = actions.iter().map(|a| a["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["create", "delete", "delete"], "{s}");
+        assert_eq!(actions[1]["resourceId"], "MedicationRequest/k1");
+        assert_eq!(actions[2]["resourceId"], "MedicationRequest/k2");
+        assert_eq!(actions[2]["description"], "Remove the ketamine order (ketamine oral solution)");
+    }
 }
 
 /// A ketamine draft coded by reference to a Medication that only the prefetch carries (the
@@ -140,4 +155,49 @@ fn a_referenced_medication_that_only_missing_prefetch_could_hold_is_a_412() {
         }
         other => panic!("expected a 412, got {other:?}"),
     }
+}
+
+#[test]
+fn brand_names_name_their_ingredient_in_text() {
+    for (medication, topic) in [
+        ("Ketalar 50 mg/mL vial", "ketamine-step-therapy"),
+        ("KETAMINE50MG/ML INJ", "ketamine-step-therapy"),
+        ("Ketamine-HCl 10mg/ml", "ketamine-step-therapy"),
+    ] {
+        let cards = Case::sign().drafts(vec![draft("k1", text(medication))]).cards();
+        assert_eq!(topics(&cards), [topic], "{medication}");
+    }
+    // A prior trial named by its brand counts for its ingredient's class.
+    let cymbalta = request("c", text("Cymbalta 60 mg capsule"), "stopped", Some(no_response()), None);
+    let lyrica = request("l", text("LYRICA 75MG CAP"), "stopped", Some(intolerance()), None);
+    let elavil = request("e", text("Elavil 25 mg tablet"), "stopped", Some(intolerance()), None);
+    let order = &Case::sign().history(vec![cymbalta, lyrica, elavil]).assess()[0];
+    let failed: Vec<ClassStatus> = order.classes.iter().take(3).map(|c| c.status).collect();
+    assert_eq!(failed, [ClassStatus::Failed; 3]);
+}
+
+#[test]
+fn s_ketamine_names_esketamine_not_ketamine() {
+    let assessed = Case::sign().drafts(vec![draft("e1", text("S-ketamine 25 mg/mL injection"))]).assess();
+    assert_eq!(knowledge().medications.agent(assessed[0].agent).name, "esketamine");
+}
+
+#[test]
+fn a_compounded_gel_coded_as_its_amitriptyline_is_still_a_ketamine_order() {
+    let gel =
+        json!({ "coding": [{ "system": RX, "code": "704" }], "text": "ketamine 5% / amitriptyline 2% / baclofen gel" });
+    let assessed = Case::sign().drafts(vec![draft("g1", gel)]).assess();
+    assert_eq!(assessed.len(), 1, "examined");
+    assert_eq!(knowledge().medications.agent(assessed[0].agent).name, "ketamine");
+}
+
+#[test]
+fn a_medication_is_recognised_by_its_ingredients() {
+    let mut order = ketamine_draft();
+    order.as_object_mut().unwrap().remove("medicationCodeableConcept");
+    order["medicationReference"] = json!({ "reference": "#compounded" });
+    order["contained"] = json!([{ "resourceType": "Medication", "id": "compounded",
+        "code": { "coding": [{ "system": "urn:oid:1.2.3.4.5", "code": "CMP-12", "display": "Compounded infusion" }] },
+        "ingredient": [{ "itemCodeableConcept": code(RX, "6130", "ketamine") }, { "itemCodeableConcept": { "text": "midazolam" } }] }]);
+    assert_eq!(topics(&Case::sign().drafts(vec![order]).cards()), ["ketamine-step-therapy"]);
 }

@@ -115,9 +115,20 @@ fn resolved_or_refuted_neuropathy_does_not_count() {
 #[test]
 fn cancer_related_neuropathic_pain_marks_the_grade_d_statement() {
     let case = Case::sign().conditions(vec![pdn(), condition(ICD, "G89.3", "Neoplasm related pain")]);
-    let detail = case.step_card()["detail"].as_str().unwrap().to_owned();
+    let card = case.step_card();
+    let detail = card["detail"].as_str().unwrap().to_owned();
     let line = detail.lines().find(|l| l.contains("Cancer-related neuropathic pain")).unwrap();
-    assert!(line.contains("(Level II, Grade D)") && line.contains("Applies to this patient"), "{line}");
+    assert!(line.contains("(Level II, Grade D)"), "{line}");
+    assert!(!detail.contains("CRPS"), "the CRPS evidence is not this patient's: {detail}");
+    let grades = card["extension"]["ketamine-cds-card"]["grades"].as_array().unwrap();
+    assert!(grades.iter().any(|g| g["code"] == "level-ii-grade-d"), "{grades:?}");
+}
+
+#[test]
+fn the_indication_specific_evidence_is_shown_only_to_patients_it_applies_to() {
+    let detail = Case::sign().step_card()["detail"].as_str().unwrap().to_owned();
+    assert!(!detail.contains("Cancer-related") && !detail.contains("CRPS"), "a diabetic neuropathy patient: {detail}");
+    assert!(detail.contains("2020 RCT") && detail.contains("last resort") && detail.contains("**Risks**"), "{detail}");
 }
 
 #[test]
@@ -126,7 +137,8 @@ fn crps_marks_the_moderate_evidence_statement() {
         with(ketamine_draft(), "reasonCode", json!([code(SCT, "734947007", "Complex regional pain syndrome type I")]));
     let detail = Case::sign().drafts(vec![order]).step_card()["detail"].as_str().unwrap().to_owned();
     let line = detail.lines().find(|l| l.starts_with("- CRPS")).unwrap();
-    assert!(line.contains("(Grade B)") && line.contains("Applies to this patient"), "{line}");
+    assert!(line.contains("(Grade B)"), "{line}");
+    assert!(!detail.contains("Cancer-related"), "{detail}");
 }
 
 #[test]
@@ -143,4 +155,25 @@ fn snomed_coded_pain_syndromes_of_revision_2_make_the_guideline_speak() {
     }
     let without_pain = Case::sign().conditions(vec![condition(SCT, "193114000", "Phantom limb without pain")]).cards();
     assert!(without_pain.is_empty());
+}
+
+#[test]
+fn esketamine_injection_without_an_order_reason_is_examined_like_ketamine() {
+    let order = draft("e1", text("Esketamine 50 mg/2 mL solution for injection"));
+    assert_eq!(topics(&Case::sign().drafts(vec![order]).cards()), ["ketamine-step-therapy"]);
+    let by_route = with(
+        draft("e2", code(RX, "2119365", "esketamine")),
+        "dosageInstruction",
+        json!([{ "route": { "text": "Nasal" } }]),
+    );
+    assert!(Case::sign().drafts(vec![by_route]).cards().is_empty(), "a nasal route is the nasal-spray product");
+}
+
+#[test]
+fn a_condition_without_clinical_status_is_active_unless_it_has_abated() {
+    let mut no_status = pdn();
+    no_status.as_object_mut().unwrap().remove("clinicalStatus");
+    assert_eq!(topics(&Case::sign().conditions(vec![no_status.clone()]).cards()), ["ketamine-step-therapy"]);
+    let abated = with(no_status, "abatementDateTime", json!("2024-01-01"));
+    assert!(Case::sign().conditions(vec![abated]).cards().is_empty());
 }

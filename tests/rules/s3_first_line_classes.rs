@@ -7,7 +7,7 @@ fn duloxetine_stopped_for_no_response_is_a_failed_snri_with_its_evidence() {
     let card = Case::sign().history(vec![duloxetine_failed()]).step_card();
     assert_eq!(
         class_line(&card, "SNRI"),
-        "- **SNRI — failed** (Level I, Grade A): Duloxetine 60 mg/day, stopped 2025-03-02: no response to treatment"
+        "- **SNRI — failed** (Level I, Grade A): Duloxetine 60 mg/day, stopped (ordered 2025-03-02): no response to treatment"
     );
     assert_eq!(card["summary"], "Ketamine for neuropathic pain: no documented failure of gabapentinoid and TCA");
 }
@@ -42,7 +42,19 @@ fn tca_failure_below_75mg_is_an_inadequate_trial() {
     let line = class_line(&card, "TCA");
     assert!(line.contains("— inadequate trial**"), "{line}");
     assert!(line.contains("Amitriptyline 25 mg/day") && line.contains("below the 75 mg/day"), "{line}");
-    assert!(card.get("suggestions").is_none(), "no suggestion for an inadequate (not undocumented) class");
+    // A re-trial to an adequate dose is suggested, and says so in its label and dosage text.
+    let suggestions = card["suggestions"].as_array().unwrap();
+    assert_eq!(suggestions.len(), 1);
+    let label = suggestions[0]["label"].as_str().unwrap();
+    assert_eq!(
+        label,
+        "Order amitriptyline 10 mg at night, then titrate to at least 75 mg/day: an adequate trial (TCA, strong recommendation) instead"
+    );
+    assert_eq!(suggestions[0]["isRecommended"], true);
+    let created = &suggestions[0]["actions"][0];
+    assert_eq!(created["type"], "create");
+    let text = created["resource"]["dosageInstruction"][0]["text"].as_str().unwrap();
+    assert!(text.ends_with("titrate to at least 75 mg/day: an adequate trial"), "{text}");
 }
 
 #[test]
@@ -117,7 +129,7 @@ fn medication_statement_with_failure_reason_code_is_a_failure() {
     let line = class_line(&Case::sign().history(vec![pregabalin]).step_card(), "Gabapentinoid");
     assert_eq!(
         line,
-        "- **Gabapentinoid — failed** (strong recommendation): Pregabalin 300 mg/day, completed 2025-04-30: lack of drug action"
+        "- **Gabapentinoid — failed** (strong recommendation): Pregabalin 300 mg/day, completed (taken 2025-04-30): lack of drug action"
     );
 }
 
@@ -154,5 +166,70 @@ fn second_line_agents_are_reported_but_not_required() {
     assert_eq!(topics(&cards), ["ketamine-monitoring"], "backed without second line");
     let step =
         Case::sign().history(vec![request("tra", code(RX, "10689", "tramadol"), "active", None, None)]).step_card();
-    assert!(class_line(&step, "Second-line agent").contains("(not required) — trial ongoing"));
+    let detail = step["detail"].as_str().unwrap();
+    let line = detail.lines().find(|l| l.starts_with("**Second-line agents** (not required)")).expect(detail);
+    assert!(line.contains("Tramadol, active (ordered 2025-03-02): trial still running"), "{line}");
+    let untreated = Case::sign().step_card();
+    assert!(!untreated["detail"].as_str().unwrap().contains("Second-line"), "only when the record has any");
+}
+
+#[test]
+fn a_topical_first_line_product_is_no_trial_of_its_systemic_class() {
+    let cream = request("dox", text("doxepin 50 MG/ML Topical Cream"), "stopped", Some(no_response()), None);
+    let gel = statement("gel", text("amitriptyline/ketamine gel"), "stopped", Some(intolerance()), None);
+    let patch_route = with(
+        request("ami", code(RX, "704", "amitriptyline"), "stopped", Some(intolerance()), None),
+        "dosageInstruction",
+        json!([{ "route": { "coding": [{ "display": "Transdermal route" }] } }]),
+    );
+    let order = &Case::sign().history(vec![cream, gel, patch_route]).assess()[0];
+    let tca = order.classes.iter().find(|c| knowledge().plan.classes[c.class].id == "tca").unwrap();
+    assert_eq!(tca.status, ClassStatus::NotDocumented, "{:?}", tca.evidence);
+}
+
+#[test]
+fn an_inactive_or_resolved_allergy_is_no_failure() {
+    for status in ["inactive", "resolved"] {
+        let allergy = json!({ "resourceType": "AllergyIntolerance", "id": "a", "patient": { "reference": format!("Patient/{PID}") },
+            "clinicalStatus": { "coding": [{ "code": status }] }, "category": ["medication"], "code": code(RX, "25480", "gabapentin") });
+        let order = &Case::sign().history(vec![allergy]).assess()[0];
+        let gaba = order.classes.iter().find(|c| knowledge().plan.classes[c.class].id == "gabapentinoid").unwrap();
+        assert_eq!(gaba.status, ClassStatus::NotDocumented, "{status}");
+    }
+}
+
+#[test]
+fn an_allergy_to_a_whole_class_is_a_failure_of_that_class() {
+    let allergy = json!({ "resourceType": "AllergyIntolerance", "id": "tca", "patient": { "reference": format!("Patient/{PID}") },
+        "clinicalStatus": { "coding": [{ "code": "active" }] }, "recordedDate": "2023-05-01",
+        "code": { "text": "Tricyclic antidepressant" } });
+    let case = Case::sign().history(vec![allergy]);
+    let order = &case.assess()[0];
+    let tca = order.classes.iter().find(|c| knowledge().plan.classes[c.class].id == "tca").unwrap();
+    assert_eq!(tca.status, ClassStatus::Failed);
+    let line = class_line(&case.step_card(), "TCA");
+    assert_eq!(
+        line,
+        "- **TCA — failed** (strong recommendation): Tricyclic antidepressant: allergy/intolerance recorded 2023-05-01"
+    );
+}
+
+#[test]
+fn a_dose_range_counts_its_low_end_and_millilitres_their_concentration() {
+    let range = json!([{ "timing": { "repeat": { "frequency": 1, "period": 1, "periodUnit": "d" } },
+        "doseAndRate": [{ "doseRange": { "low": { "value": 75, "unit": "mg" }, "high": { "value": 100, "unit": "mg" } } }] }]);
+    let by_range = request("ami", code(RX, "704", "amitriptyline"), "stopped", Some(no_response()), Some(range));
+    let order = &Case::sign().history(vec![by_range]).assess()[0];
+    let tca = order.classes.iter().find(|c| knowledge().plan.classes[c.class].id == "tca").unwrap();
+    assert_eq!((tca.status, tca.evidence[0].daily_dose_mg), (ClassStatus::Failed, Some(75.0)));
+    let solution = request(
+        "sol",
+        text("amitriptyline 2 MG/ML Oral Solution"),
+        "stopped",
+        Some(no_response()),
+        Some(daily(20.0, "mL", 2)),
+    );
+    let order = &Case::sign().history(vec![solution]).assess()[0];
+    let tca = order.classes.iter().find(|c| knowledge().plan.classes[c.class].id == "tca").unwrap();
+    assert_eq!((tca.status, tca.evidence[0].daily_dose_mg), (ClassStatus::Failed, Some(80.0)));
 }
