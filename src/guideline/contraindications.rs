@@ -5,6 +5,7 @@
 use super::Today;
 use super::indication::{display, in_set, is_active};
 use crate::fhir::PatientRecord;
+use crate::fhir::datatypes::CodeableConcept;
 use crate::knowledge::{ConceptSet, Knowledge};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,37 +27,35 @@ pub struct SuggestionRuledOut {
     pub reason: String,
 }
 
+/// The codes of the patient's active conditions, read once for every set they are checked in.
+pub fn active_codes<'r>(record: &'r PatientRecord, today: &Today) -> Vec<&'r CodeableConcept> {
+    record.conditions.iter().filter(|c| is_active(c, today)).filter_map(|c| c.code.as_ref()).collect()
+}
+
 /// How the record names its active conditions of `set`.
-fn active_in(record: &PatientRecord, set: &ConceptSet, today: &Today) -> Vec<String> {
-    let mut conditions: Vec<String> = record
-        .conditions
-        .iter()
-        .filter(|c| is_active(c, today))
-        .filter_map(|c| c.code.as_ref())
-        .filter(|code| in_set(code, set))
-        .map(display)
-        .collect();
+fn active_in(active: &[&CodeableConcept], set: &ConceptSet) -> Vec<String> {
+    let mut conditions: Vec<String> = active.iter().filter(|code| in_set(code, set)).map(|c| display(c)).collect();
     conditions.dedup();
     conditions
 }
 
-pub fn find(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Vec<ContraindicationFinding> {
+pub fn find(active: &[&CodeableConcept], knowledge: &Knowledge) -> Vec<ContraindicationFinding> {
     knowledge
         .contraindications
         .iter()
         .enumerate()
         .filter_map(|(group, set)| {
-            let conditions = active_in(record, set, today);
+            let conditions = active_in(active, set);
             (!conditions.is_empty()).then_some(ContraindicationFinding { group, conditions })
         })
         .collect()
 }
 
-pub fn suggestions_ruled_out(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Vec<SuggestionRuledOut> {
+pub fn suggestions_ruled_out(active: &[&CodeableConcept], knowledge: &Knowledge) -> Vec<SuggestionRuledOut> {
     let mut ruled_out = Vec::new();
     for (class, sets) in knowledge.suggestion_avoided.iter().enumerate() {
         for (set, avoided) in sets.iter().zip(&knowledge.plan.classes[class].suggestion_avoided) {
-            let conditions = active_in(record, set, today);
+            let conditions = active_in(active, set);
             if !conditions.is_empty() {
                 ruled_out.push(SuggestionRuledOut { class, conditions, reason: avoided.reason.clone() });
             }

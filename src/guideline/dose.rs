@@ -23,24 +23,26 @@ pub fn judge(mut trial: Trial, class: &DrugClass) -> Trial {
     trial
 }
 
-/// What one unit of the product holds: mg per tablet or capsule, mg per mL.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Strength {
-    pub mg_per_unit: Option<f64>,
-    pub mg_per_ml: Option<f64>,
+/// What a dose is counted in, when not in mg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Tablets or capsules: the product's strength, mg per unit.
+    Unit,
+    /// Millilitres: the product's concentration, mg per mL.
+    Millilitre,
 }
 
 /// The daily dose in mg, or `None` when any line cannot be computed (or there is no line).
-pub fn daily_dose_mg(dosages: &[Dosage], strength_mg: Option<f64>, mg_per_ml: Option<f64>) -> Option<f64> {
-    let strength = Strength { mg_per_unit: strength_mg, mg_per_ml };
-    let lines: Vec<&Dosage> = dosages.iter().collect();
-    if lines.is_empty() {
+/// `strength` gives the product's mg per tablet or per mL; it is asked only for a dose counted
+/// so (reading it from product names costs more than the dose rule itself).
+pub fn daily_dose_mg(dosages: &[Dosage], strength: impl Fn(Unit) -> Option<f64>) -> Option<f64> {
+    if dosages.is_empty() {
         return None;
     }
-    lines.into_iter().map(|d| line_mg_per_day(d, strength)).sum()
+    dosages.iter().map(|d| line_mg_per_day(d, &strength)).sum()
 }
 
-fn line_mg_per_day(dosage: &Dosage, strength: Strength) -> Option<f64> {
+fn line_mg_per_day(dosage: &Dosage, strength: &impl Fn(Unit) -> Option<f64>) -> Option<f64> {
     // A range documents at least its low end.
     let dose = dosage
         .dose_and_rate
@@ -60,14 +62,22 @@ fn line_mg_per_day(dosage: &Dosage, strength: Strength) -> Option<f64> {
     Some(mg * frequency / days)
 }
 
-fn dose_mg(dose: &Quantity, strength: Strength) -> Option<f64> {
+fn dose_mg(dose: &Quantity, strength: &impl Fn(Unit) -> Option<f64>) -> Option<f64> {
     let value = dose.value?;
     let unit = dose.code.as_deref().or(dose.unit.as_deref())?.trim().to_ascii_lowercase();
     match unit.as_str() {
         "mg" => Some(value),
-        "{tbl}" | "tablet" | "tablets" | "{cap}" | "capsule" | "capsules" => Some(value * strength.mg_per_unit?),
-        "ml" => Some(value * strength.mg_per_ml?),
+        "{tbl}" | "tablet" | "tablets" | "{cap}" | "capsule" | "capsules" => Some(value * strength(Unit::Unit)?),
+        "ml" => Some(value * strength(Unit::Millilitre)?),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+fn fixed(per_unit: Option<f64>, per_ml: Option<f64>) -> impl Fn(Unit) -> Option<f64> {
+    move |unit| match unit {
+        Unit::Unit => per_unit,
+        Unit::Millilitre => per_ml,
     }
 }
 
@@ -84,7 +94,7 @@ mod tests {
     fn mg_times_frequency_over_period() {
         let d = dosages(json!([{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
             "doseAndRate": [{"doseQuantity": {"value": 25, "unit": "mg"}}]}]));
-        assert_eq!(daily_dose_mg(&d, None, None), Some(50.0));
+        assert_eq!(daily_dose_mg(&d, fixed(None, None)), Some(50.0));
     }
 
     #[test]
@@ -93,39 +103,39 @@ mod tests {
             {"timing": {"repeat": {"frequency": 1, "period": 12, "periodUnit": "h"}}, "doseAndRate": [{"doseQuantity": {"value": 10, "unit": "mg"}}]},
             {"timing": {"repeat": {"frequency": 7, "period": 1, "periodUnit": "wk"}}, "doseAndRate": [{"doseQuantity": {"value": 5, "code": "mg"}}]}
         ]));
-        assert_eq!(daily_dose_mg(&d, None, None), Some(25.0));
+        assert_eq!(daily_dose_mg(&d, fixed(None, None)), Some(25.0));
     }
 
     #[test]
     fn tablets_use_the_product_strength() {
         let d = dosages(json!([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
             "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tablet", "code": "{tbl}"}}]}]));
-        assert_eq!(daily_dose_mg(&d, Some(25.0), None), Some(50.0));
-        assert_eq!(daily_dose_mg(&d, None, None), None);
+        assert_eq!(daily_dose_mg(&d, fixed(Some(25.0), None)), Some(50.0));
+        assert_eq!(daily_dose_mg(&d, fixed(None, None)), None);
     }
 
     #[test]
     fn a_range_counts_its_low_end_millilitres_their_concentration_and_a_missing_frequency_once() {
         let range = dosages(json!([{"timing": {"repeat": {"period": 1, "periodUnit": "d"}},
             "doseAndRate": [{"doseRange": {"low": {"value": 25, "unit": "mg"}, "high": {"value": 50, "unit": "mg"}}}]}]));
-        assert_eq!(daily_dose_mg(&range, None, None), Some(25.0));
+        assert_eq!(daily_dose_mg(&range, fixed(None, None)), Some(25.0));
         let ml = dosages(json!([{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
             "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mL", "code": "mL"}}]}]));
-        assert_eq!(daily_dose_mg(&ml, None, Some(2.0)), Some(20.0));
-        assert_eq!(daily_dose_mg(&ml, Some(25.0), None), None, "tablet strength is no concentration");
+        assert_eq!(daily_dose_mg(&ml, fixed(None, Some(2.0))), Some(20.0));
+        assert_eq!(daily_dose_mg(&ml, fixed(Some(25.0), None)), None, "tablet strength is no concentration");
         let no_repeat = dosages(
             json!([{"timing": {"code": {"text": "at night"}}, "doseAndRate": [{"doseQuantity": {"value": 25, "unit": "mg"}}]}]),
         );
-        assert_eq!(daily_dose_mg(&no_repeat, None, None), None);
+        assert_eq!(daily_dose_mg(&no_repeat, fixed(None, None)), None);
     }
 
     #[test]
     fn other_units_or_missing_timing_are_not_documented() {
         let ml = dosages(json!([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
             "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mL"}}]}]));
-        assert_eq!(daily_dose_mg(&ml, None, None), None);
+        assert_eq!(daily_dose_mg(&ml, fixed(None, None)), None);
         let untimed = dosages(json!([{"doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}]));
-        assert_eq!(daily_dose_mg(&untimed, None, None), None);
-        assert_eq!(daily_dose_mg(&[], None, None), None);
+        assert_eq!(daily_dose_mg(&untimed, fixed(None, None)), None);
+        assert_eq!(daily_dose_mg(&[], fixed(None, None)), None);
     }
 }

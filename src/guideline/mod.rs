@@ -93,6 +93,7 @@ fn assess_order(
 ) -> OrderAssessment {
     let applicability = indication::applicability(order, agent, record, knowledge, today);
     let applies = matches!(applicability, Applicability::Applies { .. });
+    let active = applies.then(|| contraindications::active_codes(record, today));
     let medication_text = record
         .request_medication(order)
         .and_then(|c| c.text.clone().or_else(|| c.coding.iter().find_map(|c| c.display.clone())))
@@ -102,12 +103,11 @@ fn assess_order(
         agent,
         medication_text,
         classes: if applies { trials::assess_classes(record, knowledge, today) } else { Vec::new() },
-        contraindications: if applies { contraindications::find(record, knowledge, today) } else { Vec::new() },
-        suggestions_ruled_out: if applies {
-            contraindications::suggestions_ruled_out(record, knowledge, today)
-        } else {
-            Vec::new()
-        },
+        contraindications: active.as_deref().map(|a| contraindications::find(a, knowledge)).unwrap_or_default(),
+        suggestions_ruled_out: active
+            .as_deref()
+            .map(|a| contraindications::suggestions_ruled_out(a, knowledge))
+            .unwrap_or_default(),
         applicability,
     }
 }

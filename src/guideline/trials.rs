@@ -5,7 +5,7 @@
 use crate::fhir::datatypes::CodeableConcept;
 
 use super::Today;
-use super::dose::{daily_dose_mg, judge};
+use super::dose::{Unit, daily_dose_mg, judge};
 use crate::fhir::PatientRecord;
 use crate::fhir::dates::FhirDate;
 use crate::fhir::record::Owner;
@@ -218,11 +218,10 @@ fn trials(facts: Facts<'_>, agents: Vec<AgentId>, concept: &CodeableConcept, kno
             date_kind: facts.date.as_ref().map_or(DateKind::Recorded, |(k, _)| *k),
             topical: facts.topical,
             failure: facts.failure.clone(),
-            daily_dose_mg: daily_dose_mg(
-                facts.dosage,
-                knowledge.medications.strength_mg(concept, agent),
-                knowledge.medications.concentration_mg_per_ml(concept, agent),
-            ),
+            daily_dose_mg: daily_dose_mg(facts.dosage, |unit| match unit {
+                Unit::Unit => knowledge.medications.strength_mg(concept, agent),
+                Unit::Millilitre => knowledge.medications.concentration_mg_per_ml(concept, agent),
+            }),
             outcome,
         })
         .collect()

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::fhir::datatypes::CodeableConcept;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 pub const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
 
@@ -37,6 +37,8 @@ pub struct MedicationCatalog {
     /// The agents' names, searched for in one pass over a text; built on first use after the
     /// agents change.
     names: OnceLock<Names>,
+    /// The names of the always-searched agents alone, likewise.
+    always_searched_names: OnceLock<Names>,
 }
 
 /// Every agent name in one automaton: pattern `i` is `agents_by_name[i].0`.
@@ -47,9 +49,10 @@ struct Names {
 }
 
 impl Names {
-    fn of(agents: &[Agent]) -> Self {
+    /// The names of `agents` (of those listed in `only`, when given).
+    fn of(agents: &[Agent], only: Option<&[AgentId]>) -> Self {
         let mut agents_by_name: Vec<(String, Vec<AgentId>)> = Vec::new();
-        for (id, agent) in agents.iter().enumerate() {
+        for (id, agent) in agents.iter().enumerate().filter(|(id, _)| only.is_none_or(|o| o.contains(id))) {
             for name in std::iter::once(&agent.name).chain(&agent.aliases).filter(|n| !n.is_empty()) {
                 match agents_by_name.iter_mut().find(|(known, _)| known == name) {
                     Some((_, ids)) if ids.contains(&id) => {}
@@ -58,19 +61,21 @@ impl Names {
                 }
             }
         }
+        // A DFA, chosen rather than left to the builder: with the brand names there are some two
+        // hundred names, past which it would pick a slower NFA; the DFA of short names is small.
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
             .build(agents_by_name.iter().map(|(name, _)| name))
             .expect("agent names are short literals");
         Self { automaton, agents_by_name }
     }
 
-    /// The agents (of `only`, when given) named as whole words in `text`; a name inside a
-    /// longer name found at the same place ("ketamine" in "s-ketamine") does not count. The names
-    /// are lower case: an ASCII text is searched as it is (ASCII case folded by the automaton),
-    /// any other lower-cased first.
-    fn named_in(&self, text: &str, only: Option<&[AgentId]>, found: &mut Vec<AgentId>) {
+    /// The agents named as whole words in `text`; a name inside a longer name found at the same
+    /// place ("ketamine" in "s-ketamine") does not count. The names are lower case: an ASCII text
+    /// is searched as it is (ASCII case folded by the automaton), any other lower-cased first.
+    fn named_in(&self, text: &str, found: &mut Vec<AgentId>) {
         let lower;
         let text = if text.is_ascii() {
             text
@@ -87,10 +92,49 @@ impl Names {
         for &(start, end, pattern) in &words {
             let inside_another = words.iter().any(|&(s, e, _)| s <= start && end <= e && (s, e) != (start, end));
             if !inside_another {
-                let agents = &self.agents_by_name[pattern].1;
-                found.extend(agents.iter().filter(|a| only.is_none_or(|only| only.contains(a))));
+                found.extend(&self.agents_by_name[pattern].1);
             }
         }
+    }
+}
+
+/// A few words (dose-form words: "topical", "nasal"), looked for as whole words in one pass
+/// over a text, without allocating for an ASCII text.
+#[derive(Debug, Clone)]
+pub struct WordSet {
+    words: Vec<String>,
+    automaton: Option<AhoCorasick>,
+}
+
+impl PartialEq for WordSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.words == other.words
+    }
+}
+
+impl WordSet {
+    pub fn new(words: &[String]) -> Self {
+        let words: Vec<String> = words.iter().map(|w| w.trim().to_lowercase()).filter(|w| !w.is_empty()).collect();
+        let automaton = (!words.is_empty()).then(|| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .ascii_case_insensitive(true)
+                .build(&words)
+                .expect("a few short words")
+        });
+        Self { words, automaton }
+    }
+
+    pub fn found_in(&self, text: &str) -> bool {
+        let Some(automaton) = &self.automaton else { return false };
+        let lower;
+        let text = if text.is_ascii() {
+            text
+        } else {
+            lower = text.to_lowercase();
+            &lower
+        };
+        automaton.find_overlapping_iter(text).any(|m| is_whole_word(text, m.start(), m.end()))
     }
 }
 
@@ -105,6 +149,7 @@ impl MedicationCatalog {
             aliases: Vec::new(),
         });
         self.names = OnceLock::new();
+        self.always_searched_names = OnceLock::new();
         self.agents.len() - 1
     }
 
@@ -115,12 +160,14 @@ impl MedicationCatalog {
         if !name.is_empty() && name != known.name && !known.aliases.contains(&name) {
             known.aliases.push(name);
             self.names = OnceLock::new();
+            self.always_searched_names = OnceLock::new();
         }
     }
 
     /// Agents searched for in texts even when a coding is recognised.
     pub fn search_always(&mut self, agents: &[AgentId]) {
         self.always_searched = agents.to_vec();
+        self.always_searched_names = OnceLock::new();
     }
 
     pub fn add_code(&mut self, system: &str, code: &str, agent: AgentId) {
@@ -170,12 +217,13 @@ impl MedicationCatalog {
     /// otherwise the text and displays are searched for every agent's names.
     pub fn recognise(&self, concept: &CodeableConcept) -> Vec<AgentId> {
         let mut found = self.recognise_codes(concept);
-        let only = if found.is_empty() { None } else { Some(self.always_searched.as_slice()) };
-        if only.is_none_or(|agents| !agents.is_empty()) {
-            let names = self.names.get_or_init(|| Names::of(&self.agents));
-            for text in texts(concept) {
-                names.named_in(text, only, &mut found);
-            }
+        let names = if found.is_empty() {
+            self.names.get_or_init(|| Names::of(&self.agents, None))
+        } else {
+            self.always_searched_names.get_or_init(|| Names::of(&self.agents, Some(&self.always_searched)))
+        };
+        for text in texts(concept) {
+            names.named_in(text, &mut found);
         }
         found.sort_unstable();
         found.dedup();
@@ -184,16 +232,13 @@ impl MedicationCatalog {
 
     /// Whether the concept's texts, its RxNorm product names or `more` (a route, a Medication's
     /// form) name one of `words` ("topical", "nasal") as a whole word.
-    pub fn names_form(&self, concept: &CodeableConcept, more: &[&str], words: &[String]) -> bool {
+    pub fn names_form(&self, concept: &CodeableConcept, more: &[&str], words: &WordSet) -> bool {
         let product_names = concept
             .coding
             .iter()
             .filter(|c| c.system.as_deref() == Some(RXNORM))
             .filter_map(|c| self.product_names.get(c.code.as_deref()?).map(String::as_str));
-        texts(concept)
-            .chain(product_names)
-            .chain(more.iter().copied())
-            .any(|text| words.iter().any(|word| names(text, word)))
+        texts(concept).chain(product_names).chain(more.iter().copied()).any(|text| words.found_in(text))
     }
 
     /// Strength in mg of `agent` per tablet or capsule, from the RxNorm product name of a coding

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::medications::AgentId;
+use super::medications::{AgentId, WordSet};
 
 /// A code of one of the profiles' CodeSystems, with its display (a card's topic, an override
 /// reason).
@@ -118,10 +118,10 @@ pub struct Plan {
     pub contraindication: CardText,
     pub contraindication_groups: Vec<ContraindicationGroup>,
     /// Words that make a product or route topical ("topical", "transdermal", "gel"…).
-    pub topical_forms: Vec<String>,
+    pub topical_forms: WordSet,
     /// Words of the dose form or route that needs an order-level pain reason ("nasal": the
     /// esketamine depression product).
-    pub order_reason_required_forms: Vec<String>,
+    pub order_reason_required_forms: WordSet,
     /// What a suggestion after an inadequate trial adds to its label and dosage text, with
     /// `{dose}` for the minimum daily dose.
     pub retrial_text: String,

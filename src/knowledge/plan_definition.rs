@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::artifacts::{Artifact, Artifacts};
-use super::medications::AgentId;
+use super::medications::{AgentId, WordSet};
 use super::plan::{
     AvoidedWith, CardText, Citation, Code, ContraindicationGroup, DrugClass, Grade, Plan, Statement, SuggestedOrder,
 };
@@ -103,8 +103,8 @@ pub fn read(
         monitoring: reader.card_text(&monitoring)?,
         contraindication: reader.card_text(&contra)?,
         contraindication_groups,
-        topical_forms: words(step.1, "topical-form"),
-        order_reason_required_forms: words(step.1, "order-reason-required-form"),
+        topical_forms: WordSet::new(&words(step.1, "topical-form")),
+        order_reason_required_forms: WordSet::new(&words(step.1, "order-reason-required-form")),
         retrial_text: ext(step.1, "retrial-text").map(|e| text(e, "valueString")).unwrap_or_default(),
     })
 }
