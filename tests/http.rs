@@ -272,7 +272,7 @@ async fn call_across_shutdown(pause: std::time::Duration) -> String {
     let server = TestServer::start();
     let addr = server.addr;
     let body = std::fs::read(repo().join("examples/hooks/01-untreated-patient.json")).unwrap();
-    let (first, rest) = body.split_at(if pause.is_zero() { body.len() } else { body.len() / 2 });
+    let (first, rest) = body.split_at(body.len() / 2);
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "POST /cds-services/ketamine-order-sign HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -292,14 +292,38 @@ async fn call_across_shutdown(pause: std::time::Duration) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_shutdown_answers_a_call_already_received_and_stops_listening() {
-    let answer = call_across_shutdown(std::time::Duration::ZERO).await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.contains("\"indicator\":\"warning\""), "the call got its card: {answer}");
+async fn graceful_shutdown_finishes_a_call_in_flight_and_stops_listening() {
+    // A FHIR server that takes 800 ms: the call reading its allergies from there is surely in
+    // flight when shutdown begins 300 ms after it was sent.
+    let slow_fhir = serve_app(axum::Router::new().route(
+        "/fhir/{kind}",
+        axum::routing::get(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            axum::Json(json!({ "resourceType": "Bundle", "type": "searchset" }))
+        }),
+    ));
+    let fhir = ketamine_cds::config::FhirConfig { allow_insecure_http: true, deadline_ms: 5000, max_resources: 100 };
+    let server = TestServer::start_full(|_| {}, ketamine_cds::config::FileConfig { fhir, ..Default::default() });
+    let (base, addr) = (server.base.clone(), server.addr);
+    let mut request = example("01-untreated-patient.json");
+    request["prefetch"].as_object_mut().unwrap().remove("allergyIntolerances");
+    request["fhirServer"] = json!(format!("http://{}/fhir", slow_fhir.addr));
+    request["fhirAuthorization"] = json!({ "access_token": "t", "token_type": "Bearer" });
+    let call = tokio::spawn(async move {
+        let response = client().post(format!("{base}{SIGN}")).json(&request).send().await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let stopping = std::thread::spawn(move || drop(server));
+    let (status, body) = call.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cards"][0]["indicator"], "warning", "the call in flight got its card: {body}");
+    stopping.join().unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails today (issue 19, shutdown that finishes): a call whose body is still arriving when shutdown begins is reset"]
+#[ignore = "fails about one run in two today (issue 19, shutdown that finishes): a call whose body is still arriving when shutdown begins may be reset"]
 async fn graceful_shutdown_finishes_a_call_whose_body_is_still_arriving() {
     let answer = call_across_shutdown(std::time::Duration::from_millis(300)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "the half-sent call was not answered: {answer:?}");
