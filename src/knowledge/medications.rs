@@ -76,13 +76,7 @@ impl Names {
     /// place ("ketamine" in "s-ketamine") does not count. The names are lower case: an ASCII text
     /// is searched as it is (ASCII case folded by the automaton), any other lower-cased first.
     fn named_in(&self, text: &str, found: &mut Vec<AgentId>) {
-        let lower;
-        let text = if text.is_ascii() {
-            text
-        } else {
-            lower = text.to_lowercase();
-            &lower
-        };
+        let text = &*searchable(text);
         let words: Vec<(usize, usize, usize)> = self
             .automaton
             .find_overlapping_iter(text)
@@ -127,13 +121,7 @@ impl WordSet {
 
     pub fn found_in(&self, text: &str) -> bool {
         let Some(automaton) = &self.automaton else { return false };
-        let lower;
-        let text = if text.is_ascii() {
-            text
-        } else {
-            lower = text.to_lowercase();
-            &lower
-        };
+        let text = &*searchable(text);
         automaton.find_overlapping_iter(text).any(|m| is_whole_word(text, m.start(), m.end()))
     }
 }
@@ -276,6 +264,12 @@ fn word_ends_in(lower: &str, word: &str) -> Vec<usize> {
         .collect()
 }
 
+/// A text as the (lower-case, ASCII case-folding) automata search it: an ASCII text as it is,
+/// any other lower-cased.
+fn searchable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() { std::borrow::Cow::Borrowed(text) } else { std::borrow::Cow::Owned(text.to_lowercase()) }
+}
+
 /// Is `text[start..end]` a whole word: no letter just before or after it? A word ends at any
 /// character that is not a letter, digits included ("KETAMINE50MG/ML" names ketamine).
 fn is_whole_word(text: &str, start: usize, end: usize) -> bool {
@@ -326,6 +320,37 @@ mod tests {
         assert!(!names("Esketamine nasal spray", "ketamine"));
         assert!(names("Esketamine nasal spray", "esketamine"));
         assert!(names("KETAMINE/midazolam", "ketamine"));
+    }
+
+    #[test]
+    fn brand_names_digits_as_word_ends_and_names_inside_longer_names() {
+        let mut catalog = MedicationCatalog::default();
+        let ket = catalog.add_agent("ketamine", "vs/ket");
+        let esk = catalog.add_agent("esketamine", "vs/esk");
+        catalog.add_alias(ket, "Ketalar");
+        catalog.add_alias(esk, "S-ketamine");
+        let named = |text: &str| catalog.recognise(&concept(serde_json::json!({ "text": text })));
+        assert_eq!(named("KETALAR 50MG/ML"), vec![ket]);
+        assert_eq!(named("KETAMINE50MG/ML"), vec![ket], "a digit ends a word");
+        assert_eq!(named("S-ketamine 25 mg/mL"), vec![esk], "ketamine inside s-ketamine does not count");
+        assert_eq!(named("ketamine or s-ketamine"), vec![ket, esk]);
+        assert!(named("ketaminex").is_empty());
+        let mut coded = MedicationCatalog::default();
+        let ami = coded.add_agent("amitriptyline", "vs/ami");
+        let ket = coded.add_agent("ketamine", "vs/ket");
+        coded.add_code(RXNORM, "704", ami);
+        coded.search_always(&[ket]);
+        let gel = concept(
+            serde_json::json!({ "coding": [{ "system": RXNORM, "code": "704" }], "text": "ketamine/amitriptyline gel" }),
+        );
+        assert_eq!(coded.recognise(&gel), vec![ami, ket], "the trigger agent is read from the text too");
+        assert_eq!(
+            coded.concentration_mg_per_ml(
+                &concept(serde_json::json!({ "text": "amitriptyline 2 MG/ML Oral Solution" })),
+                ami
+            ),
+            Some(2.0)
+        );
     }
 
     #[test]
