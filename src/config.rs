@@ -13,6 +13,26 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+/// Bounds on what a request may make the service build, checked while it is parsed (before
+/// anything is allocated for what is past them); each is answered with a 413 naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Draft orders in `context.draftOrders`.
+    pub max_draft_orders: usize,
+    /// Entries of one prefetched Bundle.
+    pub max_bundle_entries: usize,
+    /// JSON values (array items and object members, counted together) of the request outside
+    /// `prefetch`, and how deep they nest.
+    pub max_envelope_values: usize,
+    pub max_depth: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self { max_draft_orders: 100, max_bundle_entries: 20_000, max_envelope_values: 100_000, max_depth: 64 }
+    }
+}
+
 /// Limits and switches of the HTTP layer, from the `serve` flags.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -20,6 +40,7 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Bytes of request bodies in flight at once (see `http::budget`).
     pub max_inflight_body_bytes: usize,
+    pub request_limits: RequestLimits,
 }
 
 impl Default for HttpConfig {
@@ -28,6 +49,7 @@ impl Default for HttpConfig {
             max_body_bytes: 5 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             max_inflight_body_bytes: 10 * 1024 * 1024,
+            request_limits: RequestLimits::default(),
         }
     }
 }
@@ -53,6 +75,12 @@ pub struct ServeConfig {
     /// wait their turn. Bounds memory under load; never below --max-body-bytes.
     #[arg(long, env = "KETAMINE_CDS_MAX_INFLIGHT_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_inflight_body_bytes: usize,
+    /// Most draft orders in one call (more gets 413).
+    #[arg(long, env = "KETAMINE_CDS_MAX_DRAFT_ORDERS", default_value_t = 100)]
+    pub max_draft_orders: usize,
+    /// Most entries in one prefetched Bundle (more gets 413).
+    #[arg(long, env = "KETAMINE_CDS_MAX_BUNDLE_ENTRIES", default_value_t = 20_000)]
+    pub max_bundle_entries: usize,
 }
 
 impl ServeConfig {
@@ -61,6 +89,11 @@ impl ServeConfig {
             max_body_bytes: self.max_body_bytes,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             max_inflight_body_bytes: self.max_inflight_body_bytes,
+            request_limits: RequestLimits {
+                max_draft_orders: self.max_draft_orders,
+                max_bundle_entries: self.max_bundle_entries,
+                ..RequestLimits::default()
+            },
         }
     }
 }
@@ -79,8 +112,13 @@ pub struct IssuerConfig {
     pub iss: String,
     /// Where its JWKS is published (https; http only on loopback, for tests).
     pub jwks_url: Option<String>,
-    /// Or a JWKS file on disk.
+    /// Or a JWKS file on disk (re-read when it changes: a Kubernetes ConfigMap or Secret
+    /// updated in place).
     pub jwks_file: Option<PathBuf>,
+    /// A `jku` header value this issuer's tokens may carry besides `jwks_url` (compared, never
+    /// fetched): for an issuer pinned by `jwks_file` whose tokens name their JWKS URL, as the
+    /// public CDS Hooks sandbox's always do.
+    pub jku: Option<String>,
     /// When not empty, the `tenant` claim must be one of these.
     #[serde(default)]
     pub tenants: Vec<String>,
@@ -98,6 +136,15 @@ fn default_jwks_refresh() -> u64 {
 fn default_jwks_refetch() -> u64 {
     10
 }
+fn default_max_token_bytes() -> usize {
+    8 * 1024
+}
+fn default_max_jti_bytes() -> usize {
+    256
+}
+fn default_max_token_lifetime() -> u64 {
+    3600
+}
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct AuthConfig {
@@ -114,9 +161,19 @@ pub struct AuthConfig {
     /// How often each JWKS URL is read again, in seconds.
     #[serde(default = "default_jwks_refresh")]
     pub jwks_refresh_seconds: u64,
-    /// Least time between two reads of one JWKS URL when an unknown `kid` arrives, in seconds.
+    /// Least time between two reads of one JWKS URL (or checks of one JWKS file) when an unknown
+    /// `kid` arrives, in seconds; JWKS files are also checked for changes this often.
     #[serde(default = "default_jwks_refetch")]
     pub jwks_min_refetch_seconds: u64,
+    /// Largest token accepted, in bytes (a larger one is refused before it is decoded).
+    #[serde(default = "default_max_token_bytes")]
+    pub max_token_bytes: usize,
+    /// Longest `jti` accepted, in bytes: with `replay_cache_size` it bounds the replay cache's memory.
+    #[serde(default = "default_max_jti_bytes")]
+    pub max_jti_bytes: usize,
+    /// Latest `exp` accepted, in seconds from now (CDS clients issue tokens for about five minutes).
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime_seconds: u64,
 }
 
 impl Default for AuthConfig {
@@ -128,6 +185,9 @@ impl Default for AuthConfig {
             replay_cache_size: default_replay_cache(),
             jwks_refresh_seconds: default_jwks_refresh(),
             jwks_min_refetch_seconds: default_jwks_refetch(),
+            max_token_bytes: default_max_token_bytes(),
+            max_jti_bytes: default_max_jti_bytes(),
+            max_token_lifetime_seconds: default_max_token_lifetime(),
         }
     }
 }

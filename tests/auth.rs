@@ -112,8 +112,13 @@ fn jwks_server(jwks: Value) -> JwksServer {
 struct Setup {
     server: TestServer,
     jwks: JwksServer,
+    /// The file-pinned issuer's JWKS file.
+    jwks_file: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
+
+/// The `jku` the public CDS Hooks sandbox puts in every token's header.
+const SANDBOX_JKU: &str = "https://sandbox.cds-hooks.org/.well-known/jwks.json";
 
 fn setup(tenants: Vec<String>) -> Setup {
     let (ec, rsa, _) = keys();
@@ -126,15 +131,21 @@ fn setup(tenants: Vec<String>) -> Setup {
         auth: AuthConfig {
             mode: Some(AuthMode::Required),
             issuers: vec![
-                IssuerConfig { iss: ISS.into(), jwks_url: Some(jwks.url.clone()), jwks_file: None, tenants },
-                IssuerConfig { iss: FILE_ISS.into(), jwks_url: None, jwks_file: Some(file), tenants: vec![] },
+                IssuerConfig { iss: ISS.into(), jwks_url: Some(jwks.url.clone()), jwks_file: None, jku: None, tenants },
+                IssuerConfig {
+                    iss: FILE_ISS.into(),
+                    jwks_url: None,
+                    jwks_file: Some(file.clone()),
+                    jku: Some(SANDBOX_JKU.into()),
+                    tenants: vec![],
+                },
             ],
             jwks_min_refetch_seconds: 0,
             ..AuthConfig::default()
         },
         ..FileConfig::default()
     };
-    Setup { server: TestServer::start_full(|_| {}, config), jwks, _dir: dir }
+    Setup { server: TestServer::start_full(|_| {}, config), jwks, jwks_file: file, _dir: dir }
 }
 
 async fn call(setup: &Setup, authorization: Option<String>) -> reqwest::Response {
@@ -312,6 +323,7 @@ async fn each_refusal_has_its_own_reason() {
     let config = AuthConfig {
         mode: Some(AuthMode::Required),
         issuers: vec![IssuerConfig {
+            jku: None,
             iss: ISS.into(),
             jwks_url: Some(jwks.url.clone()),
             jwks_file: None,
@@ -426,4 +438,76 @@ deadline_ms = 1500
     let from_env = from_env.unwrap();
     assert_eq!(from_env.fhir.deadline_ms, 900);
     assert_eq!(from_env.public_base_url.as_deref(), Some("https://env.example.org"));
+}
+
+/// A token with any header, signed by hand (jsonwebtoken's `Header` has no `crit` or `zip`).
+fn token_with_header(key: &SigningKey, header: &Value, claims: &Value) -> String {
+    let message = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, key.alg).unwrap();
+    format!("{message}.{signature}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_future_exp_is_refused_and_cannot_replay() {
+    let s = setup(vec![]);
+    let mut far = claims(ISS, &aud());
+    far["exp"] = json!(u64::MAX - 5);
+    let t = token(&keys().0, &far);
+    // Twice: `exp + leeway` once overflowed, so the replay entry expired at once.
+    assert_refused(&s, Some(format!("Bearer {t}")), "exp near 2^64").await;
+    assert_refused(&s, Some(format!("Bearer {t}")), "exp near 2^64, again").await;
+    let mut day = claims(ISS, &aud());
+    day["exp"] = json!(now() + 86_400);
+    assert_refused(&s, Some(format!("Bearer {}", token(&keys().0, &day))), "a day-long token").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crit_and_zip_headers_long_jtis_and_large_tokens_are_refused() {
+    let s = setup(vec![]);
+    let ec = &keys().0;
+    let header = json!({ "alg": "ES384", "typ": "JWT", "kid": "ec-1" });
+    let plain = token_with_header(ec, &header, &claims(ISS, &aud()));
+    assert_eq!(call(&s, Some(format!("Bearer {plain}"))).await.status(), 200, "the hand-signed token is good");
+    let mut crit = header.clone();
+    crit["crit"] = json!(["exp-ext"]);
+    crit["exp-ext"] = json!(1);
+    assert_refused(&s, Some(format!("Bearer {}", token_with_header(ec, &crit, &claims(ISS, &aud())))), "crit").await;
+    let mut zip = header.clone();
+    zip["zip"] = json!("DEF");
+    assert_refused(&s, Some(format!("Bearer {}", token_with_header(ec, &zip, &claims(ISS, &aud())))), "zip").await;
+    let mut long_jti = claims(ISS, &aud());
+    long_jti["jti"] = json!("j".repeat(10_000));
+    assert_refused(&s, Some(format!("Bearer {}", token(ec, &long_jti))), "10 KB jti").await;
+    let mut large = claims(ISS, &aud());
+    large["padding"] = json!("p".repeat(9_000));
+    assert_refused(&s, Some(format!("Bearer {}", token(ec, &large))), "9 KB token").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_pinned_issuer_accepts_the_jku_it_names_as_the_sandbox_sends_it() {
+    let s = setup(vec![]);
+    let rsa = &keys().1;
+    // Shaped as the sandbox's tokens: a jku header, and iss, aud, exp, iat, jti.
+    let sandbox_header = json!({ "alg": "RS384", "typ": "JWT", "kid": "rsa-1", "jku": SANDBOX_JKU });
+    let t = token_with_header(rsa, &sandbox_header, &claims(FILE_ISS, &aud()));
+    assert_eq!(call(&s, Some(format!("Bearer {t}"))).await.status(), 200);
+    let mut other = sandbox_header.clone();
+    other["jku"] = json!("https://attacker.example/jwks.json");
+    assert_refused(
+        &s,
+        Some(format!("Bearer {}", token_with_header(rsa, &other, &claims(FILE_ISS, &aud())))),
+        "other jku",
+    )
+    .await;
+    // The jku is compared, never fetched: the sandbox's real JWKS is nowhere reachable here.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_in_the_jwks_file_is_accepted_without_a_restart() {
+    let s = setup(vec![]);
+    let (_, rsa, rotated) = keys();
+    let t = || format!("Bearer {}", token(rotated, &claims(FILE_ISS, &aud())));
+    assert_refused(&s, Some(t()), "not in the file yet").await;
+    std::fs::write(&s.jwks_file, json!({ "keys": [rsa.jwk, rotated.jwk] }).to_string()).unwrap();
+    assert_eq!(call(&s, Some(t())).await.status(), 200, "the file is read again on an unknown kid");
 }

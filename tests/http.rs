@@ -356,3 +356,42 @@ async fn metrics_count_calls_cards_refusals_and_data_sources() {
     }
     assert!(text.contains(&format!(r#"ketamine_cds_knowledge{{version="{}"}} 1"#, knowledge().version())), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_content_length_is_a_413_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start();
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = "POST /cds-services/ketamine-order-sign HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n{\"hook\":";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(3), stream.read(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("5242880-byte limit"), "the 413 names the limit: {answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_empty_draft_orders_are_refused_by_count_without_building_them() {
+    let server = TestServer::start();
+    let drafts = vec!["{}"; 1_000_000].join(",");
+    let body =
+        format!(r#"{{"hook":"order-sign","hookInstance":"h","context":{{"patientId":"p","draftOrders":[{drafts}]}}}}"#);
+    let started = std::time::Instant::now();
+    let (status, _, outcome) = post(&server, SIGN, body).await;
+    assert_eq!(status, 413);
+    assert_outcome(&outcome, "too-long", &["more than 100000 values"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "refused while read: {:?}", started.elapsed());
+    let too_many = vec![r#"{"resourceType":"MedicationRequest","status":"draft"}"#; 101].join(",");
+    let body = format!(
+        r#"{{"hook":"order-sign","hookInstance":"h","context":{{"patientId":"p","draftOrders":[{too_many}]}}}}"#
+    );
+    let (status, _, outcome) = post(&server, SIGN, body).await;
+    assert_eq!(status, 413);
+    assert_outcome(&outcome, "too-long", &["context.draftOrders has 101 orders, more than 100 (--max-draft-orders)"]);
+}

@@ -56,6 +56,7 @@ async fn nothing_identifying_reaches_the_logs() {
         auth: AuthConfig {
             mode: Some(AuthMode::Required),
             issuers: vec![IssuerConfig {
+                jku: None,
                 iss: "https://ehr.example.org".into(),
                 jwks_url: None,
                 jwks_file: Some(jwks),
@@ -125,6 +126,31 @@ async fn nothing_identifying_reaches_the_logs() {
         .await
         .unwrap();
     assert_eq!(fb.status(), 200);
+    // Client-chosen values cannot flood the log: a 100,000-character hook, 5,000 feedback items.
+    let mut flood = request.clone();
+    flood["hook"] = json!("h".repeat(100_000));
+    let long = client()
+        .post(&url)
+        .header("authorization", format!("Bearer {}", jwt("jti-5")))
+        .json(&flood)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(long.status(), 400);
+    let items: Vec<_> = (0..5000)
+        .map(|i| json!({ "card": format!("card-{i}"), "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:00:00Z" }))
+        .collect();
+    let claims =
+        json!({ "iss": "https://ehr.example.org", "aud": aud_feedback, "exp": now + 300, "iat": now, "jti": "jti-6" });
+    let many_jwt = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(pkcs8.as_ref())).unwrap();
+    let many = client()
+        .post(format!("{url}/feedback"))
+        .header("authorization", format!("Bearer {many_jwt}"))
+        .json(&json!({ "feedback": items }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(many.status(), 200);
     drop(server);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -136,6 +162,11 @@ async fn nothing_identifying_reaches_the_logs() {
     for secret in [MARKER_PATIENT, MARKER_TOKEN, MARKER_NAME, good.as_str(), fb_jwt.as_str()] {
         assert!(!logs.contains(secret), "'{secret}' leaked into the logs");
     }
+    let longest = logs.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 4_000, "a log line of {longest} bytes: client values are logged truncated");
+    let feedback_lines = logs.lines().filter(|l| l.contains("feedback") && l.contains("items=")).count();
+    assert_eq!(feedback_lines, 2, "one line per feedback call, not per item");
+    assert!(!logs.contains("card-4999"), "feedback items are counted, not listed");
     let signature = good.rsplit('.').next().unwrap();
     assert!(!logs.contains(signature), "a JWT signature leaked into the logs");
 }

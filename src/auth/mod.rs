@@ -1,9 +1,12 @@
 //! CDS Hooks authentication (CDS Hooks 2.0 §Security): the client's `Authorization: Bearer` JWT,
 //! signed with ES256/ES384, RS256/RS384 or PS256/PS384 by a key of an allowlisted issuer's JWKS.
-//! Checked: `iss` allowlisted, `jku` (if any) equal to that issuer's configured JWKS URL, `kid`
-//! known, signature, `aud` equal to the URL called, `exp` not past and `iat` not ahead (with
-//! leeway), `jti` never seen before, `tenant` allowed. Any failure is one reason code for the
-//! log; the client sees a bare 401. Tokens are never logged.
+//! Checked: the token's size, no `crit` (this service understands no JWS extension) or `zip`
+//! header (a JWE header, RFC 7516), `iss` allowlisted, `jku` (if any) equal to that issuer's
+//! configured JWKS URL or pinned `jku`, `kid` known, signature, `aud` equal to the URL called,
+//! `exp` not past nor absurdly far (`max_token_lifetime_seconds`) and `iat` not ahead (with
+//! leeway), `jti` of bounded length and never seen before, `tenant` allowed. No arithmetic on
+//! claims can overflow. Any failure is one reason code for the log; the client sees a bare 401.
+//! Tokens are never logged.
 
 pub mod jwks;
 pub mod replay;
@@ -44,6 +47,11 @@ pub enum Failure {
     MissingClaim,
     Replayed,
     TenantNotAllowed,
+    TooLarge,
+    CriticalHeader,
+    Compressed,
+    LifetimeTooLong,
+    JtiTooLong,
 }
 
 impl Failure {
@@ -63,6 +71,11 @@ impl Failure {
             Self::MissingClaim => "missing-claim",
             Self::Replayed => "replayed-jti",
             Self::TenantNotAllowed => "tenant-not-allowed",
+            Self::TooLarge => "token-too-large",
+            Self::CriticalHeader => "crit-not-understood",
+            Self::Compressed => "zip-not-allowed",
+            Self::LifetimeTooLong => "lifetime-too-long",
+            Self::JtiTooLong => "jti-too-long",
         }
     }
 }
@@ -94,6 +107,10 @@ struct Claims {
 pub struct Authenticator {
     issuers: HashMap<String, Arc<IssuerKeys>>,
     leeway: u64,
+    max_token_bytes: usize,
+    max_jti_bytes: usize,
+    max_lifetime: u64,
+    min_refetch: Duration,
     replay: Mutex<ReplayCache>,
     client: reqwest::Client,
     refresh_every: Duration,
@@ -124,6 +141,10 @@ impl Authenticator {
         Ok(Self {
             issuers,
             leeway: config.leeway_seconds,
+            max_token_bytes: config.max_token_bytes,
+            max_jti_bytes: config.max_jti_bytes,
+            max_lifetime: config.max_token_lifetime_seconds,
+            min_refetch,
             replay: Mutex::new(ReplayCache::new(config.replay_cache_size)),
             client,
             refresh_every: Duration::from_secs(config.jwks_refresh_seconds.max(1)),
@@ -134,6 +155,19 @@ impl Authenticator {
     pub async fn start(self: &Arc<Self>) {
         for issuer in self.issuers.values() {
             issuer.refresh(&self.client, true).await;
+        }
+        if self.issuers.values().any(|i| i.config.jwks_file.is_some()) {
+            // JWKS files are cheap to look at: checked for a change every `min_refetch`.
+            let this = Arc::clone(self);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(this.min_refetch.max(Duration::from_secs(1)));
+                loop {
+                    tick.tick().await;
+                    for issuer in this.issuers.values() {
+                        issuer.check_file(true).await;
+                    }
+                }
+            });
         }
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -160,6 +194,9 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| refuse(Failure::MissingToken, None, None))?;
+        if token.len() > self.max_token_bytes {
+            return Err(refuse(Failure::TooLarge, None, None));
+        }
         let mut parts = token.split('.');
         let (Some(head), Some(body), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(refuse(Failure::Malformed, None, None));
@@ -169,13 +206,20 @@ impl Authenticator {
         };
         let iss = body["iss"].as_str();
         let kid = head["kid"].as_str();
+        if head.get("crit").is_some() {
+            return Err(refuse(Failure::CriticalHeader, iss, kid));
+        }
+        if head.get("zip").is_some() {
+            return Err(refuse(Failure::Compressed, iss, kid));
+        }
         let alg: Option<Algorithm> = head["alg"].as_str().and_then(|a| a.parse().ok());
         let Some(alg) = alg.filter(|a| ALGORITHMS.contains(a)) else {
             return Err(refuse(Failure::AlgorithmNotAllowed, iss, kid));
         };
         let issuer = iss.and_then(|i| self.issuers.get(i)).ok_or_else(|| refuse(Failure::UnknownIssuer, iss, kid))?;
-        if let Some(jku) = head["jku"].as_str() {
-            if issuer.config.jwks_url.as_deref() != Some(jku) {
+        if let Some(jku) = head.get("jku") {
+            let allowed = [issuer.config.jwks_url.as_deref(), issuer.config.jku.as_deref()];
+            if !jku.as_str().is_some_and(|jku| allowed.contains(&Some(jku))) {
                 return Err(refuse(Failure::JkuNotAllowed, iss, kid));
             }
         }
@@ -212,8 +256,11 @@ impl Authenticator {
             })?
             .claims;
         let now = now_unix();
+        if claims.exp > now.saturating_add(self.max_lifetime).saturating_add(self.leeway) {
+            return Err(refuse(Failure::LifetimeTooLong, iss, Some(kid)));
+        }
         let iat = claims.iat.ok_or_else(|| refuse(Failure::MissingClaim, iss, Some(kid)))?;
-        if iat > now + self.leeway {
+        if iat > now.saturating_add(self.leeway) {
             return Err(refuse(Failure::IssuedInFuture, iss, Some(kid)));
         }
         let jti = claims
@@ -221,12 +268,15 @@ impl Authenticator {
             .as_deref()
             .filter(|j| !j.is_empty())
             .ok_or_else(|| refuse(Failure::MissingClaim, iss, Some(kid)))?;
+        if jti.len() > self.max_jti_bytes {
+            return Err(refuse(Failure::JtiTooLong, iss, Some(kid)));
+        }
         if !issuer.config.tenants.is_empty()
             && !claims.tenant.as_ref().is_some_and(|t| issuer.config.tenants.contains(t))
         {
             return Err(refuse(Failure::TenantNotAllowed, iss, Some(kid)));
         }
-        if !self.replay.lock().await.first_use(&claims.iss, jti, claims.exp + self.leeway, now) {
+        if !self.replay.lock().await.first_use(&claims.iss, jti, claims.exp.saturating_add(self.leeway), now) {
             return Err(refuse(Failure::Replayed, iss, Some(kid)));
         }
         Ok(Caller { issuer: claims.iss, tenant: claims.tenant })

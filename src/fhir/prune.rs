@@ -84,13 +84,16 @@ pub fn resource_from_str(text: &str) -> serde_json::Result<Value> {
 pub struct PrefetchItem<'s> {
     pub entries: &'s mut Vec<RawEntry>,
     pub body: &'s Bytes,
+    /// Most entries a Bundle may have.
+    pub max_entries: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for PrefetchItem<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(Pruned { place: Place::Item, raw: Some((self.entries, self.body)) })
+        deserializer
+            .deserialize_any(Pruned { place: Place::Item, raw: Some((self.entries, self.body, self.max_entries)) })
     }
 }
 
@@ -142,7 +145,7 @@ fn is_read_element(key: &str) -> bool {
 struct Pruned<'s> {
     place: Place,
     /// Set when Bundle entries are to be kept apart, unparsed, with the body they are slices of.
-    raw: Option<(&'s mut Vec<RawEntry>, &'s Bytes)>,
+    raw: Option<(&'s mut Vec<RawEntry>, &'s Bytes, usize)>,
 }
 
 impl Pruned<'_> {
@@ -218,9 +221,9 @@ impl<'de> Visitor<'de> for Pruned<'_> {
         let mut object = Map::new();
         while let Some(key) = map.next_key_seed(Key(place))? {
             match (key, &mut raw) {
-                (Some((_, Place::Entries)), Some((entries, body))) => {
+                (Some((_, Place::Entries)), Some((entries, body, max))) => {
                     entries.clear();
-                    map.next_value_seed(EntryList(entries, body))?;
+                    map.next_value_seed(EntryList(entries, body, *max))?;
                 }
                 (Some((key, place)), _) => {
                     let value = map.next_value_seed(Pruned::at(place))?;

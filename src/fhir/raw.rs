@@ -26,8 +26,19 @@ impl RawEntry {
 
 /// `Bundle.entry` kept apart: each entry's `fullUrl` and its resource's JSON text. As when the
 /// tree is read, an `entry` that is not a list, and items that are not objects or have no
-/// `resource`, contribute nothing.
-pub struct EntryList<'s>(pub &'s mut Vec<RawEntry>, pub &'s Bytes);
+/// `resource`, contribute nothing. More than `max` entries is an error naming the limit.
+pub struct EntryList<'s>(pub &'s mut Vec<RawEntry>, pub &'s Bytes, pub usize);
+
+/// How a parse error says that a limit was passed (see [`limit_passed`]).
+pub const LIMIT_PASSED: &str = "limit passed: ";
+
+/// The limit a parse error names, if it is one of [`LIMIT_PASSED`] (without serde_json's
+/// position suffix).
+pub fn limit_passed(error: &serde_json::Error) -> Option<String> {
+    let text = error.to_string();
+    let rest = text.strip_prefix(LIMIT_PASSED)?;
+    Some(rest.rsplit_once(" at line ").map_or(rest, |(message, _)| message).to_owned())
+}
 
 impl<'de> DeserializeSeed<'de> for EntryList<'_> {
     type Value = ();
@@ -45,7 +56,15 @@ impl<'de> Visitor<'de> for EntryList<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut seen = 0usize;
         while let Some(entry) = seq.next_element_seed(EntryItem(self.1))? {
+            seen += 1;
+            if seen > self.2 {
+                return Err(serde::de::Error::custom(format!(
+                    "{LIMIT_PASSED}a prefetched Bundle has more than {} entries (--max-bundle-entries)",
+                    self.2
+                )));
+            }
             self.0.extend(entry);
         }
         Ok(())

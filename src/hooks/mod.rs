@@ -24,4 +24,6 @@ pub enum HookError {
     UnknownSelection(String),
     #[error("data the rules need was neither prefetched nor fetched")]
     MissingData(Vec<(String, String)>),
+    #[error("the request is larger than this service reads: {0}")]
+    LimitPassed(String),
 }

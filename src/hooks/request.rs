@@ -10,7 +10,8 @@ use super::HookError;
 use bytes::Bytes;
 
 use super::envelope::{self, RawEntries};
-use crate::fhir::raw::RawEntry;
+use crate::config::RequestLimits;
+use crate::fhir::raw::{RawEntry, limit_passed};
 
 static SCHEMA_TEXT: &str = include_str!("request.schema.json");
 
@@ -93,8 +94,15 @@ impl HookRequest {
     /// rules read, and the entries of prefetched Bundles stay unparsed until the patient record
     /// reads them (see [`envelope`]).
     pub fn from_bytes(body: &Bytes) -> Result<Self, HookError> {
-        let (value, entries) =
-            envelope::request_from_bytes(body).map_err(|e| HookError::MalformedJson(e.to_string()))?;
+        Self::from_bytes_within(body, &RequestLimits::default())
+    }
+
+    /// As [`Self::from_bytes`], within `limits` (a limit passed is [`HookError::LimitPassed`]).
+    pub fn from_bytes_within(body: &Bytes, limits: &RequestLimits) -> Result<Self, HookError> {
+        let (value, entries) = envelope::request_within(body, limits).map_err(|e| match limit_passed(&e) {
+            Some(limit) => HookError::LimitPassed(limit),
+            None => HookError::MalformedJson(e.to_string()),
+        })?;
         Self::read(value, entries)
     }
 

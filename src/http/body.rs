@@ -14,12 +14,14 @@ use super::error::ApiError;
 /// The whole body of `request`, refused (413) beyond `limit` bytes: when its Content-Length says
 /// so, without keeping any of it, else as soon as it passes the limit.
 ///
-/// The rest of a refused body is read and dropped (up to [`DRAIN_LIMITS`] limits' worth), so
-/// that the client, still sending, receives the 413 instead of a connection reset.
+/// The rest of a refused body is read and dropped (up to [`DRAIN_LIMITS`] limits' worth, for at
+/// most [`DRAIN_TIME`]), so that the client, still sending, receives the 413 instead of a
+/// connection reset. A Content-Length beyond what would be drained is answered at once.
 pub async fn read(request: Request, limit: usize) -> Result<Bytes, ApiError> {
     let length = content_length(&request);
     let mut body = request.into_body();
     let mut buffer = match length {
+        Some(n) if n > DRAIN_LIMITS.saturating_mul(limit) => return Err(ApiError::TooLarge(limit)),
         Some(n) if n > limit => return Err(refuse(body, limit, 0).await),
         n => BytesMut::with_capacity(n.unwrap_or(0)),
     };
@@ -43,13 +45,19 @@ pub fn content_length(request: &Request) -> Option<usize> {
 /// How many body limits' worth of a refused body are read and dropped before giving up on it.
 const DRAIN_LIMITS: usize = 4;
 
+/// The longest a refused body is drained.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn refuse(mut body: Body, limit: usize, mut read: usize) -> ApiError {
-    while read <= DRAIN_LIMITS * limit {
-        match body.frame().await {
-            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
-            _ => break,
+    let drain = async {
+        while read <= DRAIN_LIMITS.saturating_mul(limit) {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
         }
-    }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
     ApiError::TooLarge(limit)
 }
 

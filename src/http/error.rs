@@ -39,6 +39,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Hook(HookError::MissingData(_)) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Hook(HookError::LimitPassed(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Hook(_) | ApiError::BadFeedback(_) | ApiError::Unreadable(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -57,6 +58,7 @@ impl ApiError {
             ApiError::Hook(HookError::HookMismatch { .. }) => "hook-mismatch",
             ApiError::Hook(HookError::UnknownSelection(_)) => "unknown-selection",
             ApiError::Hook(HookError::MissingData(_)) => "missing-data",
+            ApiError::Hook(HookError::LimitPassed(_)) => "limit",
             ApiError::UnknownService(_) => "unknown-service",
             ApiError::TooLarge(_) => "too-large",
             ApiError::Unreadable(_) => "unreadable-body",
@@ -77,6 +79,7 @@ impl ApiError {
                 "incomplete",
                 keys.iter().map(|(key, why)| format!("prefetch '{key}' could not be read: {why}")).collect(),
             ),
+            ApiError::Hook(HookError::LimitPassed(_)) => ("too-long", vec![self.to_string()]),
             ApiError::Hook(HookError::MalformedJson(_)) | ApiError::Unreadable(_) => {
                 ("structure", vec![self.to_string()])
             }

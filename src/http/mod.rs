@@ -111,6 +111,15 @@ async fn authenticate(
     }
 }
 
+/// A client-chosen value as it may be logged: at most 64 characters (a 4 MB `hook` must not
+/// make a 4 MB log line).
+fn loggable(value: &str) -> &str {
+    match value.char_indices().nth(64) {
+        Some((cut, _)) => &value[..cut],
+        None => value,
+    }
+}
+
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
@@ -198,11 +207,11 @@ async fn answer(
 ) -> Result<call::Evaluation, ApiError> {
     let bytes = body::read(raw, state.config.max_body_bytes).await?;
     // The record's entries are slices of `bytes`: it is freed when they have been read.
-    let request = HookRequest::from_bytes(&bytes)?;
+    let request = HookRequest::from_bytes_within(&bytes, &state.config.request_limits)?;
     drop(bytes);
     let span = tracing::Span::current();
-    span.record("hook", request.hook.as_str());
-    span.record("hook_instance", request.hook_instance.as_str());
+    span.record("hook", loggable(&request.hook));
+    span.record("hook_instance", loggable(&request.hook_instance));
     let now = time::OffsetDateTime::now_utc();
     Ok(call::answer(service, request, &state.knowledge, &state.fetcher, now).await?)
 }
@@ -215,17 +224,23 @@ async fn feedback_handler(
     let service = services::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
     let bytes = body::read(raw, state.config.max_body_bytes).await?;
     let entries = feedback::parse(&bytes).map_err(ApiError::BadFeedback)?;
-    for entry in &entries {
-        let reason = entry.override_reason.as_ref().and_then(|r| r.reason.as_ref());
-        info!(
-            service = service.id,
-            card = entry.card.as_str(),
-            outcome = ?entry.outcome,
-            override_system = reason.and_then(|r| r.system.as_deref()),
-            override_code = reason.and_then(|r| r.code.as_deref()),
-            accepted_suggestions = entry.accepted_suggestions.len(),
-            "feedback"
-        );
-    }
+    // One line per call, never one per item: the items are the client's, and so is their number.
+    let overridden = entries.iter().filter(|e| e.outcome == feedback::Outcome::Overridden).count();
+    let mut codes: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.override_reason.as_ref()?.reason.as_ref()?.code.as_deref())
+        .map(loggable)
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    codes.truncate(8);
+    info!(
+        service = service.id,
+        items = entries.len(),
+        accepted = entries.len() - overridden,
+        overridden,
+        override_codes = ?codes,
+        "feedback"
+    );
     Ok(StatusCode::OK)
 }

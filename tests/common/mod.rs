@@ -174,6 +174,8 @@ impl TestServer {
             max_body_bytes: 5 * 1024 * 1024,
             request_timeout_ms: 10_000,
             max_inflight_body_bytes: 10 * 1024 * 1024,
+            max_draft_orders: 100,
+            max_bundle_entries: 20_000,
         };
         tune(&mut config);
         let knowledge = startup::load_knowledge(&config).expect("knowledge loads");
