@@ -29,6 +29,11 @@ impl Write for Captured {
     }
 }
 
+/// POSTs `body` to `url` with a bearer token.
+async fn post_with(url: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
+    client().post(url).header("authorization", format!("Bearer {token}")).json(body).send().await.unwrap()
+}
+
 const MARKER_PATIENT: &str = "MARKER-PATIENT-8f3a";
 const MARKER_TOKEN: &str = "MARKER-ACCESS-TOKEN-77c1";
 const MARKER_NAME: &str = "Zebedee-Marker-Surname";
@@ -71,11 +76,11 @@ async fn nothing_identifying_reaches_the_logs() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let mut header = Header::new(Algorithm::ES384);
     header.kid = Some("k1".into());
-    let jwt = |jti: &str| {
-        let claims = json!({ "iss": "https://ehr.example.org", "aud": "https://cds.example.org/cds-services/ketamine-order-sign",
-                             "exp": now + 300, "iat": now, "jti": jti });
+    let jwt_for = |aud: &str, jti: &str| {
+        let claims = json!({ "iss": "https://ehr.example.org", "aud": aud, "exp": now + 300, "iat": now, "jti": jti });
         jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(pkcs8.as_ref())).unwrap()
     };
+    let jwt = |jti: &str| jwt_for("https://cds.example.org/cds-services/ketamine-order-sign", jti);
 
     let text = std::fs::read_to_string(repo().join("examples/hooks/13-contraindication-heart-failure.json")).unwrap();
     let text = text.replace("example-patient", MARKER_PATIENT);
@@ -115,42 +120,17 @@ async fn nothing_identifying_reaches_the_logs() {
     let feedback = json!({ "feedback": [{ "card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00Z",
         "overrideReason": { "reason": { "system": "s", "code": "crps" }, "userComment": format!("patient {MARKER_NAME} prefers it") } }] });
     let aud_feedback = "https://cds.example.org/cds-services/ketamine-order-sign/feedback";
-    let claims =
-        json!({ "iss": "https://ehr.example.org", "aud": aud_feedback, "exp": now + 300, "iat": now, "jti": "jti-4" });
-    let fb_jwt = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(pkcs8.as_ref())).unwrap();
-    let fb = client()
-        .post(format!("{url}/feedback"))
-        .header("authorization", format!("Bearer {fb_jwt}"))
-        .json(&feedback)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fb.status(), 200);
+    let fb_jwt = jwt_for(aud_feedback, "jti-4");
+    assert_eq!(post_with(&format!("{url}/feedback"), &fb_jwt, &feedback).await.status(), 200);
     // Client-chosen values cannot flood the log: a 100,000-character hook, 5,000 feedback items.
     let mut flood = request.clone();
     flood["hook"] = json!("h".repeat(100_000));
-    let long = client()
-        .post(&url)
-        .header("authorization", format!("Bearer {}", jwt("jti-5")))
-        .json(&flood)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(long.status(), 400);
+    assert_eq!(post_with(&url, &jwt("jti-5"), &flood).await.status(), 400);
     let items: Vec<_> = (0..5000)
         .map(|i| json!({ "card": format!("card-{i}"), "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:00:00Z" }))
         .collect();
-    let claims =
-        json!({ "iss": "https://ehr.example.org", "aud": aud_feedback, "exp": now + 300, "iat": now, "jti": "jti-6" });
-    let many_jwt = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(pkcs8.as_ref())).unwrap();
-    let many = client()
-        .post(format!("{url}/feedback"))
-        .header("authorization", format!("Bearer {many_jwt}"))
-        .json(&json!({ "feedback": items }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(many.status(), 200);
+    let many = json!({ "feedback": items });
+    assert_eq!(post_with(&format!("{url}/feedback"), &jwt_for(aud_feedback, "jti-6"), &many).await.status(), 200);
     drop(server);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
