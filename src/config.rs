@@ -33,6 +33,30 @@ impl Default for RequestLimits {
     }
 }
 
+/// Bounds on connections (src/startup.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Longest a client may take to send a request's headers, from the moment the connection
+    /// waits for them (a new connection, or a kept-alive one after a response): also the idle
+    /// timeout of kept-alive connections.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; one more is closed at once (keep it below the process's
+    /// file-descriptor limit).
+    pub max_connections: usize,
+    /// Longest the calls in flight may take to finish after SIGTERM.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Limits and switches of the HTTP layer, from the `serve` flags.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -41,6 +65,7 @@ pub struct HttpConfig {
     /// Bytes of request bodies in flight at once (see `http::budget`).
     pub max_inflight_body_bytes: usize,
     pub request_limits: RequestLimits,
+    pub connections: ConnectionLimits,
 }
 
 impl Default for HttpConfig {
@@ -50,6 +75,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(10),
             max_inflight_body_bytes: 10 * 1024 * 1024,
             request_limits: RequestLimits::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -81,6 +107,16 @@ pub struct ServeConfig {
     /// Most entries in one prefetched Bundle (more gets 413).
     #[arg(long, env = "KETAMINE_CDS_MAX_BUNDLE_ENTRIES", default_value_t = 20_000)]
     pub max_bundle_entries: usize,
+    /// Longest a client may take to send a request's headers, and idle time of a kept-alive
+    /// connection, in milliseconds (then the connection is closed).
+    #[arg(long, env = "KETAMINE_CDS_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+    /// Connections served at once; more are closed at once.
+    #[arg(long, env = "KETAMINE_CDS_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Longest the calls in flight may take to finish after SIGTERM, in milliseconds.
+    #[arg(long, env = "KETAMINE_CDS_DRAIN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub drain_timeout_ms: u64,
 }
 
 impl ServeConfig {
@@ -93,6 +129,11 @@ impl ServeConfig {
                 max_draft_orders: self.max_draft_orders,
                 max_bundle_entries: self.max_bundle_entries,
                 ..RequestLimits::default()
+            },
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+                max_connections: self.max_connections.max(1),
+                drain_timeout: Duration::from_millis(self.drain_timeout_ms),
             },
         }
     }

@@ -4,7 +4,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 use tracing::{error, info};
 
 use crate::auth::Authenticator;
@@ -41,21 +49,68 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
     }))
 }
 
-/// Serves on an already bound listener until `shutdown` completes; in-flight calls finish.
+/// Serves on an already bound listener until `shutdown` completes, then drains: no new
+/// connections, `/ready` false, the calls in flight finish within the drain timeout.
+///
+/// Each connection is HTTP/1.1 with hyper's header-read timeout (a client trickling its headers,
+/// or a kept-alive connection left idle, is closed when it passes), and at most
+/// `max_connections` are served at once (one more is closed at once, so an attack on the
+/// connection table cannot exhaust the process's file descriptors). axum's own `serve` has
+/// neither, nor a bound on the drain.
 pub async fn serve_on(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let drain_state = state.clone();
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            drain_state.ready.store(false, Ordering::Release);
-            info!("shutting down: no new connections, finishing calls in flight");
-        })
-        .await
+    let limits = state.config.connections;
+    let app = router(state.clone());
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: pause a moment rather than spin.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!("connection refused: max_connections reached");
+            continue;
+        };
+        // Reap finished connections as we go, so the set holds only live ones.
+        while connections.try_join_next().is_some() {}
+        let service = TowerToHyperService::new(app.clone().map_request(|r: Request<Incoming>| r.map(Body::new)));
+        let mut stopping = stopping.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+            let mut connection = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = stopping.wait_for(|stop| *stop) => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = connection.await;
+        });
+    }
+    state.ready.store(false, Ordering::Release);
+    info!(connections = connections.len(), "shutting down: no new connections, finishing calls in flight");
+    let _ = stop.send(true);
+    let drained =
+        tokio::time::timeout(limits.drain_timeout, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(left = connections.len(), "drain timeout passed: closing the connections still open");
+        connections.abort_all();
+    }
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

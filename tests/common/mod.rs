@@ -176,6 +176,9 @@ impl TestServer {
             max_inflight_body_bytes: 10 * 1024 * 1024,
             max_draft_orders: 100,
             max_bundle_entries: 20_000,
+            header_read_timeout_ms: 10_000,
+            max_connections: 1024,
+            drain_timeout_ms: 10_000,
         };
         tune(&mut config);
         let knowledge = startup::load_knowledge(&config).expect("knowledge loads");
