@@ -49,8 +49,10 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
     }))
 }
 
-/// Serves on an already bound listener until `shutdown` completes, then drains: no new
-/// connections, `/ready` false, the calls in flight finish within the drain timeout.
+/// Serves on an already bound listener until `shutdown` completes, then drains: `/ready`
+/// answers 503 at once and new service calls get a 503 (new connections are still served for
+/// that, so probes and load balancers see it), the connections open at the signal finish their
+/// calls, all within the drain timeout.
 ///
 /// Each connection is HTTP/1.1 with hyper's header-read timeout (a client trickling its headers,
 /// or a kept-alive connection left idle, is closed when it passes), and at most
@@ -66,50 +68,81 @@ pub async fn serve_on(
     let app = router(state.clone());
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
+    let mut open = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    // Until the signal, connections are served until they end; after it, those open at the
+    // signal are asked to finish, and new ones are served (with 503s) until the drain is over.
+    let mut drain: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut late = tokio::task::JoinSet::new();
     loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // Out of file descriptors and the like: pause a moment rather than spin.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown, if drain.is_none() => {
+                state.ready.store(false, Ordering::Release);
+                info!(connections = open.len(), "shutting down: finishing the calls in flight, refusing new ones");
+                let _ = stop.send(true);
+                if open.is_empty() {
+                    break;
                 }
-            },
-            () = &mut shutdown => break,
+                drain = Some(Box::pin(tokio::time::sleep(limits.drain_timeout)));
+                continue;
+            }
+            Some(_) = open.join_next(), if drain.is_some() => {
+                if open.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            () = async { drain.as_mut().expect("set").await }, if drain.is_some() => {
+                tracing::warn!(left = open.len(), "drain timeout passed: closing the connections still open");
+                break;
+            }
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and the like: pause a moment rather than spin.
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::debug!("connection refused: max_connections reached");
             continue;
         };
-        // Reap finished connections as we go, so the set holds only live ones.
-        while connections.try_join_next().is_some() {}
         let service = TowerToHyperService::new(app.clone().map_request(|r: Request<Incoming>| r.map(Body::new)));
         let mut stopping = stopping.clone();
-        connections.spawn(async move {
+        let draining = drain.is_some();
+        let connection = async move {
             let _slot = slot;
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(!draining);
             let mut connection = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+            if draining {
+                // One call, answered (a 503 for service calls), then the connection closes.
+                let _ = connection.await;
+                return;
+            }
             tokio::select! {
                 _ = connection.as_mut() => return,
                 _ = stopping.wait_for(|stop| *stop) => connection.as_mut().graceful_shutdown(),
             }
             let _ = connection.await;
-        });
+        };
+        if draining {
+            late.spawn(connection);
+        } else {
+            // Reap finished connections as we go, so the set holds only live ones.
+            while open.try_join_next().is_some() {}
+            open.spawn(connection);
+        }
     }
-    state.ready.store(false, Ordering::Release);
-    info!(connections = connections.len(), "shutting down: no new connections, finishing calls in flight");
-    let _ = stop.send(true);
-    let drained =
-        tokio::time::timeout(limits.drain_timeout, async { while connections.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
-        tracing::warn!(left = connections.len(), "drain timeout passed: closing the connections still open");
-        connections.abort_all();
+    if drain.is_none() {
+        state.ready.store(false, Ordering::Release);
     }
+    open.abort_all();
+    late.abort_all();
     Ok(())
 }
 

@@ -317,7 +317,15 @@ async fn graceful_shutdown_finishes_a_call_in_flight_and_stops_listening() {
         (response.status().as_u16(), response.json::<Value>().await.unwrap())
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let base = server.base.clone();
     let stopping = std::thread::spawn(move || drop(server));
+    // While it drains, probes and new calls on new connections are answered 503.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let ready = client().get(format!("{base}/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "/ready says not ready from the first moment of the drain");
+    let late = client().post(format!("{base}{SIGN}")).json(&example("01-untreated-patient.json")).send().await.unwrap();
+    assert_eq!(late.status(), 503);
+    assert_outcome(&late.json().await.unwrap(), "transient", &["shutting down"]);
     let (status, body) = call.await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["cards"][0]["indicator"], "warning", "the call in flight got its card: {body}");

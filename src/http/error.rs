@@ -33,6 +33,8 @@ pub enum ApiError {
     /// A bug (a handler panicked), never client input.
     #[error("internal error")]
     Internal,
+    #[error("the service is shutting down; call another replica")]
+    Draining,
 }
 
 impl ApiError {
@@ -47,6 +49,7 @@ impl ApiError {
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::Timeout => "timeout",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Internal => "internal",
+            ApiError::Draining => "draining",
         }
     }
 
@@ -90,6 +94,7 @@ impl ApiError {
             ApiError::Timeout => ("timeout", vec![self.to_string()]),
             ApiError::Unauthorized => ("login", vec![self.to_string()]),
             ApiError::Internal => ("exception", vec![self.to_string()]),
+            ApiError::Draining => ("transient", vec![self.to_string()]),
         }
     }
 }

@@ -60,7 +60,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/cds-services/{id}", post(hook_handler).fallback(method_not_allowed))
         .route("/cds-services/{id}/feedback", post(feedback_handler).fallback(method_not_allowed))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), budget::wait_for_budget))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), refuse_while_draining));
     Router::new()
         .merge(services)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed))
@@ -81,6 +82,21 @@ pub fn router(state: Arc<AppState>) -> Router {
             ApiError::Internal.into_response()
         }))
         .with_state(state)
+}
+
+/// While the server drains (after SIGTERM) new service calls get a 503, so that the client or its
+/// load balancer tries another replica; the calls already in flight finish.
+async fn refuse_while_draining(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        next.run(request).await
+    } else {
+        state.metrics.refusal(503, ApiError::Draining.reason());
+        ApiError::Draining.into_response()
+    }
 }
 
 /// Requires a valid CDS Hooks JWT on the service endpoints when authentication is on. A refusal
