@@ -474,3 +474,26 @@ async fn shutdown_ends_within_the_drain_timeout_even_with_half_sent_headers() {
     drop(server);
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "shutdown took {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_uploads_of_large_bodies_do_not_starve_ordinary_calls() {
+    use tokio::io::AsyncWriteExt;
+    // Two connections declare 5 MiB bodies and trickle them: together they hold the whole
+    // in-flight budget (10 MiB) for as long as they take.
+    let server = TestServer::start();
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let head = format!(
+            "POST /cds-services/ketamine-order-sign HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
+            5 * 1024 * 1024 - 1
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = post(&server, SIGN, example("01-untreated-patient.json").to_string()).await;
+    assert_eq!((status, body["cards"][0]["indicator"].as_str()), (200, Some("warning")));
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "an ordinary call waited {:?}", started.elapsed());
+}

@@ -4,6 +4,10 @@
 //! 5 MiB records arriving at once cost a few records' worth of memory, not sixteen; small calls
 //! are not held up by each other. A body larger than the whole budget cannot occur: the budget
 //! is never below the body limit.
+//!
+//! Small bodies (up to [`SMALL_BODY`], an ordinary order-sign call) draw on a budget of their
+//! own ([`SMALL_BUDGET`]): large bodies trickled in slowly, which hold the large budget for as
+//! long as they take, can never make an ordinary call wait.
 
 use std::sync::Arc;
 
@@ -17,18 +21,29 @@ use super::AppState;
 /// Budget unit: permits are KiB, so that any budget fits the semaphore's `u32` requests.
 const UNIT: usize = 1024;
 
+/// Bodies up to this size (by Content-Length) draw on the small-body budget.
+pub const SMALL_BODY: usize = 1024 * 1024;
+
+/// The small-body budget: four of the largest small bodies, or many ordinary calls, at once.
+pub const SMALL_BUDGET: usize = 4 * SMALL_BODY;
+
 #[derive(Debug)]
 pub struct BodyBudget {
     permits: Semaphore,
     /// Permits of the largest body accepted (the whole budget at most).
     largest: u32,
+    small: Semaphore,
 }
 
 impl BodyBudget {
-    /// A budget of `bytes` (raised to `max_body_bytes` if below it).
+    /// A budget of `bytes` (raised to `max_body_bytes` if below it), and the small-body budget.
     pub fn new(bytes: usize, max_body_bytes: usize) -> Self {
         let largest = units(max_body_bytes);
-        Self { permits: Semaphore::new(units(bytes).max(largest) as usize), largest }
+        Self {
+            permits: Semaphore::new(units(bytes).max(largest) as usize),
+            largest,
+            small: Semaphore::new(units(SMALL_BUDGET) as usize),
+        }
     }
 
     /// Waits for room for a body of `length` bytes (unknown: the largest accepted). A length
@@ -39,11 +54,15 @@ impl BodyBudget {
             Some(n) => units(n).max(1),
             None => self.largest,
         };
-        // The semaphore is never closed, so acquiring only waits.
-        self.permits.acquire_many(wanted).await.ok()
+        let pool = match length {
+            Some(n) if n <= SMALL_BODY => &self.small,
+            _ => &self.permits,
+        };
+        // The semaphores are never closed, so acquiring only waits.
+        pool.acquire_many(wanted).await.ok()
     }
 
-    /// KiB of the budget free right now (for tests and metrics).
+    /// KiB of the (large-body) budget free right now (for tests and metrics).
     pub fn available_kib(&self) -> usize {
         self.permits.available_permits()
     }
@@ -69,13 +88,22 @@ mod tests {
         let a = budget.reserve(Some(5 * 1024 * 1024)).await;
         let b = budget.reserve(None).await;
         assert_eq!(budget.available_kib(), 0);
-        let third = tokio::time::timeout(std::time::Duration::from_millis(50), budget.reserve(Some(1)));
-        assert!(third.await.is_err(), "a full budget makes the next call wait");
+        let third = tokio::time::timeout(std::time::Duration::from_millis(50), budget.reserve(Some(2 * 1024 * 1024)));
+        assert!(third.await.is_err(), "a full budget makes the next large call wait");
         drop(a);
-        let small = budget.reserve(Some(2048)).await;
-        assert_eq!(budget.available_kib(), 5 * 1024 - 2);
-        drop((b, small));
+        let two_mib = budget.reserve(Some(2 * 1024 * 1024)).await;
+        assert_eq!(budget.available_kib(), 5 * 1024 - 2 * 1024);
+        drop((b, two_mib));
         assert_eq!(budget.available_kib(), 10 * 1024);
+    }
+
+    #[tokio::test]
+    async fn small_bodies_never_wait_for_large_ones() {
+        let budget = BodyBudget::new(10 * 1024 * 1024, 5 * 1024 * 1024);
+        let _large = (budget.reserve(Some(5 * 1024 * 1024)).await, budget.reserve(Some(5 * 1024 * 1024)).await);
+        assert_eq!(budget.available_kib(), 0, "the large budget is full");
+        let small = tokio::time::timeout(std::time::Duration::from_millis(50), budget.reserve(Some(200 * 1024)));
+        assert!(small.await.is_ok_and(|p| p.is_some()), "an ordinary call is not held up");
     }
 
     #[tokio::test]
