@@ -6,33 +6,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use common::*;
 use serde_json::Value;
-
-fn files(dir: PathBuf) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "json") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_public_example_request_gets_a_well_formed_answer() {
     let server = TestServer::start();
     let client = client();
-    let requests = files(data().join("conformance/requests"));
+    let requests = json_files(&data().join("conformance/requests"));
     assert!(requests.len() > 100, "expected the public corpus, found {} files", requests.len());
     let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
     let mut failures = Vec::new();

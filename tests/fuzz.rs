@@ -10,7 +10,7 @@
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::*;
 use ketamine_cds::call::{self, services};
@@ -31,18 +31,6 @@ impl Rng {
 
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            json_files(&path, out);
-        } else if path.extension().is_some_and(|x| x == "json") && !path.to_string_lossy().ends_with(".response.json") {
-            out.push(path);
-        }
     }
 }
 
@@ -139,9 +127,11 @@ fn answer(body: &[u8]) {
 
 #[test]
 fn mutated_requests_never_panic_the_reader_the_record_or_the_rules() {
-    let mut seeds = Vec::new();
-    json_files(&repo().join("examples/hooks"), &mut seeds);
-    json_files(&data().join("conformance/requests"), &mut seeds);
+    let mut seeds: Vec<PathBuf> = json_files(&repo().join("examples/hooks"))
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".response.json"))
+        .collect();
+    seeds.extend(json_files(&data().join("conformance/requests")));
     seeds.sort();
     assert!(seeds.len() > 150, "{} seeds", seeds.len());
     let mut rng = Rng(0x5EED_CAFE_F00D_1234);
@@ -176,9 +166,7 @@ fn mutated_requests_never_panic_the_reader_the_record_or_the_rules() {
 #[test]
 fn mutated_profiles_are_refused_by_name_or_loaded_never_a_panic() {
     let profiles = repo().join("profiles");
-    let mut files = Vec::new();
-    json_files(&profiles, &mut files);
-    files.sort();
+    let files = json_files(&profiles);
     let mut rng = Rng(0x0BAD_5EED_0DDB_A110);
     for round in 0..40 {
         let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use fhir_sdk::r4b::types as sdk;
 use ketamine_cds::fhir::datatypes;
@@ -16,19 +16,6 @@ use ketamine_cds::fhir::{Origin, PatientRecord};
 use ketamine_cds::hooks::envelope;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-/// Every `.json` file under `dir`.
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(items) = std::fs::read_dir(dir) else { return };
-    for item in items.flatten() {
-        let path = item.path();
-        if path.is_dir() {
-            json_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
-        }
-    }
-}
 
 /// The Bundles of a file: itself, or the values of its `prefetch`; with the patient id to read
 /// them for.
@@ -67,11 +54,10 @@ fn compare(patient: &str, bundle: &Value, what: &str) -> usize {
 
 /// Every JSON file of the examples, the public conformance requests and the synthetic patients.
 fn corpus() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for dir in [common::repo().join("examples"), common::data().join("conformance"), common::data().join("patients")] {
-        json_files(&dir, &mut files);
-    }
-    files
+    [common::repo().join("examples"), common::data().join("conformance"), common::data().join("patients")]
+        .iter()
+        .flat_map(|dir| common::json_files(dir))
+        .collect()
 }
 
 #[test]
