@@ -25,7 +25,7 @@ pub enum MedicationRef<'a> {
     Reference(&'a Reference),
 }
 
-/// The parts of a Dosage the dose rule reads (RULES.md §3): the dose of `doseAndRate` and
+/// The parts of a Dosage the dose rule reads (clinical rules §3, `docs/clinical-rules.md`): the dose of `doseAndRate` and
 /// `timing.repeat`. (fhir-sdk's Dosage reads every element, through serde's buffering of its
 /// choice types — half the cost of reading an order — and refuses the whole order for a flaw
 /// in an element no rule reads, such as a `route` given as text.)

@@ -1,4 +1,4 @@
-//! Applicability (RULES.md §2): the order's own reason decides; without one, the patient's
+//! Applicability (clinical rules §2, `docs/clinical-rules.md`): the order's own reason decides; without one, the patient's
 //! active problem list does. A non-pain order reason (anaesthesia, sedation, depression) silences
 //! the order; esketamine speaks only with an order-level pain reason.
 

@@ -57,7 +57,7 @@ pub struct OrderAssessment {
 }
 
 impl OrderAssessment {
-    /// Backed: every required class is `failed` (RULES.md §4).
+    /// Backed: every required class is `failed` (clinical rules §4).
     pub fn backed(&self, knowledge: &Knowledge) -> bool {
         self.classes
             .iter()

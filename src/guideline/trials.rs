@@ -1,4 +1,4 @@
-//! First-line classes (RULES.md §3): each class's status, best first — `failed`,
+//! First-line classes (clinical rules §3, `docs/clinical-rules.md`): each class's status, best first — `failed`,
 //! `inadequate-trial`, `ongoing`, `tried-outcome-unknown`, `not-documented` — with the records
 //! behind it. Only prior records count (prefetch or FHIR server), never this call's drafts.
 

@@ -1,4 +1,4 @@
-//! Which orders are examined (RULES.md §1): on order-sign every draft MedicationRequest, on
+//! Which orders are examined (clinical rules §1, `docs/clinical-rules.md`): on order-sign every draft MedicationRequest, on
 //! order-select only the selected ones; ketamine or esketamine by the recognition rules; not
 //! `entered-in-error`, `cancelled` or `completed`.
 

@@ -37,19 +37,12 @@ pub enum Prefetched {
 }
 
 /// A prefetched Bundle or resource. A Bundle read from a request body has its entries apart,
-/// unparsed (`entries`); one built otherwise (the command line, the FHIR-server fallback) keeps
-/// them in `value`.
+/// unparsed (`entries`); one built from a parsed value (the command line) keeps them in `value`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PrefetchData {
     /// The Bundle or resource (pruned of elements the rules never read).
     pub value: Value,
     pub entries: Vec<RawEntry>,
-}
-
-impl PrefetchData {
-    pub fn from_value(value: Value) -> Self {
-        Self { value, entries: Vec::new() }
-    }
 }
 
 /// The `fhirAuthorization` object. Its token is never logged: `Debug` hides it.

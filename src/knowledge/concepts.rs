@@ -56,11 +56,17 @@ impl ConceptSet {
     }
 
     pub fn contains(&self, system: &str, code: &str) -> bool {
-        let canonical = canonical_code(system, code);
-        let own = self.codes.contains(&(system.to_owned(), canonical.clone()))
-            || self.filters.get(system).is_some_and(|fs| fs.iter().any(|f| f.matches(&canonical)));
-        (own || self.included.iter().any(|set| set.contains(system, code)))
-            && !self.excluded.as_ref().is_some_and(|set| set.contains(system, code))
+        self.contains_key(&(system.to_owned(), canonical_code(system, code)))
+    }
+
+    /// [`Self::contains`] for a code already in canonical form: the included and excluded sets
+    /// are asked without canonicalising it again.
+    fn contains_key(&self, key: &(String, String)) -> bool {
+        let (system, code) = key;
+        let own =
+            self.codes.contains(key) || self.filters.get(system).is_some_and(|fs| fs.iter().any(|f| f.matches(code)));
+        (own || self.included.iter().any(|set| set.contains_key(key)))
+            && !self.excluded.as_ref().is_some_and(|set| set.contains_key(key))
     }
 }
 
