@@ -111,6 +111,11 @@ pub struct ServeConfig {
     /// connection, in milliseconds (then the connection is closed).
     #[arg(long, env = "KETAMINE_CDS_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
+    /// Where cards and feedback are kept: `sqlite:PATH` (the default,
+    /// `sqlite:ketamine-cds.sqlite` in the working directory), `postgres://user@host:port/db`
+    /// (several replicas) or `none`. Overrides `store.url` of the config file.
+    #[arg(long, env = "KETAMINE_CDS_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// Connections served at once; more are closed at once.
     #[arg(long, env = "KETAMINE_CDS_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
@@ -270,6 +275,27 @@ pub struct FileConfig {
     pub fhir: FhirConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub store: crate::store::StoreSettings,
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`: who may read `GET /analytics`. With authentication required the page needs one of
+/// these (without, it answers 403: it is never public by accident); with authentication off it
+/// is open unless one is set.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct AdminConfig {
+    /// `Authorization: Bearer TOKEN` (at least 16 characters).
+    pub bearer_token: Option<String>,
+    /// HTTP basic credentials, `user:password`.
+    pub basic: Option<String>,
+}
+
+impl AdminConfig {
+    pub fn configured(&self) -> bool {
+        self.bearer_token.is_some() || self.basic.is_some()
+    }
 }
 
 /// `[telemetry]`: OpenTelemetry trace export (off unless an endpoint is given).
@@ -310,6 +336,12 @@ impl FileConfig {
             "request_timeout_ms",
             "max_inflight_body_bytes",
             "log_format",
+            "store",
+            "max_draft_orders",
+            "max_bundle_entries",
+            "header_read_timeout_ms",
+            "max_connections",
+            "drain_timeout_ms",
         ]);
         let mut config: FileConfig = figment.merge(env).extract().map_err(|e| format!("configuration: {e}"))?;
         if config.auth.mode.is_none() {
@@ -324,6 +356,12 @@ impl FileConfig {
     }
 
     fn check(&self) -> Result<(), String> {
+        if self.admin.bearer_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err("admin.bearer_token: at least 16 characters".into());
+        }
+        if self.admin.basic.as_ref().is_some_and(|b| !b.contains(':')) {
+            return Err("admin.basic: give user:password".into());
+        }
         if !self.auth_required() {
             return Ok(());
         }

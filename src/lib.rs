@@ -39,5 +39,7 @@ pub mod guideline;
 pub mod hooks;
 pub mod http;
 pub mod knowledge;
+pub mod report;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

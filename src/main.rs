@@ -1,5 +1,6 @@
 //! The `ketamine-cds` command line: `serve` runs the CDS Hooks service, `evaluate` runs cases
-//! through the same code, `check-profiles` checks a knowledge directory.
+//! through the same code, `check-profiles` checks a knowledge directory, `report` prints the
+//! override analytics of a store.
 
 use std::process::ExitCode;
 
@@ -52,6 +53,13 @@ ketamine-cds check-profiles site-profiles"
         /// The profiles directory to check.
         dir: Option<PathBuf>,
     },
+    /// Override analytics from the store: firing rates per 100 ketamine orders, override rate
+    /// and reasons, suggestions taken, time to outcome, the malfunction alarm.
+    #[command(
+        after_help = "Examples:\n  ketamine-cds report\n  ketamine-cds report --store sqlite:/var/lib/ketamine-cds/store.sqlite --since 2026-01-01 --format json\n  \
+ketamine-cds report --store postgres://cds@db:5432/cds --format html -o analytics.html"
+    )]
+    Report(ketamine_cds::cli::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +84,12 @@ fn main() -> ExitCode {
             Err(errors) => report_broken_profiles(errors),
         },
         Command::CheckProfiles { dir } => ExitCode::from(cli::check_profiles(dir.as_deref(), &mut std::io::stdout())),
+        Command::Report(args) => ExitCode::from(cli::report::run(
+            &args,
+            time::OffsetDateTime::now_utc(),
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
     }
 }
 
@@ -145,7 +159,11 @@ fn serve(config: ServeConfig) -> ExitCode {
             }
         };
         info!(listen = %config.listen, knowledge = %version, "ketamine-cds ready");
-        match startup::serve_on(listener, state, startup::termination()).await {
+        let store = state.store.clone();
+        let served = startup::serve_on(listener, state, startup::termination()).await;
+        // What the calls answered before the signal queued is written before the process ends.
+        store.close(std::time::Duration::from_secs(10)).await;
+        match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ketamine-cds: server error: {e}");

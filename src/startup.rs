@@ -20,6 +20,7 @@ use crate::config::{FileConfig, ServeConfig};
 use crate::fhir::fetch::Fetcher;
 use crate::http::{AppState, router};
 use crate::knowledge::{Knowledge, KnowledgeError};
+use crate::store::{Location, Store};
 
 /// Loads the configured knowledge (the profiles directory, or the embedded set).
 pub fn load_knowledge(config: &ServeConfig) -> Result<Knowledge, Vec<KnowledgeError>> {
@@ -37,8 +38,13 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
     } else {
         None
     };
+    let store = Arc::new(open_store(config, file, &knowledge)?);
+    store.start_retention();
+    watch_alarm(&store);
     Ok(Arc::new(AppState {
-        metrics: crate::http::metrics::Metrics::new(knowledge.version()),
+        metrics: crate::http::metrics::Metrics::new(knowledge.version(), &store.instruments),
+        store,
+        admin: file.admin.clone(),
         knowledge,
         config: config.http(),
         auth,
@@ -47,6 +53,38 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
         ready: AtomicBool::new(true),
         body_budget: crate::http::budget::BodyBudget::new(config.max_inflight_body_bytes, config.max_body_bytes),
     }))
+}
+
+/// The store of `--store` (or `store.url`, or the SQLite default).
+fn open_store(config: &ServeConfig, file: &FileConfig, knowledge: &Knowledge) -> Result<Store, String> {
+    let url = config.store.as_deref().or(file.store.url.as_deref()).unwrap_or(crate::store::location::DEFAULT);
+    let location = Location::parse(url)?;
+    let store = Store::open(location, &file.store, knowledge)?;
+    info!(store = %store.location().describe(), "store");
+    Ok(store)
+}
+
+/// Sets the firing-rate alarm metric from the store every 15 minutes (the first time a minute
+/// after start), a task on the current runtime.
+fn watch_alarm(store: &Arc<Store>) {
+    if store.db().is_none() {
+        return;
+    }
+    let store = Arc::clone(store);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let mut every = tokio::time::interval(Duration::from_secs(900));
+        loop {
+            every.tick().await;
+            let Some(db) = store.db() else { return };
+            let now = crate::store::events::millis(time::OffsetDateTime::now_utc());
+            let window = crate::report::Window::weeks_before(now, 26);
+            if let Ok(tallies) = db.tallies(window.since, window.until).await {
+                let alarm = crate::report::build(tallies, window).alarm;
+                store.instruments.firing_alarm.set(i64::from(alarm));
+            }
+        }
+    });
 }
 
 /// Serves on an already bound listener until `shutdown` completes, then drains: `/ready`

@@ -4,15 +4,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A plain HTTP/1.1 GET; returns (status, body).
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -42,6 +38,9 @@ fn serve(args: &[&str], envs: &[(&str, String)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"));
     command.arg("serve").args(args).stdout(Stdio::null()).stderr(Stdio::piped());
     command.env_remove("KETAMINE_CDS_LISTEN").env_remove("KETAMINE_CDS_PROFILES");
+    // Not the default SQLite file in the working directory (the repository): tests of the store
+    // say where theirs is.
+    command.env("KETAMINE_CDS_STORE", "none");
     for (k, v) in envs {
         command.env(k, v);
     }
@@ -238,4 +237,107 @@ fn hook_call_spans_are_exported_to_the_otlp_collector_without_phi() {
     let request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
     let patient = request["context"]["patientId"].as_str().unwrap();
     assert!(!text.contains(patient), "no patient id in exported spans");
+}
+
+/// A POST of `body` to `path`; returns the raw HTTP answer.
+fn post(port: u16, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+fn report_json(store: &str) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["report", "--store", store, "--format", "json", "--since", "2026-01-01", "--until", "2100-01-01"])
+        .env_remove("KETAMINE_CDS_STORE")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("the report is JSON")
+}
+
+#[test]
+fn everything_acknowledged_before_sigterm_is_in_the_store_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("store.sqlite").display());
+    let port = free_port();
+    let mut child = serve(&["--listen", &format!("127.0.0.1:{port}"), "--store", &store], &[]);
+    wait_ready(&mut child, port);
+    let mut example = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+    let mut last_card = String::new();
+    for i in 0..40 {
+        example["hookInstance"] = serde_json::json!(format!("8c1d7f00-0000-4000-8000-{i:012}"));
+        let answer = post_hook(port, &example.to_string());
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let body: serde_json::Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+        last_card = body["cards"][0]["uuid"].as_str().unwrap().to_owned();
+    }
+    let feedback = serde_json::json!({ "feedback": [{
+        "card": last_card, "outcome": "overridden",
+        "overrideReason": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": "crps" } },
+        "outcomeTimestamp": "2100-01-01T00:00:00Z"
+    }]});
+    let answer = post(port, "/cds-services/ketamine-order-sign/feedback", &feedback.to_string());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // SIGTERM at once: the rows still queued are written before the process ends.
+    assert!(terminate(&mut child).success());
+    let report = report_json(&store);
+    assert_eq!(report["examined_orders"], 40);
+    assert_eq!(report["cards"]["step-therapy"], 40);
+    assert_eq!(report["feedback"]["overridden"], 1);
+    assert_eq!(report["override_reasons"]["crps"], 1);
+}
+
+#[test]
+fn the_embedded_default_stores_in_sqlite_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("KETAMINE_CDS_STORE")
+        .env_remove("KETAMINE_CDS_LISTEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, port);
+    let example = read_json(&repo().join("examples/hooks/01-untreated-patient.json")).to_string();
+    assert!(post_hook(port, &example).contains("\"indicator\":\"warning\""));
+    assert!(terminate(&mut child).success());
+    assert!(dir.path().join("ketamine-cds.sqlite").is_file(), "the default store is created on first start");
+    assert!(dir.path().join("ketamine-cds.sqlite.key").is_file(), "with its per-install secret beside it");
+    let report = report_json(&format!("sqlite:{}", dir.path().join("ketamine-cds.sqlite").display()));
+    assert_eq!(report["examined_orders"], 1);
+}
+
+#[test]
+fn report_refuses_a_store_that_does_not_exist() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["report", "--store", "sqlite:/nonexistent/store.sqlite"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no store at /nonexistent/store.sqlite"));
+}
+
+#[test]
+fn a_postgresql_store_without_a_patient_key_secret_is_refused_at_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", "postgres://cds:pw@127.0.0.1:1/cds"])
+        .env_remove("KETAMINE_CDS_STORE__PATIENT_KEY_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("patient_key_secret"), "{stderr}");
+    assert!(!stderr.contains(":pw@"), "the password is never printed: {stderr}");
 }

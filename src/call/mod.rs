@@ -25,7 +25,43 @@ use crate::hooks::{HookError, HookRequest, Prefetched, Response};
 use crate::knowledge::Knowledge;
 pub use services::ServiceDef;
 
-/// The answer to a call and what went into it (for logs and metrics; no PHI).
+/// What a call that examined ketamine orders concluded (the firing rates' denominator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// The guideline does not speak for the order (no neuropathic-pain indication, anaesthesia…).
+    NotApplicable,
+    /// It applies and the first-line failures are documented.
+    Backed,
+    /// It applies and the step-therapy warning was given.
+    Warned,
+}
+
+impl CallOutcome {
+    pub fn code(self) -> &'static str {
+        match self {
+            CallOutcome::NotApplicable => "not-applicable",
+            CallOutcome::Backed => "backed",
+            CallOutcome::Warned => "warned",
+        }
+    }
+}
+
+/// The ids of a call the store keys on (never logged: `Debug` shows none of them).
+#[derive(Clone, PartialEq, Default)]
+pub struct CallIds {
+    pub hook_instance: String,
+    pub patient_id: String,
+    pub encounter_id: Option<String>,
+}
+
+impl std::fmt::Debug for CallIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallIds(..)")
+    }
+}
+
+/// The answer to a call and what went into it (for logs and metrics; no PHI but in `ids`,
+/// which the store keys on and `Debug` hides).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
     pub response: Response,
@@ -38,6 +74,9 @@ pub struct Evaluation {
     /// Resources read and skipped while building the patient record.
     pub resources_read: usize,
     pub resources_skipped: usize,
+    /// What the guideline concluded, when the call examined a ketamine order.
+    pub outcome: Option<CallOutcome>,
+    pub ids: CallIds,
 }
 
 /// Where a call's FHIR server is and the token to read it with (never logged).
@@ -169,9 +208,21 @@ fn finish(
         patient_id: &request.context.patient_id,
         encounter_id: request.context.encounter_id.as_deref(),
     };
+    let outcome = match assessments.iter().find(|o| o.applies()) {
+        _ if assessments.is_empty() => None,
+        None => Some(CallOutcome::NotApplicable),
+        Some(o) if o.backed(knowledge) => Some(CallOutcome::Backed),
+        Some(_) => Some(CallOutcome::Warned),
+    };
     Evaluation {
         response: Response { cards: cards::cards(&call, &assessments, knowledge) },
         examined: assessments.len(),
+        outcome,
+        ids: CallIds {
+            hook_instance: request.hook_instance.clone(),
+            patient_id: request.context.patient_id.clone(),
+            encounter_id: request.context.encounter_id.clone(),
+        },
         prefetched,
         fetched,
         resources_read: record.stats.read,

@@ -1,10 +1,12 @@
 //! The command line's subcommands besides `serve`: `evaluate` (cases through the same code as
-//! the server) and `check-profiles` (is a profiles set sound?).
+//! the server), `check-profiles` (is a profiles set sound?) and `report` (override analytics
+//! from the store).
 
 pub mod cases;
 pub mod evaluate;
 pub mod expect;
 pub mod render;
+pub mod report;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! CDS Hooks feedback (`POST /cds-services/{id}/feedback`): parsed and checked here, logged by
-//! the HTTP layer. The free-text `userComment` is read so it can be dropped: it is never kept.
+//! the HTTP layer and kept by the store. The free-text `userComment` is kept only when the site
+//! turns that on.
 
 use serde::Deserialize;
 
@@ -17,8 +18,11 @@ pub struct ReasonCoding {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OverrideReason {
     pub reason: Option<ReasonCoding>,
+    /// Kept only when the site turns that on (`store.keep_comments`): it may hold PHI.
+    pub user_comment: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

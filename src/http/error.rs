@@ -35,6 +35,16 @@ pub enum ApiError {
     Internal,
     #[error("the service is shutting down; call another replica")]
     Draining,
+    /// Feedback (or a report) the store cannot take now: the client should retry.
+    #[error("{0}; try again")]
+    StoreUnavailable(String),
+    /// The analytics page without (valid) admin credentials.
+    #[error("admin credentials required")]
+    AdminUnauthorized { basic: bool },
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    BadQuery(String),
 }
 
 impl ApiError {
@@ -49,7 +59,10 @@ impl ApiError {
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Draining | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::AdminUnauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -72,6 +85,10 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Internal => "internal",
             ApiError::Draining => "draining",
+            ApiError::StoreUnavailable(_) => "store-unavailable",
+            ApiError::AdminUnauthorized { .. } => "admin-unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::BadQuery(_) => "bad-query",
         }
     }
 
@@ -94,7 +111,10 @@ impl ApiError {
             ApiError::Timeout => ("timeout", vec![self.to_string()]),
             ApiError::Unauthorized => ("login", vec![self.to_string()]),
             ApiError::Internal => ("exception", vec![self.to_string()]),
-            ApiError::Draining => ("transient", vec![self.to_string()]),
+            ApiError::Draining | ApiError::StoreUnavailable(_) => ("transient", vec![self.to_string()]),
+            ApiError::AdminUnauthorized { .. } => ("login", vec![self.to_string()]),
+            ApiError::Forbidden(_) => ("forbidden", vec![self.to_string()]),
+            ApiError::BadQuery(_) => ("invalid", vec![self.to_string()]),
         }
     }
 }
@@ -111,6 +131,12 @@ impl IntoResponse for ApiError {
         if let ApiError::Unauthorized = self {
             let challenge = [(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"))];
             return (self.status(), challenge).into_response();
+        }
+        if let ApiError::AdminUnauthorized { basic } = self {
+            let scheme = if basic { "Basic realm=\"ketamine-cds analytics\"" } else { "Bearer" };
+            let challenge = [(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static(scheme))];
+            let (code, lines) = self.issues();
+            return (self.status(), challenge, Json(operation_outcome(code, &lines))).into_response();
         }
         let (code, lines) = self.issues();
         let mut response = (self.status(), Json(operation_outcome(code, &lines))).into_response();

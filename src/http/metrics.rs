@@ -1,5 +1,6 @@
 //! Prometheus metrics (`GET /metrics`): calls by service and outcome, cards by indicator,
-//! refusals by reason, latency, prefetched versus fetched data, the knowledge version. One
+//! refusals by reason, latency, prefetched versus fetched data, the knowledge version, the
+//! store's queue and writes, suppressed cards and the firing-rate alarm. One
 //! registry per server (no globals), so tests and replicas count on their own.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -60,7 +61,7 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub fn new(knowledge_version: &str) -> Self {
+    pub fn new(knowledge_version: &str, store: &crate::store::writer::Instruments) -> Self {
         let mut registry = Registry::with_prefix("ketamine_cds");
         let calls = Family::<Call, Counter>::default();
         let cards = Family::<Card, Counter>::default();
@@ -75,6 +76,25 @@ impl Metrics {
         registry.register("call_duration_seconds", "Hook call latency", latency.clone());
         registry.register("patient_data_keys", "Prefetch keys used, by where they came from", data.clone());
         registry.register("knowledge", "The loaded knowledge version (value 1)", knowledge);
+        registry.register("store_queue_depth", "Rows waiting to be written to the store", store.queue_depth.clone());
+        registry.register("store_written_rows", "Rows of the hook path written to the store", store.written.clone());
+        registry.register(
+            "store_dropped_rows",
+            "Rows of the hook path not written (queue full, or unwritten at shutdown)",
+            store.dropped.clone(),
+        );
+        registry.register("store_write_failures", "Store writes that failed (retried)", store.failures.clone());
+        registry.register(
+            "store_write_duration_seconds",
+            "Latency of one batched store write",
+            store.write_seconds.clone(),
+        );
+        registry.register("cards_suppressed", "Cards computed but not shown (a snooze held)", store.suppressed.clone());
+        registry.register(
+            "firing_rate_alarm",
+            "1 while the latest week's firing rate is outside its control limits",
+            store.firing_alarm.clone(),
+        );
         Self { registry, calls, cards, refusals, latency, data }
     }
 

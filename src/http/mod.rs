@@ -1,6 +1,7 @@
 //! The HTTP API: router and shared state, one handler per endpoint. Handlers are thin: they
 //! read the body, call [`crate::call::answer`] and map errors through [`error::ApiError`].
 
+pub mod analytics;
 mod body;
 pub mod budget;
 pub mod error;
@@ -46,6 +47,10 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// Bounds the request bodies held at once.
     pub body_budget: budget::BodyBudget,
+    /// Where cards and feedback are kept (possibly nowhere).
+    pub store: Arc<crate::store::Store>,
+    /// Who may read `/analytics`.
+    pub admin: crate::config::AdminConfig,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -68,6 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ready", get(ready_handler).fallback(method_not_allowed))
         .route("/openapi.json", get(openapi_handler).fallback(method_not_allowed))
         .route("/metrics", get(metrics_handler).fallback(method_not_allowed))
+        .route("/analytics", get(analytics::handler).fallback(method_not_allowed))
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::from_fn(move |req, next: axum::middleware::Next| async move {
             match tokio::time::timeout(timeout, next.run(req)).await {
@@ -194,6 +200,8 @@ async fn hook_handler(
                 let indicators: Vec<&str> = evaluation.response.cards.iter().map(|c| c.indicator.name()).collect();
                 let seconds = started.elapsed().as_secs_f64();
                 state.metrics.answered(service.id, &indicators, seconds, evaluation.prefetched, evaluation.fetched);
+                let at = crate::store::events::millis(time::OffsetDateTime::now_utc());
+                state.store.record_call(service.id, service.hook.name(), &evaluation, state.knowledge.version(), at);
                 info!("hook answered");
                 Ok(Json(evaluation.response).into_response())
             }
@@ -240,6 +248,12 @@ async fn feedback_handler(
     let service = services::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
     let bytes = body::read(raw, state.config.max_body_bytes).await?;
     let entries = feedback::parse(&bytes).map_err(ApiError::BadFeedback)?;
+    drop(bytes);
+    let at = crate::store::events::millis(time::OffsetDateTime::now_utc());
+    if let Err(e) = state.store.record_feedback(service.id, &entries, at).await {
+        warn!(service = service.id, items = entries.len(), error = %e, "feedback not kept: answered 503");
+        return Err(ApiError::StoreUnavailable("the feedback could not be kept".into()));
+    }
     // One line per call, never one per item: the items are the client's, and so is their number.
     let overridden = entries.iter().filter(|e| e.outcome == feedback::Outcome::Overridden).count();
     let mut codes: Vec<&str> = entries

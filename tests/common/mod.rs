@@ -13,6 +13,13 @@ use ketamine_cds::knowledge::Knowledge;
 use ketamine_cds::startup;
 use serde_json::Value;
 
+pub mod postgres;
+
+/// A loopback port nothing listens on (now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
 pub fn knowledge() -> &'static Knowledge {
     static K: OnceLock<Knowledge> = OnceLock::new();
     K.get_or_init(|| Knowledge::embedded().expect("embedded profiles load"))
@@ -197,6 +204,7 @@ impl TestServer {
             max_bundle_entries: 20_000,
             header_read_timeout_ms: 10_000,
             max_connections: 1024,
+            store: Some("none".into()),
             drain_timeout_ms: 10_000,
         };
         tune(&mut config);
@@ -204,11 +212,13 @@ impl TestServer {
         let running = AppServer::spawn(move |listener, stop, ready| async move {
             // Start-up (JWKS reads included) completes before the first call, as in `serve`.
             let state = startup::state(knowledge, &config, &file).await.expect("state builds");
+            let store = state.store.clone();
             ready.signal();
             let _ = startup::serve_on(listener, state, async {
                 let _ = stop.await;
             })
             .await;
+            store.close(std::time::Duration::from_secs(5)).await;
         });
         Self { base: format!("http://{}", running.addr), addr: running.addr, _running: running }
     }

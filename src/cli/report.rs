@@ -1,0 +1,96 @@
+//! `ketamine-cds report`: the override-analytics report from a store, as text, JSON (a stable
+//! interface), CSV (the weekly series) or the HTML page `/analytics` serves.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::report::{self, render, window};
+use crate::store::db::Db;
+use crate::store::{Location, location};
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The store to read: sqlite:PATH or postgres://user@host:port/db.
+    #[arg(long, env = "KETAMINE_CDS_STORE", default_value = location::DEFAULT, value_name = "URL")]
+    pub store: String,
+    /// First day (2026-11-01, UTC) or instant (RFC 3339) included; default 26 weeks before --until.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// First day or instant not included; default now.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: render::Format,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs the report; the exit code (2: bad arguments or no store, 1: the store failed).
+pub fn run(
+    args: &ReportArgs,
+    now: time::OffsetDateTime,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> u8 {
+    let location = match Location::parse(&args.store) {
+        Ok(Location::None) => {
+            let _ = writeln!(err, "ketamine-cds report: --store none has nothing to report");
+            return 2;
+        }
+        Ok(Location::Sqlite(path)) if !path.is_file() => {
+            let _ = writeln!(
+                err,
+                "ketamine-cds report: no store at {} (the service creates it on first start)",
+                path.display()
+            );
+            return 2;
+        }
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "ketamine-cds report: {e}");
+            return 2;
+        }
+    };
+    let window = match window(args.since.as_deref(), args.until.as_deref(), crate::store::events::millis(now)) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = writeln!(err, "ketamine-cds report: {e}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "ketamine-cds report: {e}");
+            return 1;
+        }
+    };
+    let tallies = runtime.block_on(async {
+        let db = Db::connect_lazy(&location)?.ok_or_else(|| "no store".to_owned())?;
+        let tallies =
+            db.tallies(window.since, window.until).await.map_err(|e| format!("store {}: {e}", location.describe()));
+        db.close().await;
+        tallies
+    });
+    let tallies = match tallies {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "ketamine-cds report: {e}");
+            return 1;
+        }
+    };
+    let text = render::render(&report::build(tallies, window), args.format);
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, text),
+        None => out.write_all(text.as_bytes()),
+    };
+    match written {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "ketamine-cds report: {e}");
+            1
+        }
+    }
+}

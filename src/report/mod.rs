@@ -1,0 +1,365 @@
+//! Override analytics from the store (`ketamine-cds report`, `GET /analytics`): how often the
+//! rule fires per 100 examined ketamine orders (by hook, card kind and week, with control limits),
+//! how often and why it is overridden, which suggestion is taken, how long clinicians take, and
+//! where the knowledge changed. [`build`] is a plain function of the store's tallies; the
+//! renderers ([`render`], [`html`]) turn a [`Report`] into text, JSON, CSV or a page.
+
+pub mod html;
+pub mod render;
+pub mod spc;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::store::db::{FIRST_MONDAY_MS, Tallies, WEEK_MS};
+use spc::Control;
+
+/// The card kinds, as the cards' extension names them.
+pub const KINDS: [&str; 3] = ["step-therapy", "contraindication", "info"];
+
+/// The report's time window: `[since, until)`, Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub since: i64,
+    pub until: i64,
+}
+
+impl Window {
+    /// The 26 weeks before `until` (the page's and the command's default).
+    pub fn weeks_before(until: i64, weeks: i64) -> Self {
+        Self { since: until.saturating_sub(weeks.saturating_mul(WEEK_MS)), until }
+    }
+}
+
+/// A date (`2026-11-01`, midnight UTC) or an RFC 3339 instant, as Unix milliseconds.
+pub fn parse_time(value: &str) -> Option<i64> {
+    if let Some(ms) = crate::store::events::millis_of(value) {
+        return Some(ms);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(value, &format).ok()?;
+    Some(crate::store::events::millis(date.midnight().assume_utc()))
+}
+
+/// The window of `since`/`until` (default: the 26 weeks before now).
+pub fn window(since: Option<&str>, until: Option<&str>, now: i64) -> Result<Window, String> {
+    let read = |name: &str, value: Option<&str>| -> Result<Option<i64>, String> {
+        value
+            .map(|v| parse_time(v).ok_or_else(|| format!("{name}: expected a date (2026-11-01) or an RFC 3339 time")))
+            .transpose()
+    };
+    let until = read("until", until)?.unwrap_or(now);
+    let since = read("since", since)?.unwrap_or_else(|| Window::weeks_before(until, 26).since);
+    if since >= until {
+        return Err("since must be before until".into());
+    }
+    Ok(Window { since, until })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedbackCounts {
+    /// Cards with at least one overridden (accepted) feedback item.
+    pub overridden: i64,
+    pub accepted: i64,
+    pub cards_with_feedback: i64,
+    pub cards_without_feedback: i64,
+    /// Feedback received for cards the store does not know (sent before the card was written,
+    /// or for a card older than the retention); joined when the card is known.
+    pub unmatched: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SuggestionRate {
+    pub agent: String,
+    pub offered: i64,
+    pub accepted: i64,
+    pub acceptance_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Week {
+    /// The Monday (UTC) the week starts.
+    pub week_start: String,
+    pub examined_orders: i64,
+    /// Cards of every kind issued in the week (suppressed ones included).
+    pub firings: i64,
+    pub firings_per_100_orders: Option<f64>,
+    /// Per hook, per card kind: cards per 100 of that hook's examined orders.
+    pub by_hook: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Limits from the weeks before (none until four weeks have orders).
+    pub control: Option<Control>,
+    pub out_of_control: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionMark {
+    pub version: String,
+    pub first_seen: String,
+}
+
+/// The report: `--format json` prints it as is, a stable interface for other tools.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub since: String,
+    pub until: String,
+    /// Ketamine orders examined, and the calls that examined them by what the rule concluded
+    /// (`not-applicable`, `backed`, `warned`).
+    pub examined_orders: i64,
+    pub examined_calls: BTreeMap<String, i64>,
+    /// Cards issued by kind (suppressed ones included).
+    pub cards: BTreeMap<String, i64>,
+    /// Cards computed but not shown (a snooze held).
+    pub suppressed: i64,
+    pub feedback: FeedbackCounts,
+    /// Overridden cards by reason code (`none` when the EHR sent no reason).
+    pub override_reasons: BTreeMap<String, i64>,
+    /// Accepted suggestions by suggested agent.
+    pub accepted_suggestions: BTreeMap<String, i64>,
+    pub suggestions: Vec<SuggestionRate>,
+    /// Cards of every kind per 100 examined ketamine orders.
+    pub firings_per_100_orders: Option<f64>,
+    /// Overridden ÷ cards with feedback; by kind and by reason the same denominator per kind.
+    pub override_rate: Option<f64>,
+    pub override_rate_by_kind: BTreeMap<String, f64>,
+    pub override_rate_by_reason: BTreeMap<String, f64>,
+    pub cards_without_feedback: BTreeMap<String, i64>,
+    /// Median of outcomeTimestamp − card issued, in minutes, over feedback that has both.
+    pub median_minutes_to_outcome: Option<f64>,
+    pub weeks: Vec<Week>,
+    pub knowledge_versions: Vec<VersionMark>,
+    /// The latest week's firing rate is outside its control limits.
+    pub alarm: bool,
+}
+
+fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+fn per_100(part: i64, whole: i64) -> Option<f64> {
+    ratio(part, whole).map(|r| r * 100.0)
+}
+
+/// `2026-11-23T00:00:00Z` of a Unix-millisecond time.
+pub fn instant(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// The Monday a week index starts on.
+pub fn week_start(week: i64) -> String {
+    instant(week.saturating_mul(WEEK_MS).saturating_add(FIRST_MONDAY_MS)).get(..10).unwrap_or_default().to_owned()
+}
+
+/// The median of `values` (sorted here).
+fn median(values: &mut [i64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 0 { (values[mid - 1] as f64 + values[mid] as f64) / 2.0 } else { values[mid] as f64 })
+}
+
+pub fn build(mut tallies: Tallies, window: Window) -> Report {
+    let examined_orders: i64 = tallies.examined.iter().map(|e| e.orders).sum();
+    let mut examined_calls: BTreeMap<String, i64> = BTreeMap::new();
+    for e in &tallies.examined {
+        *examined_calls.entry(e.outcome.clone()).or_default() += e.calls;
+    }
+    let mut cards: BTreeMap<String, i64> = KINDS.iter().map(|k| ((*k).to_owned(), 0)).collect();
+    for c in &tallies.cards {
+        *cards.entry(c.kind.clone()).or_default() += c.cards;
+    }
+    let suppressed = tallies.cards.iter().filter(|c| c.suppressed).map(|c| c.cards).sum();
+    let all_cards: i64 = cards.values().sum();
+
+    let with_feedback: BTreeMap<String, i64> = tallies.with_feedback.iter().cloned().collect();
+    let cards_with_feedback: i64 = with_feedback.values().sum();
+    let outcome_of =
+        |outcome: &str| -> i64 { tallies.outcomes.iter().filter(|o| o.outcome == outcome).map(|o| o.cards).sum() };
+    let mut override_rate_by_kind = BTreeMap::new();
+    for (kind, with) in &with_feedback {
+        let overridden: i64 =
+            tallies.outcomes.iter().filter(|o| &o.kind == kind && o.outcome == "overridden").map(|o| o.cards).sum();
+        if let Some(rate) = ratio(overridden, *with) {
+            override_rate_by_kind.insert(kind.clone(), rate);
+        }
+    }
+    let mut override_reasons: BTreeMap<String, i64> = BTreeMap::new();
+    for o in &tallies.override_reasons {
+        *override_reasons.entry(o.reason_code.clone().unwrap_or_else(|| "none".to_owned())).or_default() += o.cards;
+    }
+    let override_rate_by_reason =
+        override_reasons.iter().filter_map(|(code, n)| Some((code.clone(), ratio(*n, cards_with_feedback)?))).collect();
+    let cards_without_feedback: BTreeMap<String, i64> =
+        cards.iter().map(|(kind, n)| (kind.clone(), n - with_feedback.get(kind).copied().unwrap_or(0))).collect();
+
+    let accepted: BTreeMap<String, i64> = tallies.accepted.iter().cloned().collect();
+    let suggestions = tallies
+        .offered
+        .iter()
+        .map(|(agent, offered)| {
+            let taken = accepted.get(agent).copied().unwrap_or(0);
+            SuggestionRate {
+                agent: agent.clone(),
+                offered: *offered,
+                accepted: taken,
+                acceptance_rate: ratio(taken, *offered),
+            }
+        })
+        .collect();
+
+    let weeks = weekly(&tallies);
+    let alarm = weeks.last().is_some_and(|w| w.out_of_control);
+    let knowledge_versions = tallies
+        .versions
+        .iter()
+        .map(|(version, first)| VersionMark { version: version.clone(), first_seen: instant(*first) })
+        .collect();
+    Report {
+        since: instant(window.since),
+        until: instant(window.until),
+        examined_orders,
+        examined_calls,
+        firings_per_100_orders: per_100(all_cards, examined_orders),
+        cards,
+        suppressed,
+        feedback: FeedbackCounts {
+            overridden: outcome_of("overridden"),
+            accepted: outcome_of("accepted"),
+            cards_with_feedback,
+            cards_without_feedback: all_cards - cards_with_feedback,
+            unmatched: tallies.unmatched_feedback,
+        },
+        override_rate: ratio(outcome_of("overridden"), cards_with_feedback),
+        override_rate_by_kind,
+        override_rate_by_reason,
+        override_reasons,
+        accepted_suggestions: accepted,
+        suggestions,
+        cards_without_feedback,
+        median_minutes_to_outcome: median(&mut tallies.delays_ms).map(|ms| ms / 60_000.0),
+        weeks,
+        knowledge_versions,
+        alarm,
+    }
+}
+
+/// The weekly series, every week from the first with data to the last, each with the limits
+/// set by the weeks before it.
+fn weekly(tallies: &Tallies) -> Vec<Week> {
+    let weeks = tallies.examined.iter().map(|e| e.week).chain(tallies.cards.iter().map(|c| c.week));
+    let (Some(first), Some(last)) = (weeks.clone().min(), weeks.max()) else { return Vec::new() };
+    let mut series: Vec<Week> = Vec::new();
+    let mut history: Vec<(i64, i64)> = Vec::new();
+    for week in first..=last {
+        let mut orders_by_hook: BTreeMap<&str, i64> = BTreeMap::new();
+        for e in tallies.examined.iter().filter(|e| e.week == week) {
+            *orders_by_hook.entry(&e.hook).or_default() += e.orders;
+        }
+        let orders: i64 = orders_by_hook.values().sum();
+        let mut cards_by: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for c in tallies.cards.iter().filter(|c| c.week == week) {
+            *cards_by.entry((&c.hook, &c.kind)).or_default() += c.cards;
+        }
+        let firings: i64 = cards_by.values().sum();
+        let mut by_hook: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        for ((hook, kind), n) in &cards_by {
+            if let Some(rate) = per_100(*n, orders_by_hook.get(hook).copied().unwrap_or(0)) {
+                by_hook.entry((*hook).to_owned()).or_default().insert((*kind).to_owned(), rate);
+            }
+        }
+        let rate = per_100(firings, orders);
+        let control = spc::limits(&history, orders);
+        let out_of_control = matches!((rate, control), (Some(r), Some(c)) if r > c.upper || r < c.lower);
+        history.push((firings, orders));
+        series.push(Week {
+            week_start: week_start(week),
+            examined_orders: orders,
+            firings,
+            firings_per_100_orders: rate,
+            by_hook,
+            control,
+            out_of_control,
+        });
+    }
+    series
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::{CardTally, ExaminedTally};
+
+    /// `weeks` of (firings, orders), as the store would tally them.
+    fn tallies(weeks: &[(i64, i64)]) -> Tallies {
+        let mut t = Tallies::default();
+        for (i, (firings, orders)) in weeks.iter().enumerate() {
+            let week = 2900 + i as i64;
+            t.examined.push(ExaminedTally {
+                hook: "order-sign".into(),
+                outcome: "warned".into(),
+                knowledge_version: "v1".into(),
+                week,
+                calls: *orders,
+                orders: *orders,
+            });
+            t.cards.push(CardTally {
+                hook: "order-sign".into(),
+                kind: "step-therapy".into(),
+                suppressed: false,
+                week,
+                cards: *firings,
+            });
+        }
+        t
+    }
+
+    fn window() -> Window {
+        Window { since: 0, until: 3000 * WEEK_MS }
+    }
+
+    #[test]
+    fn a_jump_in_the_weekly_rate_raises_the_alarm_and_a_steady_rule_does_not() {
+        let steady = [(50, 100), (48, 100), (52, 100), (51, 100), (49, 100), (50, 100)];
+        let report = build(tallies(&steady), window());
+        assert!(!report.alarm);
+        assert!(report.weeks[..4].iter().all(|w| w.control.is_none()), "four weeks before limits are set");
+        assert!(report.weeks[4].control.is_some());
+
+        let mut broken = steady.to_vec();
+        broken.push((95, 100));
+        let report = build(tallies(&broken), window());
+        assert!(report.alarm, "{:?}", report.weeks.last());
+        assert!(report.weeks.last().unwrap().out_of_control);
+        assert!(!report.weeks[5].out_of_control);
+
+        let mut silent = steady.to_vec();
+        silent.push((0, 100));
+        assert!(build(tallies(&silent), window()).alarm, "a rule that stopped firing is a malfunction too");
+    }
+
+    #[test]
+    fn weeks_without_data_are_in_the_series_and_set_no_limits() {
+        let mut t = tallies(&[(1, 2)]);
+        t.examined[0].week = 2900;
+        t.cards[0].week = 2903;
+        let report = build(t, window());
+        assert_eq!(report.weeks.len(), 4);
+        assert_eq!(report.weeks[1].firings_per_100_orders, None);
+        assert_eq!(report.weeks[0].week_start, week_start(2900));
+    }
+
+    #[test]
+    fn a_report_of_nothing_has_no_rates() {
+        let report = build(Tallies::default(), window());
+        assert_eq!(report.firings_per_100_orders, None);
+        assert_eq!(report.override_rate, None);
+        assert_eq!(report.cards.len(), 3, "every kind is named, with 0");
+        assert!(!report.alarm);
+        assert!(html::page(&report).contains("No overrides in this period"));
+    }
+}

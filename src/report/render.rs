@@ -1,0 +1,128 @@
+//! The report as text (for a terminal), JSON (a stable interface), or CSV (the weekly series,
+//! one row per week, hook and card kind, for a spreadsheet).
+
+use std::fmt::Write;
+
+use super::{KINDS, Report};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+    Html,
+}
+
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Text => text(report),
+        Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+        Format::Csv => csv(report),
+        Format::Html => super::html::page(report),
+    }
+}
+
+/// `12.5%`, or `–` when there is nothing to divide.
+pub fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "–".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
+pub fn decimal(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
+}
+
+pub fn text(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "ketamine-cds report, {} to {}", r.since, r.until);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Ketamine orders examined: {}", r.examined_orders);
+    for (outcome, calls) in &r.examined_calls {
+        let _ = writeln!(out, "  calls {outcome}: {calls}");
+    }
+    let _ = writeln!(out, "Cards issued (per 100 orders: {}):", decimal(r.firings_per_100_orders));
+    for kind in KINDS {
+        let _ = writeln!(out, "  {kind}: {}", r.cards.get(kind).copied().unwrap_or(0));
+    }
+    let _ = writeln!(out, "  suppressed by a snooze: {}", r.suppressed);
+    let f = &r.feedback;
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Feedback: {} cards with feedback, {} overridden, {} accepted, {} without feedback, {} for unknown cards",
+        f.cards_with_feedback, f.overridden, f.accepted, f.cards_without_feedback, f.unmatched
+    );
+    let _ = writeln!(out, "Override rate: {}", percent(r.override_rate));
+    for (kind, rate) in &r.override_rate_by_kind {
+        let _ = writeln!(out, "  {kind}: {}", percent(Some(*rate)));
+    }
+    let _ = writeln!(out, "Override reasons:");
+    for (code, n) in &r.override_reasons {
+        let _ = writeln!(out, "  {code}: {n} ({})", percent(r.override_rate_by_reason.get(code).copied()));
+    }
+    let _ = writeln!(out, "Suggestions (accepted / offered):");
+    for s in &r.suggestions {
+        let _ = writeln!(out, "  {}: {} / {} ({})", s.agent, s.accepted, s.offered, percent(s.acceptance_rate));
+    }
+    let _ = writeln!(out, "Median time from card to outcome: {} min", decimal(r.median_minutes_to_outcome));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Week        orders  cards  per 100  limits");
+    for w in &r.weeks {
+        let limits = w.control.map_or_else(|| "–".to_owned(), |c| format!("{:.1}–{:.1}", c.lower, c.upper));
+        let flag = if w.out_of_control { "  OUT OF CONTROL" } else { "" };
+        let _ = writeln!(
+            out,
+            "{}  {:>6}  {:>5}  {:>7}  {limits}{flag}",
+            w.week_start,
+            w.examined_orders,
+            w.firings,
+            decimal(w.firings_per_100_orders)
+        );
+    }
+    for v in &r.knowledge_versions {
+        let _ = writeln!(out, "Knowledge {} first seen {}", v.version, v.first_seen);
+    }
+    if r.alarm {
+        let _ = writeln!(out, "\nALARM: the latest week's firing rate is outside its control limits.");
+    }
+    out
+}
+
+/// Quotes a CSV field when it needs it.
+fn field(value: &str) -> String {
+    if value.contains([',', '"', '\n']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
+}
+
+pub fn csv(r: &Report) -> String {
+    let mut out = String::from(
+        "week_start,hook,kind,per_100_hook_orders,week_examined_orders,week_firings,week_per_100_orders,center,lower,upper,out_of_control\n",
+    );
+    for w in &r.weeks {
+        let (center, lower, upper) = w.control.map_or((String::new(), String::new(), String::new()), |c| {
+            (format!("{:.3}", c.center), format!("{:.3}", c.lower), format!("{:.3}", c.upper))
+        });
+        let rate = w.firings_per_100_orders.map(|v| format!("{v:.3}")).unwrap_or_default();
+        let rows: Vec<(String, String, String)> = if w.by_hook.is_empty() {
+            vec![(String::new(), String::new(), String::new())]
+        } else {
+            w.by_hook
+                .iter()
+                .flat_map(|(hook, kinds)| {
+                    kinds.iter().map(move |(kind, v)| (hook.clone(), kind.clone(), format!("{v:.3}")))
+                })
+                .collect()
+        };
+        for (hook, kind, per_hook) in rows {
+            let _ = writeln!(
+                out,
+                "{},{},{},{per_hook},{},{},{rate},{center},{lower},{upper},{}",
+                w.week_start,
+                field(&hook),
+                field(&kind),
+                w.examined_orders,
+                w.firings,
+                w.out_of_control
+            );
+        }
+    }
+    out
+}

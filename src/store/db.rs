@@ -1,0 +1,390 @@
+//! The database: one schema (`migrations/`, applied on first use) and the same SQL on SQLite
+//! and PostgreSQL through sqlx's `Any` driver. Writes are batched in one transaction and
+//! idempotent (a row already kept is skipped), so a retried batch or an EHR's retried feedback
+//! is kept once. Times are Unix milliseconds; a week is counted from Monday 00:00 UTC.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, Row, Transaction};
+
+use super::events::{Event, FeedbackRecord};
+use super::location::Location;
+
+/// Milliseconds in a week, and from the Unix epoch (a Thursday) to the first Monday.
+pub const WEEK_MS: i64 = 604_800_000;
+pub const FIRST_MONDAY_MS: i64 = 345_600_000;
+
+/// The migrations, in order (embedded: the binary needs no files beside it).
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "cards and feedback", include_str!("../../migrations/0001_cards_and_feedback.sql"))];
+
+pub struct Db {
+    pool: AnyPool,
+    sqlite: bool,
+    migrated: tokio::sync::OnceCell<()>,
+}
+
+/// Calls that examined ketamine orders in one week.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExaminedTally {
+    pub hook: String,
+    pub outcome: String,
+    pub knowledge_version: String,
+    pub week: i64,
+    pub calls: i64,
+    pub orders: i64,
+}
+
+/// Cards issued in one week.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardTally {
+    pub hook: String,
+    pub kind: String,
+    pub suppressed: bool,
+    pub week: i64,
+    pub cards: i64,
+}
+
+/// Cards of one kind with at least one feedback item of this outcome (and reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeTally {
+    pub kind: String,
+    pub outcome: String,
+    pub reason_code: Option<String>,
+    pub cards: i64,
+}
+
+/// What the store holds for a report over `[since, until)` (by the card's or call's time).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tallies {
+    pub examined: Vec<ExaminedTally>,
+    pub cards: Vec<CardTally>,
+    /// Per card kind, reason `None`: cards with feedback of each outcome.
+    pub outcomes: Vec<OutcomeTally>,
+    /// Overridden cards by kind and reason code.
+    pub override_reasons: Vec<OutcomeTally>,
+    /// Cards with any feedback, by kind.
+    pub with_feedback: Vec<(String, i64)>,
+    /// Suggestions offered and accepted, by agent.
+    pub offered: Vec<(String, i64)>,
+    pub accepted: Vec<(String, i64)>,
+    /// outcomeTimestamp − issued, in milliseconds, of each feedback item that has both (an
+    /// outcome before its card, a client's clock far off, is left out).
+    pub delays_ms: Vec<i64>,
+    /// Feedback received in the window for cards the store does not know (yet).
+    pub unmatched_feedback: i64,
+    /// Each knowledge version and when it was first seen.
+    pub versions: Vec<(String, i64)>,
+}
+
+/// Most delays read for the median.
+const MAX_DELAYS: i64 = 100_000;
+
+impl Db {
+    /// A pool that connects when first used: the service starts while the database is down,
+    /// and the store connects (and migrates) once it is up.
+    pub fn connect_lazy(location: &Location) -> Result<Option<Self>, String> {
+        static DRIVERS: std::sync::Once = std::sync::Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let Some(url) = location.connect_url() else { return Ok(None) };
+        if let Location::Sqlite(path) = location {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("store directory {}: {e}", dir.display()))?;
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy(&url)
+            .map_err(|e| format!("store {}: {e}", location.describe()))?;
+        Ok(Some(Self { pool, sqlite: matches!(location, Location::Sqlite(_)), migrated: tokio::sync::OnceCell::new() }))
+    }
+
+    /// Applies the migrations not yet applied (once per process; PostgreSQL replicas starting
+    /// together take turns on an advisory lock).
+    pub async fn ready(&self) -> Result<(), sqlx::Error> {
+        self.migrated
+            .get_or_try_init(|| async {
+                let migrations: Vec<Migration> = MIGRATIONS
+                    .iter()
+                    .map(|(version, description, sql)| {
+                        Migration::new(
+                            *version,
+                            Cow::Borrowed(*description),
+                            MigrationType::Simple,
+                            Cow::Borrowed(*sql),
+                            false,
+                        )
+                    })
+                    .collect();
+                let migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
+                migrator.run(&self.pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+                if self.sqlite {
+                    sqlx::query("PRAGMA journal_mode = WAL").fetch_all(&self.pool).await?;
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes a batch of the hook path's rows in one transaction.
+    pub async fn write(&self, events: &[Event]) -> Result<(), sqlx::Error> {
+        self.ready().await?;
+        let mut tx = self.pool.begin().await?;
+        for event in events {
+            match event {
+                Event::Card(card) => {
+                    sqlx::query(
+                        "INSERT INTO cards (uuid, issued_at, service, hook, hook_instance, kind, indicator, classes, \
+                         knowledge_version, patient_key, encounter_key, order_key, suppressed) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (uuid) DO NOTHING",
+                    )
+                    .bind(&card.uuid)
+                    .bind(card.issued_at)
+                    .bind(&card.service)
+                    .bind(&card.hook)
+                    .bind(&card.hook_instance)
+                    .bind(&card.kind)
+                    .bind(&card.indicator)
+                    .bind(&card.classes)
+                    .bind(&card.knowledge_version)
+                    .bind(&card.patient_key)
+                    .bind(&card.encounter_key)
+                    .bind(&card.order_key)
+                    .bind(i64::from(card.suppressed))
+                    .execute(&mut *tx)
+                    .await?;
+                    for s in &card.suggestions {
+                        sqlx::query(
+                            "INSERT INTO suggestions (uuid, card_uuid, issued_at, class, agent) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (uuid) DO NOTHING",
+                        )
+                        .bind(&s.uuid)
+                        .bind(&card.uuid)
+                        .bind(card.issued_at)
+                        .bind(&s.class)
+                        .bind(&s.agent)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                Event::Examined(call) => {
+                    sqlx::query(
+                        "INSERT INTO examined (id, at, service, hook, outcome, orders, knowledge_version) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&call.id)
+                    .bind(call.at)
+                    .bind(&call.service)
+                    .bind(&call.hook)
+                    .bind(call.outcome.code())
+                    .bind(call.orders)
+                    .bind(&call.knowledge_version)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await
+    }
+
+    /// Writes feedback items in one transaction; an item already kept is skipped.
+    pub async fn write_feedback(&self, items: &[FeedbackRecord]) -> Result<(), sqlx::Error> {
+        self.ready().await?;
+        let mut tx: Transaction<'_, Any> = self.pool.begin().await?;
+        for item in items {
+            sqlx::query(
+                "INSERT INTO feedback (id, card_uuid, received_at, service, outcome, reason_system, reason_code, \
+                 outcome_at, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&item.id)
+            .bind(&item.card_uuid)
+            .bind(item.received_at)
+            .bind(&item.service)
+            .bind(&item.outcome)
+            .bind(&item.reason_system)
+            .bind(&item.reason_code)
+            .bind(item.outcome_at)
+            .bind(&item.comment)
+            .execute(&mut *tx)
+            .await?;
+            for suggestion in &item.accepted {
+                sqlx::query(
+                    "INSERT INTO accepted (feedback_id, suggestion_uuid, received_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (feedback_id, suggestion_uuid) DO NOTHING",
+                )
+                .bind(&item.id)
+                .bind(suggestion)
+                .bind(item.received_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await
+    }
+
+    /// Deletes every row older than `before` (Unix ms); the number deleted.
+    pub async fn purge(&self, before: i64) -> Result<u64, sqlx::Error> {
+        self.ready().await?;
+        let mut deleted = 0;
+        for statement in [
+            "DELETE FROM cards WHERE issued_at < $1",
+            "DELETE FROM suggestions WHERE issued_at < $1",
+            "DELETE FROM examined WHERE at < $1",
+            "DELETE FROM feedback WHERE received_at < $1",
+            "DELETE FROM accepted WHERE received_at < $1",
+        ] {
+            deleted += sqlx::query(statement).bind(before).execute(&self.pool).await?.rows_affected();
+        }
+        Ok(deleted)
+    }
+
+    /// Everything a report over `[since, until)` needs, counted by the database.
+    pub async fn tallies(&self, since: i64, until: i64) -> Result<Tallies, sqlx::Error> {
+        self.ready().await?;
+        let pool = &self.pool;
+        let examined = sqlx::query(
+            "SELECT hook, outcome, knowledge_version, (at - 345600000) / 604800000 AS week, COUNT(*) AS calls, \
+             CAST(SUM(orders) AS BIGINT) AS orders FROM examined WHERE at >= $1 AND at < $2 \
+             GROUP BY hook, outcome, knowledge_version, week ORDER BY week, hook, outcome",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ExaminedTally {
+                hook: r.try_get(0)?,
+                outcome: r.try_get(1)?,
+                knowledge_version: r.try_get(2)?,
+                week: r.try_get(3)?,
+                calls: r.try_get(4)?,
+                orders: r.try_get(5)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        let cards = sqlx::query(
+            "SELECT hook, kind, suppressed, (issued_at - 345600000) / 604800000 AS week, COUNT(*) AS n FROM cards \
+             WHERE issued_at >= $1 AND issued_at < $2 GROUP BY hook, kind, suppressed, week ORDER BY week, hook, kind",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(CardTally {
+                hook: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                suppressed: r.try_get::<i64, _>(2)? != 0,
+                week: r.try_get(3)?,
+                cards: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        let outcome_rows = |sql: &'static str| async move {
+            sqlx::query(sql)
+                .bind(since)
+                .bind(until)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(OutcomeTally {
+                        kind: r.try_get(0)?,
+                        outcome: r.try_get(1)?,
+                        reason_code: r.try_get(2)?,
+                        cards: r.try_get(3)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        };
+        let outcomes = outcome_rows(
+            "SELECT c.kind, f.outcome, CAST(NULL AS TEXT), COUNT(DISTINCT c.uuid) FROM cards c \
+             JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
+             GROUP BY c.kind, f.outcome ORDER BY c.kind, f.outcome",
+        )
+        .await?;
+        let override_reasons = outcome_rows(
+            "SELECT c.kind, f.outcome, f.reason_code, COUNT(DISTINCT c.uuid) FROM cards c \
+             JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
+             AND f.outcome = 'overridden' GROUP BY c.kind, f.outcome, f.reason_code ORDER BY c.kind, f.reason_code",
+        )
+        .await?;
+        let pairs = |sql: &'static str| async move {
+            sqlx::query(sql)
+                .bind(since)
+                .bind(until)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        };
+        let with_feedback = pairs(
+            "SELECT c.kind, COUNT(*) FROM cards c WHERE c.issued_at >= $1 AND c.issued_at < $2 \
+             AND EXISTS (SELECT 1 FROM feedback f WHERE f.card_uuid = c.uuid) GROUP BY c.kind ORDER BY c.kind",
+        )
+        .await?;
+        let offered = pairs(
+            "SELECT agent, COUNT(*) FROM suggestions WHERE issued_at >= $1 AND issued_at < $2 \
+             GROUP BY agent ORDER BY agent",
+        )
+        .await?;
+        let accepted = pairs(
+            "SELECT s.agent, COUNT(DISTINCT s.uuid) FROM accepted a JOIN suggestions s ON s.uuid = a.suggestion_uuid \
+             WHERE s.issued_at >= $1 AND s.issued_at < $2 GROUP BY s.agent ORDER BY s.agent",
+        )
+        .await?;
+        let versions = pairs(
+            "SELECT knowledge_version, MIN(at) FROM examined WHERE at >= $1 AND at < $2 \
+             GROUP BY knowledge_version ORDER BY MIN(at)",
+        )
+        .await?;
+        let delays_ms = sqlx::query(
+            "SELECT f.outcome_at - c.issued_at FROM feedback f JOIN cards c ON c.uuid = f.card_uuid \
+             WHERE c.issued_at >= $1 AND c.issued_at < $2 AND f.outcome_at >= c.issued_at LIMIT $3",
+        )
+        .bind(since)
+        .bind(until)
+        .bind(MAX_DELAYS)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, sqlx::Error>>()?;
+        let unmatched_feedback = sqlx::query(
+            "SELECT COUNT(*) FROM feedback f WHERE f.received_at >= $1 AND f.received_at < $2 \
+             AND NOT EXISTS (SELECT 1 FROM cards c WHERE c.uuid = f.card_uuid)",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
+        Ok(Tallies {
+            examined,
+            cards,
+            outcomes,
+            override_reasons,
+            with_feedback,
+            offered,
+            accepted,
+            delays_ms,
+            unmatched_feedback,
+            versions,
+        })
+    }
+
+    /// Closes the pool's connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,245 @@
+//! What the store keeps, as plain rows built from a call's answer or a feedback body: cards
+//! issued (with their suggestions), calls that examined a ketamine order, feedback items. Ids
+//! are keyed hashes ([`Keys`]); nothing here is PHI.
+
+use serde_json::Value;
+
+use crate::call::{CallIds, CallOutcome};
+use crate::cards::EXTENSION;
+use crate::hooks::feedback::{Entry, Outcome};
+use crate::hooks::response::{ActionType, Card};
+use crate::knowledge::Knowledge;
+
+use super::keys::Keys;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuedSuggestion {
+    pub uuid: String,
+    pub class: String,
+    pub agent: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuedCard {
+    pub uuid: String,
+    pub issued_at: i64,
+    pub service: String,
+    pub hook: String,
+    pub hook_instance: String,
+    /// `step-therapy`, `contraindication` or `info`.
+    pub kind: String,
+    pub indicator: String,
+    /// `class=status` joined by `,`.
+    pub classes: String,
+    pub knowledge_version: String,
+    pub patient_key: String,
+    pub encounter_key: Option<String>,
+    pub order_key: String,
+    pub suppressed: bool,
+    pub suggestions: Vec<IssuedSuggestion>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExaminedCall {
+    pub id: String,
+    pub at: i64,
+    pub service: String,
+    pub hook: String,
+    pub outcome: CallOutcome,
+    pub orders: i64,
+    pub knowledge_version: String,
+}
+
+/// One row written by the hook path (through the queue).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Card(IssuedCard),
+    Examined(ExaminedCall),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackRecord {
+    pub id: String,
+    pub card_uuid: String,
+    pub received_at: i64,
+    pub service: String,
+    pub outcome: String,
+    pub reason_system: Option<String>,
+    pub reason_code: Option<String>,
+    pub outcome_at: Option<i64>,
+    pub comment: Option<String>,
+    pub accepted: Vec<String>,
+}
+
+/// The call a set of rows comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext<'a> {
+    pub service: &'a str,
+    pub hook: &'a str,
+    pub ids: &'a CallIds,
+    pub knowledge_version: &'a str,
+    pub at: i64,
+}
+
+/// Which class (and agent) each suggestion's order is: the medication of its create action is
+/// the class's suggested medication, exactly as the knowledge words it.
+pub struct SuggestionIndex(Vec<(Value, String, String)>);
+
+impl SuggestionIndex {
+    pub fn new(knowledge: &Knowledge) -> Self {
+        let known = knowledge
+            .plan
+            .classes
+            .iter()
+            .filter_map(|c| {
+                Some((c.suggestion.as_ref()?.medication.clone(), c.id.clone(), c.suggestion.as_ref()?.title.clone()))
+            })
+            .collect();
+        Self(known)
+    }
+
+    fn class_of(&self, medication: &Value) -> Option<(&str, &str)> {
+        self.0.iter().find(|(m, _, _)| m == medication).map(|(_, class, agent)| (class.as_str(), agent.as_str()))
+    }
+}
+
+/// The rows of one answered call: the call (when it examined a ketamine order) and its cards.
+pub fn of_call(
+    call: &CallContext<'_>,
+    outcome: Option<CallOutcome>,
+    examined_orders: usize,
+    cards: &[Card],
+    index: &SuggestionIndex,
+    keys: &Keys,
+) -> Vec<Event> {
+    let Some(outcome) = outcome else { return Vec::new() };
+    let mut events = Vec::with_capacity(1 + cards.len());
+    events.push(Event::Examined(ExaminedCall {
+        id: uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{}|{}", call.service, call.ids.hook_instance).as_bytes(),
+        )
+        .to_string(),
+        at: call.at,
+        service: call.service.to_owned(),
+        hook: call.hook.to_owned(),
+        outcome,
+        orders: examined_orders as i64,
+        knowledge_version: call.knowledge_version.to_owned(),
+    }));
+    if cards.is_empty() {
+        return events;
+    }
+    let patient_key = keys.patient(&call.ids.patient_id);
+    let encounter_key = call.ids.encounter_id.as_deref().map(|e| keys.encounter(e));
+    for card in cards {
+        let facts = card.extension.get(EXTENSION);
+        let kind = facts.and_then(|f| f["kind"].as_str()).unwrap_or("unknown");
+        let classes = facts
+            .and_then(|f| f["classes"].as_array())
+            .map(|classes| {
+                classes
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}={}",
+                            c["class"].as_str().unwrap_or_default(),
+                            c["status"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        let orders: Vec<&str> = facts
+            .and_then(|f| f["orders"].as_array())
+            .map(|o| o.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        // Orders without ids are keyed by the call, so they never match another call's.
+        let order_key =
+            if orders.is_empty() { keys.order(&call.ids.hook_instance) } else { keys.order(&orders.join("+")) };
+        let suggestions = card
+            .suggestions
+            .iter()
+            .map(|s| {
+                let medication = s
+                    .actions
+                    .iter()
+                    .find(|a| a.kind == ActionType::Create)
+                    .and_then(|a| a.resource.as_ref())
+                    .map(|r| &r["medicationCodeableConcept"]);
+                let (class, agent) =
+                    medication.and_then(|m| index.class_of(m)).unwrap_or(("unknown", s.label.as_str()));
+                IssuedSuggestion { uuid: s.uuid.clone(), class: class.to_owned(), agent: agent.to_owned() }
+            })
+            .collect();
+        events.push(Event::Card(IssuedCard {
+            uuid: card.uuid.clone(),
+            issued_at: call.at,
+            service: call.service.to_owned(),
+            hook: call.hook.to_owned(),
+            hook_instance: call.ids.hook_instance.clone(),
+            kind: kind.to_owned(),
+            indicator: card.indicator.name().to_owned(),
+            classes,
+            knowledge_version: call.knowledge_version.to_owned(),
+            patient_key: patient_key.clone(),
+            encounter_key: encounter_key.clone(),
+            order_key,
+            suppressed: false,
+            suggestions,
+        }));
+    }
+    events
+}
+
+/// The rows of a feedback body. An item's id is a digest of what it says, so the same item sent
+/// again (an EHR retrying after a 503) is kept once.
+pub fn of_feedback(service: &str, entries: &[Entry], received_at: i64, keep_comments: bool) -> Vec<FeedbackRecord> {
+    entries
+        .iter()
+        .map(|entry| {
+            let outcome = match entry.outcome {
+                Outcome::Accepted => "accepted",
+                Outcome::Overridden => "overridden",
+            };
+            let reason = entry.override_reason.as_ref().and_then(|r| r.reason.as_ref());
+            let accepted: Vec<String> = entry.accepted_suggestions.iter().map(|s| s.id.clone()).collect();
+            let digest = format!(
+                "{}|{}|{}|{}|{}|{}",
+                entry.card,
+                outcome,
+                reason.and_then(|r| r.system.as_deref()).unwrap_or_default(),
+                reason.and_then(|r| r.code.as_deref()).unwrap_or_default(),
+                entry.outcome_timestamp,
+                accepted.join(" ")
+            );
+            FeedbackRecord {
+                id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, digest.as_bytes()).to_string(),
+                card_uuid: entry.card.clone(),
+                received_at,
+                service: service.to_owned(),
+                outcome: outcome.to_owned(),
+                reason_system: reason.and_then(|r| r.system.clone()),
+                reason_code: reason.and_then(|r| r.code.clone()),
+                outcome_at: millis_of(&entry.outcome_timestamp),
+                comment: if keep_comments {
+                    entry.override_reason.as_ref().and_then(|r| r.user_comment.clone())
+                } else {
+                    None
+                },
+                accepted,
+            }
+        })
+        .collect()
+}
+
+/// Unix milliseconds of an RFC 3339 instant (`outcomeTimestamp`); none when it is not one.
+pub fn millis_of(instant: &str) -> Option<i64> {
+    let at = time::OffsetDateTime::parse(instant, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+pub fn millis(at: time::OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}

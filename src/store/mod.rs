@@ -1,0 +1,216 @@
+//! The card and outcome store: every card issued, every call that examined a ketamine order,
+//! every feedback item — so that an informatics team can see how often the rule fires, how
+//! often and why it is overridden, and which suggestion is taken (`crate::report`).
+//!
+//! SQLite by default (`sqlite:PATH`, one process), PostgreSQL for replicas, or `none`. The hook
+//! path never waits for it: its rows go through a bounded queue ([`writer`]); a feedback call
+//! waits for its write and is refused (503) when the database cannot take it, so that nothing
+//! acknowledged is lost. Ids are kept only as keyed hashes ([`keys`]).
+
+pub mod db;
+pub mod events;
+pub mod keys;
+pub mod location;
+pub mod writer;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use crate::call::Evaluation;
+use crate::hooks::feedback::Entry;
+use crate::knowledge::Knowledge;
+use db::Db;
+use events::{CallContext, SuggestionIndex};
+use keys::Keys;
+pub use location::Location;
+use writer::{Instruments, Queue, Writer};
+
+fn default_retention_days() -> u64 {
+    400
+}
+fn default_queue_capacity() -> usize {
+    10_000
+}
+fn default_feedback_timeout() -> u64 {
+    5_000
+}
+
+/// `[store]` of the configuration file (each key also `KETAMINE_CDS_STORE__KEY`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StoreSettings {
+    /// `sqlite:PATH`, `postgres://…` or `none` (the `--store` flag, `KETAMINE_CDS_STORE`, wins).
+    pub url: Option<String>,
+    /// The secret patient, encounter and order keys are hashed under (at least 16 bytes). Required
+    /// with PostgreSQL (every replica must use the same); with SQLite, a random one is kept in
+    /// `PATH.key` when none is given.
+    pub patient_key_secret: Option<String>,
+    /// Rows older than this are deleted (daily).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+    /// Rows of the hook path waiting to be written, at most (more are dropped and counted).
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Keep feedback's free-text `userComment` (off: comments may hold PHI).
+    #[serde(default)]
+    pub keep_comments: bool,
+    /// Longest a feedback call waits for its write before it is answered 503, in milliseconds.
+    #[serde(default = "default_feedback_timeout")]
+    pub feedback_timeout_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            patient_key_secret: None,
+            retention_days: default_retention_days(),
+            queue_capacity: default_queue_capacity(),
+            keep_comments: false,
+            feedback_timeout_ms: default_feedback_timeout(),
+        }
+    }
+}
+
+/// Why a feedback call could not be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("the store did not answer within {0} ms")]
+    Timeout(u64),
+    #[error("the store cannot be written: {0}")]
+    Failed(String),
+}
+
+struct Open {
+    db: Arc<Db>,
+    queue: Queue,
+    keys: Keys,
+}
+
+pub struct Store {
+    location: Location,
+    open: Option<Open>,
+    writer: Mutex<Option<Writer>>,
+    index: SuggestionIndex,
+    settings: StoreSettings,
+    pub instruments: Instruments,
+}
+
+impl Store {
+    /// No store: rows are not kept, feedback is only logged.
+    pub fn off(knowledge: &Knowledge) -> Self {
+        Self {
+            location: Location::None,
+            open: None,
+            writer: Mutex::new(None),
+            index: SuggestionIndex::new(knowledge),
+            settings: StoreSettings::default(),
+            instruments: Instruments::default(),
+        }
+    }
+
+    /// Opens the store at `location` and starts its writer (on the current runtime). The
+    /// database is connected to when first used, so a database that is down does not stop the
+    /// service from starting.
+    pub fn open(location: Location, settings: &StoreSettings, knowledge: &Knowledge) -> Result<Self, String> {
+        let mut store = Self::off(knowledge);
+        store.settings = settings.clone();
+        let Some(db) = Db::connect_lazy(&location)? else { return Ok(store) };
+        let secret = match (&settings.patient_key_secret, &location) {
+            (Some(secret), _) => keys::given_secret(secret)?,
+            (None, Location::Sqlite(path)) => {
+                let mut key = path.clone().into_os_string();
+                key.push(".key");
+                keys::install_secret(std::path::Path::new(&key))?
+            }
+            (None, _) => {
+                return Err("store: a PostgreSQL store needs store.patient_key_secret (KETAMINE_CDS_STORE__PATIENT_KEY_SECRET), \
+                     the same on every replica"
+                    .into());
+            }
+        };
+        let db = Arc::new(db);
+        let (queue, writer) = writer::start(db.clone(), settings.queue_capacity, store.instruments.clone());
+        store.open = Some(Open { db, queue, keys: Keys::new(&secret) });
+        store.writer = Mutex::new(Some(writer));
+        store.location = location;
+        Ok(store)
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The database, when there is one (reports read it).
+    pub fn db(&self) -> Option<&Db> {
+        self.open.as_ref().map(|o| o.db.as_ref())
+    }
+
+    /// Queues the rows of an answered call (a call that examined no ketamine order has none).
+    /// Never waits.
+    pub fn record_call(&self, service: &str, hook: &str, evaluation: &Evaluation, knowledge_version: &str, at: i64) {
+        let Some(open) = &self.open else { return };
+        let Some(outcome) = evaluation.outcome else { return };
+        let call = CallContext { service, hook, ids: &evaluation.ids, knowledge_version, at };
+        let rows = events::of_call(
+            &call,
+            Some(outcome),
+            evaluation.examined,
+            &evaluation.response.cards,
+            &self.index,
+            &open.keys,
+        );
+        open.queue.offer(rows);
+    }
+
+    /// Writes a feedback body's items before the call is answered; `Ok` when they are kept
+    /// (or there is no store).
+    pub async fn record_feedback(&self, service: &str, entries: &[Entry], at: i64) -> Result<(), Unavailable> {
+        let Some(open) = &self.open else { return Ok(()) };
+        let items = events::of_feedback(service, entries, at, self.settings.keep_comments);
+        let timeout = self.settings.feedback_timeout_ms;
+        match tokio::time::timeout(Duration::from_millis(timeout), open.db.write_feedback(&items)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Unavailable::Failed(e.to_string())),
+            Err(_) => Err(Unavailable::Timeout(timeout)),
+        }
+    }
+
+    /// Deletes what is older than the retention, once now and then daily (a task on the current
+    /// runtime, ended with the process).
+    pub fn start_retention(self: &Arc<Self>) {
+        if self.open.is_none() {
+            return;
+        }
+        let store = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut daily = tokio::time::interval(Duration::from_secs(86_400));
+            loop {
+                daily.tick().await;
+                let Some(db) = store.db() else { return };
+                let age_ms =
+                    i64::try_from(store.settings.retention_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+                let before = events::millis(time::OffsetDateTime::now_utc()).saturating_sub(age_ms);
+                match db.purge(before).await {
+                    Ok(deleted) => {
+                        info!(deleted, retention_days = store.settings.retention_days, "store: retention applied")
+                    }
+                    Err(e) => warn!(error = %e, "store: retention not applied; tried again tomorrow"),
+                }
+            }
+        });
+    }
+
+    /// Writes what is queued (within `within`), then closes the database.
+    pub async fn close(&self, within: Duration) {
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(writer) = writer {
+            writer.finish(within).await;
+        }
+        if let Some(db) = self.db() {
+            db.close().await;
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The store through the service: a known sequence of hook calls and feedback gives exact
+//! counts in `/analytics`; feedback for a card not yet known is kept and joined; the store down
+//! never fails a hook call (feedback answers 503, writing resumes); two replicas on one
+//! PostgreSQL make one report; the page is admitted only with the admin credentials; and it
+//! renders its charts in headless Chromium.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::postgres::Postgres;
+use common::*;
+use ketamine_cds::config::FileConfig;
+use serde_json::{Value, json};
+
+fn example(name: &str) -> Value {
+    read_json(&repo().join("examples/hooks").join(format!("{name}.json")))
+}
+
+async fn call(base: &str, request: &Value) -> Value {
+    let hook = request["hook"].as_str().unwrap();
+    let response =
+        client().post(format!("{base}/cds-services/{}", service_for(hook))).json(request).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn send_feedback(base: &str, service: &str, items: Value) -> u16 {
+    let response = client()
+        .post(format!("{base}/cds-services/{service}/feedback"))
+        .json(&json!({ "feedback": items }))
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+async fn analytics(base: &str) -> Value {
+    let response =
+        client().get(format!("{base}/analytics?format=json&since=2026-01-01&until=2100-01-01")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    response.json().await.unwrap()
+}
+
+/// The report once `ready` holds of it (the hook path writes through a queue), within 20 s.
+async fn report_when(base: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let report = analytics(base).await;
+        if ready(&report) {
+            return report;
+        }
+        assert!(Instant::now() < deadline, "the report never got there: {report:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn card_of_kind<'a>(response: &'a Value, kind: &str) -> &'a Value {
+    response["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["extension"]["ketamine-cds-card"]["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} card in {response:#}"))
+}
+
+/// An RFC 3339 time `minutes` from now (outcomes follow their cards).
+fn in_minutes(minutes: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes);
+    at.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+fn overridden(card: &str, code: &str) -> Value {
+    json!({
+        "card": card,
+        "outcome": "overridden",
+        "overrideReason": {
+            "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": code },
+            "userComment": "the patient told me about her earlier trials"
+        },
+        "outcomeTimestamp": in_minutes(2)
+    })
+}
+
+fn sqlite_server(dir: &tempfile::TempDir) -> TestServer {
+    let path = dir.path().join("store.sqlite");
+    TestServer::start_with(move |c| c.store = Some(format!("sqlite:{}", path.display())))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_sequence_gives_exact_counts_and_late_cards_join_their_feedback() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir);
+    let base = &server.base;
+    // Feedback for example 13's step-therapy card before the card exists (sent to another
+    // replica first, say): kept, and joined once the card is known. Card uuids are a function
+    // of the call, so the offline evaluation names it.
+    let contra = example("13-contraindication-heart-failure");
+    let offline = evaluate(&contra).unwrap();
+    let early = card_of_kind(&offline, "step-therapy")["uuid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send_feedback(base, "ketamine-order-sign", json!([overridden(&early, "pain-specialist-plan")])).await,
+        200
+    );
+    let report = report_when(base, |r| r["feedback"]["unmatched"] == 1).await;
+    assert_eq!(report["examined_orders"], 0);
+
+    let untreated = call(base, &example("01-untreated-patient")).await;
+    call(base, &example("02-all-first-line-failed-sign")).await;
+    call(base, &example("03-all-first-line-failed-select-info")).await;
+    call(base, &example("06-anaesthesia-is-silent")).await;
+    let both = call(base, &contra).await;
+    call(base, &example("16-no-neuropathic-condition-is-silent")).await;
+    assert_eq!(card_of_kind(&both, "step-therapy")["uuid"], early.as_str());
+    let step = card_of_kind(&untreated, "step-therapy");
+    let taken = step["suggestions"][0]["uuid"].as_str().unwrap();
+    let accepted = json!({
+        "card": step["uuid"], "outcome": "accepted", "acceptedSuggestions": [{ "id": taken }],
+        "outcomeTimestamp": in_minutes(4)
+    });
+    let warning = card_of_kind(&both, "contraindication")["uuid"].as_str().unwrap().to_owned();
+    let items = json!([accepted, overridden(&warning, "not-applicable")]);
+    assert_eq!(send_feedback(base, "ketamine-order-sign", items.clone()).await, 200);
+    // The EHR retries (it did not see the 200): kept once.
+    assert_eq!(send_feedback(base, "ketamine-order-sign", items).await, 200);
+
+    let r = report_when(base, |r| r["examined_orders"] == 6 && r["feedback"]["unmatched"] == 0).await;
+    assert_eq!(r["examined_calls"], json!({ "backed": 2, "not-applicable": 2, "warned": 2 }));
+    assert_eq!(r["cards"], json!({ "contraindication": 1, "info": 1, "step-therapy": 2 }));
+    assert_eq!(r["suppressed"], 0);
+    assert_eq!(
+        r["feedback"],
+        json!({ "overridden": 2, "accepted": 1, "cards_with_feedback": 3, "cards_without_feedback": 1, "unmatched": 0 })
+    );
+    assert_eq!(r["override_reasons"], json!({ "not-applicable": 1, "pain-specialist-plan": 1 }));
+    assert_eq!(r["accepted_suggestions"], json!({ "Duloxetine 30 mg once daily": 1 }));
+    let offered: Vec<(String, i64)> = r["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["agent"].as_str().unwrap().to_owned(), s["offered"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(offered.len(), 3);
+    assert!(offered.iter().all(|(_, n)| *n == 2), "two step-therapy cards offer each agent once: {offered:?}");
+    let rate = r["override_rate"].as_f64().unwrap();
+    assert!((rate - 2.0 / 3.0).abs() < 1e-9);
+    let firings = r["firings_per_100_orders"].as_f64().unwrap();
+    assert!((firings - 400.0 / 6.0).abs() < 1e-9, "{firings}");
+    assert_eq!(r["override_rate_by_kind"], json!({ "contraindication": 1.0, "step-therapy": 0.5 }));
+    assert_eq!(r["weeks"].as_array().unwrap().len(), 1);
+    assert_eq!(r["knowledge_versions"][0]["version"], common::knowledge().version());
+    assert_eq!(r["alarm"], false);
+    let median = r["median_minutes_to_outcome"].as_f64().unwrap();
+    assert!((1.9..=4.1).contains(&median), "two outcomes two and four minutes after their cards: {median}");
+
+    // The other formats hold the same report.
+    let text =
+        client().get(format!("{base}/analytics?format=text&since=2026-01-01&until=2100-01-01")).send().await.unwrap();
+    let text = text.text().await.unwrap();
+    assert!(text.contains("Ketamine orders examined: 6"), "{text}");
+    assert!(text.contains("pain-specialist-plan: 1"), "{text}");
+    let csv =
+        client().get(format!("{base}/analytics?format=csv&since=2026-01-01&until=2100-01-01")).send().await.unwrap();
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("week_start,hook,kind,"), "{csv}");
+    assert!(csv.lines().any(|l| l.contains(",order-sign,step-therapy,")), "{csv}");
+
+    // /metrics shows what was written.
+    let metrics = client().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let written = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ketamine_cds_store_written_rows_total "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no written rows in {metrics}"));
+    assert_eq!(written, 6 + 4, "six calls and four cards");
+    assert!(metrics.contains("ketamine_cds_store_queue_depth 0"), "{metrics}");
+    assert!(metrics.contains("ketamine_cds_store_dropped_rows_total 0"), "{metrics}");
+    assert!(metrics.contains("ketamine_cds_firing_rate_alarm 0"), "{metrics}");
+
+    // Free-text comments are not kept unless the site turns that on; ids are not kept at all.
+    drop(server);
+    let bytes = std::fs::read(dir.path().join("store.sqlite")).unwrap();
+    let haystack = String::from_utf8_lossy(&bytes);
+    assert!(!haystack.contains("earlier trials"), "a comment was kept");
+    let patient =
+        untreated["cards"][0]["suggestions"][0]["actions"][0]["resource"]["subject"]["reference"].as_str().unwrap();
+    let id = patient.trim_start_matches("Patient/");
+    assert!(!haystack.contains(id), "patient id {id} is in the store");
+    assert!(dir.path().join("store.sqlite.key").is_file(), "the per-install secret is kept beside the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_down_never_fails_a_hook_call_and_writing_resumes_when_it_is_back() {
+    let pg = Postgres::start();
+    let url = pg.database("outage");
+    let mut file = FileConfig::default();
+    file.store.patient_key_secret = Some("a-site-secret-of-some-length".into());
+    file.store.feedback_timeout_ms = 2_000;
+    let server = TestServer::start_full(move |c| c.store = Some(url), file);
+    let base = &server.base;
+    let request = example("01-untreated-patient");
+    call(base, &request).await;
+    report_when(base, |r| r["examined_orders"] == 1).await;
+
+    pg.stop();
+    let mut cards = Vec::new();
+    for i in 0..5 {
+        let mut r = request.clone();
+        r["hookInstance"] = json!(format!("d4b7a0c2-0000-4000-8000-00000000000{i}"));
+        let started = Instant::now();
+        let answer = call(base, &r).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a hook call waited for the store: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(answer["cards"][0]["indicator"], "warning");
+        cards.push(answer["cards"][0]["uuid"].as_str().unwrap().to_owned());
+    }
+    let status = send_feedback(base, "ketamine-order-sign", json!([overridden(&cards[0], "clinical-trial")])).await;
+    assert_eq!(status, 503, "feedback the store cannot keep is refused, so the EHR retries");
+    let page = client().get(format!("{base}/analytics")).send().await.unwrap();
+    assert_eq!(page.status(), 503);
+
+    pg.start_server();
+    let r = report_when(base, |r| r["examined_orders"] == 6).await;
+    assert_eq!(r["cards"]["step-therapy"], 6, "the calls made during the outage were written once it was back");
+    assert_eq!(send_feedback(base, "ketamine-order-sign", json!([overridden(&cards[0], "clinical-trial")])).await, 200);
+    let r = report_when(base, |r| r["feedback"]["overridden"] == 1).await;
+    assert_eq!(r["override_reasons"], json!({ "clinical-trial": 1 }));
+    let metrics = client().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let failures = metrics.lines().find_map(|l| l.strip_prefix("ketamine_cds_store_write_failures_total ")).unwrap();
+    assert!(failures.parse::<u64>().unwrap() >= 1, "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgresql_make_one_report() {
+    let pg = Postgres::start();
+    let url = pg.database("replicas");
+    let replica = |url: String| {
+        let mut file = FileConfig::default();
+        file.store.patient_key_secret = Some("the-same-secret-on-every-replica".into());
+        TestServer::start_full(move |c| c.store = Some(url), file)
+    };
+    let (a, b) = (replica(url.clone()), replica(url));
+    let on_a = call(&a.base, &example("01-untreated-patient")).await;
+    let on_b = call(&b.base, &example("13-contraindication-heart-failure")).await;
+    // Each card's feedback goes to the other replica.
+    let st_a = card_of_kind(&on_a, "step-therapy")["uuid"].as_str().unwrap().to_owned();
+    let st_b = card_of_kind(&on_b, "step-therapy")["uuid"].as_str().unwrap().to_owned();
+    assert_eq!(send_feedback(&b.base, "ketamine-order-sign", json!([overridden(&st_a, "palliative-care")])).await, 200);
+    assert_eq!(send_feedback(&a.base, "ketamine-order-sign", json!([overridden(&st_b, "crps")])).await, 200);
+    for base in [&a.base, &b.base] {
+        let r = report_when(base, |r| r["examined_orders"] == 2 && r["feedback"]["overridden"] == 2).await;
+        assert_eq!(r["cards"], json!({ "contraindication": 1, "info": 0, "step-therapy": 2 }));
+        assert_eq!(r["override_reasons"], json!({ "crps": 1, "palliative-care": 1 }));
+        assert_eq!(r["feedback"]["unmatched"], 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_store_feedback_is_only_logged_and_there_is_no_report() {
+    let server = TestServer::start();
+    assert_eq!(send_feedback(&server.base, "ketamine-order-sign", json!([overridden("c1", "crps")])).await, 200);
+    let page = client().get(format!("{}/analytics", server.base)).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    assert!(page.text().await.unwrap().contains("the store is off"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_needs_the_admin_credentials_and_is_never_public_by_accident() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    let store = format!("sqlite:{}", path.display());
+    // Authentication required, no [admin]: refused for everyone.
+    let mut file = FileConfig::default();
+    file.auth.mode = Some(ketamine_cds::config::AuthMode::Required);
+    file.public_base_url = Some("https://cds.example.org".into());
+    file.auth.issuers = vec![ketamine_cds::config::IssuerConfig {
+        iss: "https://sandbox.cds-hooks.org".into(),
+        jwks_url: None,
+        jwks_file: Some(data().join("cds-hooks/sandbox-jwks.json")),
+        jku: None,
+        tenants: Vec::new(),
+    }];
+    let s = store.clone();
+    let locked = TestServer::start_full(move |c| c.store = Some(s), file.clone());
+    let page = client().get(format!("{}/analytics", locked.base)).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    assert!(page.text().await.unwrap().contains("[admin]"));
+    drop(locked);
+
+    // With [admin]: the bearer token or the basic credentials, nothing else.
+    file.admin.bearer_token = Some("an-admin-token-0123456789".into());
+    file.admin.basic = Some("informatics:correct horse".into());
+    let server = TestServer::start_full(move |c| c.store = Some(store), file);
+    let url = format!("{}/analytics", server.base);
+    let none = client().get(&url).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let wrong = client().get(&url).bearer_auth("an-admin-token-012345678X").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ehr_like = client().get(&url).basic_auth("informatics", Some("wrong")).send().await.unwrap();
+    assert_eq!(ehr_like.status(), 401);
+    let bearer = client().get(&url).bearer_auth("an-admin-token-0123456789").send().await.unwrap();
+    assert_eq!(bearer.status(), 200);
+    let csp = bearer.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(bearer.text().await.unwrap().contains("<svg"), "the page draws its charts");
+    let basic = client().get(&url).basic_auth("informatics", Some("correct horse")).send().await.unwrap();
+    assert_eq!(basic.status(), 200);
+    let bad = client().get(format!("{url}?format=pdf")).bearer_auth("an-admin-token-0123456789").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad =
+        client().get(format!("{url}?since=yesterday")).bearer_auth("an-admin-token-0123456789").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+/// The page in a real browser: headless Chromium renders it (charts included) to a screenshot
+/// kept as a test artefact (`target/tmp/analytics.png`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_renders_its_charts_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir);
+    let base = &server.base;
+    let untreated = call(base, &example("01-untreated-patient")).await;
+    call(base, &example("13-contraindication-heart-failure")).await;
+    call(base, &example("02-all-first-line-failed-sign")).await;
+    let card = untreated["cards"][0]["uuid"].as_str().unwrap();
+    assert_eq!(
+        send_feedback(base, "ketamine-order-sign", json!([overridden(card, "pain-specialist-plan")])).await,
+        200
+    );
+    report_when(base, |r| r["examined_orders"] == 3).await;
+
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("the page test needs Chromium: apt-get install chromium");
+    let profile = tempfile::tempdir().unwrap();
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("analytics.png");
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("{base}/analytics?since=2026-01-01&until=2100-01-01");
+    let run = |extra: &[String]| {
+        std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--window-size=1000,1600",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("chromium runs")
+    };
+    let dom = run(&["--dump-dom".to_owned()]);
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    assert!(dom.contains("ketamine-cds analytics"), "{dom}");
+    assert!(dom.contains("<svg"), "the charts are in the rendered page");
+    assert!(dom.contains("id=\"firing-chart\"") && dom.contains("id=\"reasons-chart\""));
+    assert!(dom.contains("pain-specialist-plan"));
+    let shot_arg = format!("--screenshot={}", shot.display());
+    run(&[shot_arg]);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    assert!(png.len() > 20_000, "a page with charts, not a blank one: {} bytes", png.len());
+}
