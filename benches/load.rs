@@ -6,10 +6,13 @@
 //!   cargo bench --bench load                  # 10 s per measurement
 //!   cargo bench --bench load -- --seconds 3   # quicker, noisier
 //!   cargo bench --bench load -- --write DIR   # only write the request files and wrk script
+//!   cargo bench --bench load -- --store-only  # only the store on against off
 //!
 //! Needs `wrk` (Debian package). Prints one Markdown table: requests/s and p50/p99 latency at 1
 //! and 16 connections for a 200-resource (~200 KiB) and a 5,000-resource (~5 MiB) order-sign
-//! call, each with its ratio to the floor, then peak RSS and process start → `/ready` 200.
+//! call, each with its ratio to the floor, then peak RSS and process start → `/ready` 200; then
+//! the store on (SQLite) against off (`--store none`) at 16 connections on the 200-resource call,
+//! every request with its own hookInstance so that each one writes new rows.
 //!
 //! The floor runs as a second process of this same binary (`--floor PORT`), on the same Tokio
 //! runtime as the service, so neither is measured inside the other. Not part of `cargo test`;
@@ -53,10 +56,31 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
+"#;
+
+/// How every wrk script reports: one line of figures.
+const WRK_DONE: &str = r#"
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"#;
+
+/// As [`WRK_SCRIPT`], each request with its own hookInstance (a counter where the body says
+/// `HOOKINSTANCE`: the run's start second and a counter, so no two runs share one).
+const WRK_UNIQUE_SCRIPT: &str = r#"
+local f = assert(io.open(os.getenv("LOAD_BODY"), "rb"))
+local body = f:read("*a")
+f:close()
+local at = assert(string.find(body, "HOOKINSTANCE", 1, true))
+local head, tail = string.sub(body, 1, at - 1), string.sub(body, at + 12)
+local start, n = os.time(), 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, head .. start .. "-" .. n .. tail)
 end
 "#;
 
@@ -73,7 +97,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let out = flag(&args, "--write").map_or_else(|| dir.path().to_owned(), PathBuf::from);
     let script = out.join("post.lua");
-    std::fs::write(&script, WRK_SCRIPT).expect("write wrk script");
+    std::fs::write(&script, format!("{WRK_SCRIPT}{WRK_DONE}")).expect("write wrk script");
     let bodies: Vec<(String, PathBuf, usize)> = RECORDS
         .iter()
         .enumerate()
@@ -93,8 +117,12 @@ fn main() {
     }
 
     let service_bin = env!("CARGO_BIN_EXE_ketamine-cds");
-    let startup = (0..5).map(|_| Server::start_service(service_bin).started).min().expect("five starts");
-    let service = Server::start_service(service_bin);
+    if args.iter().any(|a| a == "--store-only") {
+        return store_on_and_off(service_bin, &out, seconds);
+    }
+    let startup =
+        (0..5).map(|_| Server::start_service(service_bin, &["--store", "none"]).started).min().expect("five starts");
+    let service = Server::start_service(service_bin, &["--store", "none"]);
     let floor = Server::start_floor();
     for (n, path, _) in &bodies {
         let body = std::fs::read(path).expect("read request file");
@@ -135,6 +163,64 @@ fn main() {
         mib(floor.peak_rss_kib()),
         startup.as_secs_f64() * 1e3
     );
+    drop((service, floor));
+    store_on_and_off(service_bin, &out, seconds);
+}
+
+/// Rounds of the store comparison (each an off run then an on run).
+const ROUNDS: usize = 3;
+
+/// The store on against off: the same service and request, each call a new hookInstance (so a
+/// new card and call row to write), runs interleaved off, on, off, on.
+fn store_on_and_off(service_bin: &str, out: &Path, seconds: u64) {
+    let script = out.join("post-unique.lua");
+    std::fs::write(&script, format!("{WRK_UNIQUE_SCRIPT}{WRK_DONE}")).expect("write wrk script");
+    let body = String::from_utf8(support::order_sign_request(200)).expect("a JSON request is UTF-8");
+    let body = body.replace("7b1a4f4e-bench", "7b1a4f4e-HOOKINSTANCE");
+    let path = out.join("order-sign-unique.json");
+    std::fs::write(&path, &body).expect("write request file");
+    let store_dir = tempfile::tempdir().expect("temporary directory");
+    let store = format!("sqlite:{}", store_dir.path().join("bench.sqlite").display());
+    let off = Server::start_service(service_bin, &["--store", "none"]);
+    let on = Server::start_service(service_bin, &["--store", &store]);
+    let conns = 16;
+    let mut runs: Vec<(&str, Run)> = Vec::new();
+    for _ in 0..ROUNDS {
+        runs.push(("off", wrk(&script, &path, off.addr, conns, seconds)));
+        runs.push(("on", wrk(&script, &path, on.addr, conns, seconds)));
+    }
+    let total = |which: &str| -> (f64, u64) {
+        let mine: Vec<&Run> = runs.iter().filter(|(w, _)| *w == which).map(|(_, r)| r).collect();
+        let rate = mine.iter().map(|r| r.rate()).sum::<f64>() / mine.len() as f64;
+        let p50 = mine.iter().map(|r| r.p50_us).sum::<u64>() / mine.len() as u64;
+        (rate, p50)
+    };
+    let ((off_rate, off_p50), (on_rate, on_p50)) = (total("off"), total("on"));
+    let written = metric(on.addr, "ketamine_cds_store_written_rows_total");
+    let dropped = metric(on.addr, "ketamine_cds_store_dropped_rows_total");
+    println!("
+Store on (SQLite) vs off, {conns} connections, 200 resources, a new hookInstance per call, {ROUNDS} × {seconds} s each, interleaved:
+");
+    println!("| store | req/s | p50 | ratio req/s | rows written | rows dropped | peak RSS |");
+    println!("|---|---|---|---|---|---|---|");
+    println!("| off | {off_rate:.0} | {} | 1.00× | – | – | {} |", ms(off_p50), mib(off.peak_rss_kib()));
+    println!(
+        "| on (SQLite) | {on_rate:.0} | {} | {:.2}× | {written} | {dropped} | {} |",
+        ms(on_p50),
+        on_rate / off_rate,
+        mib(on.peak_rss_kib())
+    );
+}
+
+/// A counter's value from `/metrics`.
+fn metric(addr: SocketAddr, name: &str) -> String {
+    let Ok(mut stream) = TcpStream::connect(addr) else { return "?".into() };
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    if stream.write_all(request.as_bytes()).is_err() || stream.read_to_string(&mut answer).is_err() {
+        return "?".into();
+    }
+    answer.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned)).unwrap_or_else(|| "?".into())
 }
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
@@ -179,10 +265,10 @@ struct Server {
 }
 
 impl Server {
-    fn start_service(bin: &str) -> Self {
+    fn start_service(bin: &str, extra: &[&str]) -> Self {
         let addr = free_port();
         let mut command = Command::new(bin);
-        command.args(["serve", "--listen", &addr.to_string()]).env("RUST_LOG", "warn");
+        command.args(["serve", "--listen", &addr.to_string()]).args(extra).env("RUST_LOG", "warn");
         Self::start(command, addr, "/ready")
     }
 

@@ -19,7 +19,7 @@ BIN=target/release/ketamine-cds
 CTX=$(mktemp -d)
 trap 'rm -rf "$CTX"' EXIT
 ROOT="$CTX/rootfs"
-mkdir -p "$ROOT/usr/local/bin" "$ROOT/etc" "$ROOT/tmp"
+mkdir -p "$ROOT/usr/local/bin" "$ROOT/etc" "$ROOT/tmp" "$CTX/store"
 install -m 0755 "$BIN" "$ROOT/usr/local/bin/ketamine-cds"
 libs=$(ldd "$BIN" | awk '/=>/ { print $3 } /^\s*\/lib/ { print $1 }')
 nss=$(ls /lib/x86_64-linux-gnu/libnss_dns.so.2 /lib/x86_64-linux-gnu/libnss_files.so.2 /lib/x86_64-linux-gnu/libresolv.so.2 2>/dev/null || true)
@@ -58,5 +58,12 @@ ANSWER=$(curl -fsS -X POST -H 'Content-Type: application/json' \
   --data @examples/hooks/01-untreated-patient.json "http://127.0.0.1:$PORT/cds-services/ketamine-order-sign")
 echo "$ANSWER" | grep -q '"summary":"Ketamine for neuropathic pain: no documented failure of SNRI, gabapentinoid and TCA"' \
   || { echo "smoke: unexpected answer: $ANSWER"; exit 1; }
+# The call was kept in the image's SQLite store: the analytics page counts it.
+for _ in $(seq 1 50); do
+  curl -fsS "http://127.0.0.1:$PORT/analytics?format=json" | grep -q '"examined_orders": 1' && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$PORT/analytics?format=json" | grep -q '"examined_orders": 1' \
+  || { echo "smoke: the call was not kept in the store"; cat "$CTX/serve.log"; exit 1; }
 grep -q '"level":"INFO"' "$CTX/serve.log" || { echo "smoke: logs are not JSON lines"; cat "$CTX/serve.log"; exit 1; }
 echo "smoke test passed: start-up to /ready ${READY_MS} ms (buildah run included)"

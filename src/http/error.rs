@@ -132,17 +132,17 @@ impl IntoResponse for ApiError {
             let challenge = [(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"))];
             return (self.status(), challenge).into_response();
         }
-        if let ApiError::AdminUnauthorized { basic } = self {
-            let scheme = if basic { "Basic realm=\"ketamine-cds analytics\"" } else { "Bearer" };
-            let challenge = [(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static(scheme))];
-            let (code, lines) = self.issues();
-            return (self.status(), challenge, Json(operation_outcome(code, &lines))).into_response();
-        }
         let (code, lines) = self.issues();
         let mut response = (self.status(), Json(operation_outcome(code, &lines))).into_response();
         response
             .headers_mut()
             .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/fhir+json"));
+        if let ApiError::AdminUnauthorized { basic } = self {
+            let scheme = if basic { "Basic realm=\"ketamine-cds analytics\"" } else { "Bearer" };
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static(scheme));
+        }
         response
     }
 }

@@ -11,7 +11,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, Row, Transaction};
 
-use super::events::{Event, FeedbackRecord};
+use super::events::{Event, ExaminedCall, FeedbackRecord, IssuedCard, IssuedSuggestion};
 use super::location::Location;
 
 /// Milliseconds in a week, and from the Unix epoch (a Thursday) to the first Monday.
@@ -81,6 +81,46 @@ pub struct Tallies {
     pub versions: Vec<(String, i64)>,
 }
 
+/// The row counts of the multi-row INSERTs a batch is cut into, largest first: few statement
+/// shapes, so that each engine prepares each once and reuses it. Kept short: SQLite finds a `$N`
+/// parameter by a linear search, so a statement of n values costs n² (13 columns × 16 is far
+/// below both engines' limits on bound values).
+const STATEMENT_ROWS: [usize; 3] = [16, 4, 1];
+
+/// `items` cut into runs of [`STATEMENT_ROWS`] lengths.
+fn runs<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut runs = Vec::new();
+    for size in STATEMENT_ROWS {
+        while items.len() >= size {
+            let (run, rest) = items.split_at(size);
+            runs.push(run);
+            items = rest;
+        }
+    }
+    runs
+}
+
+/// `INSERT INTO table (columns) VALUES ($1, …), (…) ON CONFLICT (key) DO NOTHING` for `rows` rows
+/// of `columns` values: a row already kept is skipped (the same SQL on both engines).
+fn insert_sql(table: &str, columns: usize, rows: usize, key: &str) -> String {
+    let mut sql = format!("INSERT INTO {table} VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (");
+    sql.push_str(key);
+    sql.push_str(") DO NOTHING");
+    sql
+}
+
 /// Most delays read for the median.
 const MAX_DELAYS: i64 = 100_000;
 
@@ -133,18 +173,26 @@ impl Db {
             .map(|_| ())
     }
 
-    /// Writes a batch of the hook path's rows in one transaction.
+    /// Writes a batch of the hook path's rows in one transaction, in multi-row INSERTs.
     pub async fn write(&self, events: &[Event]) -> Result<(), sqlx::Error> {
         self.ready().await?;
+        let cards: Vec<&IssuedCard> = events.iter().filter_map(|e| if let Event::Card(c) = e { Some(c) } else { None }).collect();
+        let calls: Vec<&ExaminedCall> =
+            events.iter().filter_map(|e| if let Event::Examined(c) = e { Some(c) } else { None }).collect();
+        let suggestions: Vec<(&IssuedCard, &IssuedSuggestion)> =
+            cards.iter().flat_map(|c| c.suggestions.iter().map(move |s| (*c, s))).collect();
         let mut tx = self.pool.begin().await?;
-        for event in events {
-            match event {
-                Event::Card(card) => {
-                    sqlx::query(
-                        "INSERT INTO cards (uuid, issued_at, service, hook, hook_instance, kind, indicator, classes, \
-                         knowledge_version, patient_key, encounter_key, order_key, suppressed) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (uuid) DO NOTHING",
-                    )
+        for chunk in runs(&cards) {
+            let sql = insert_sql(
+                "cards (uuid, issued_at, service, hook, hook_instance, kind, indicator, classes, knowledge_version, \
+                 patient_key, encounter_key, order_key, suppressed)",
+                13,
+                chunk.len(),
+                "uuid",
+            );
+            let mut query = sqlx::query(&sql);
+            for card in chunk {
+                query = query
                     .bind(&card.uuid)
                     .bind(card.issued_at)
                     .bind(&card.service)
@@ -157,39 +205,33 @@ impl Db {
                     .bind(&card.patient_key)
                     .bind(&card.encounter_key)
                     .bind(&card.order_key)
-                    .bind(i64::from(card.suppressed))
-                    .execute(&mut *tx)
-                    .await?;
-                    for s in &card.suggestions {
-                        sqlx::query(
-                            "INSERT INTO suggestions (uuid, card_uuid, issued_at, class, agent) VALUES ($1, $2, $3, $4, $5) \
-                             ON CONFLICT (uuid) DO NOTHING",
-                        )
-                        .bind(&s.uuid)
-                        .bind(&card.uuid)
-                        .bind(card.issued_at)
-                        .bind(&s.class)
-                        .bind(&s.agent)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                Event::Examined(call) => {
-                    sqlx::query(
-                        "INSERT INTO examined (id, at, service, hook, outcome, orders, knowledge_version) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-                    )
+                    .bind(i64::from(card.suppressed));
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in runs(&suggestions) {
+            let sql = insert_sql("suggestions (uuid, card_uuid, issued_at, class, agent)", 5, chunk.len(), "uuid");
+            let mut query = sqlx::query(&sql);
+            for (card, s) in chunk {
+                query = query.bind(&s.uuid).bind(&card.uuid).bind(card.issued_at).bind(&s.class).bind(&s.agent);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in runs(&calls) {
+            let sql =
+                insert_sql("examined (id, at, service, hook, outcome, orders, knowledge_version)", 7, chunk.len(), "id");
+            let mut query = sqlx::query(&sql);
+            for call in chunk {
+                query = query
                     .bind(&call.id)
                     .bind(call.at)
                     .bind(&call.service)
                     .bind(&call.hook)
                     .bind(call.outcome.code())
                     .bind(call.orders)
-                    .bind(&call.knowledge_version)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                    .bind(&call.knowledge_version);
             }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await
     }
@@ -386,5 +428,24 @@ impl Db {
     /// Closes the pool's connections.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_batch_is_cut_into_few_statement_shapes() {
+        let items: Vec<u32> = (0..75).collect();
+        let lengths: Vec<usize> = super::runs(&items).iter().map(|r| r.len()).collect();
+        assert_eq!(lengths, [16, 16, 16, 16, 4, 4, 1, 1, 1]);
+        assert_eq!(super::runs(&items).concat(), items);
+    }
+
+    #[test]
+    fn a_multi_row_insert_numbers_its_values_in_order() {
+        assert_eq!(
+            super::insert_sql("t (a, b)", 2, 2, "a"),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT (a) DO NOTHING"
+        );
     }
 }

@@ -1,0 +1,105 @@
+//! What the hook path remembers from the store without waiting for it: the snoozes (a
+//! step-therapy card overridden with a reason that carries a snooze period) and the overrides on
+//! order-select that order-sign must not repeat. Rebuilt from the store every few seconds (so
+//! every replica on one PostgreSQL sees what another recorded) and at once after a feedback
+//! call on this replica; the hook path only reads the last snapshot.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use super::db::OverriddenCard;
+
+/// A step-therapy warning not shown again for a patient until `until`, while the rule's version
+/// and the class statuses are those the overridden card showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snooze {
+    pub card_uuid: String,
+    pub reason_code: String,
+    pub knowledge_version: String,
+    pub classes: String,
+    pub since: i64,
+    pub until: i64,
+}
+
+/// One snapshot of what the store says.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Snoozes by patient key.
+    pub snoozes: HashMap<String, Vec<Snooze>>,
+    /// (patient, encounter, order) keys of step-therapy cards overridden on order-select.
+    pub overridden_on_select: HashSet<(String, String, String)>,
+}
+
+/// Why a card is not shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Suppression {
+    Snoozed { card_uuid: String },
+    Repeat,
+}
+
+impl Snapshot {
+    /// Builds the snapshot from the overridden step-therapy cards, given each reason's snooze
+    /// period (days) and the time.
+    pub fn build(rows: &[OverriddenCard], snooze_days: impl Fn(Option<&str>, Option<&str>) -> Option<u32>, now: i64) -> Self {
+        let mut snapshot = Snapshot::default();
+        for row in rows {
+            if row.hook == "order-select" {
+                if let Some(encounter) = &row.encounter_key {
+                    snapshot.overridden_on_select.insert((row.patient_key.clone(), encounter.clone(), row.order_key.clone()));
+                }
+            }
+            let Some(days) = snooze_days(row.reason_system.as_deref(), row.reason_code.as_deref()) else { continue };
+            let until = row.received_at.saturating_add(i64::from(days) * 86_400_000);
+            if until <= now {
+                continue;
+            }
+            snapshot.snoozes.entry(row.patient_key.clone()).or_default().push(Snooze {
+                card_uuid: row.card_uuid.clone(),
+                reason_code: row.reason_code.clone().unwrap_or_default(),
+                knowledge_version: row.knowledge_version.clone(),
+                classes: row.classes.clone(),
+                since: row.received_at,
+                until,
+            });
+        }
+        snapshot
+    }
+
+    /// Whether a step-therapy card with these facts is held back, and why.
+    pub fn suppresses(
+        &self,
+        patient_key: &str,
+        encounter_key: Option<&str>,
+        order_key: &str,
+        card: (&str, &str),
+        on_sign_no_repeat: bool,
+        now: i64,
+    ) -> Option<Suppression> {
+        let (knowledge_version, classes) = card;
+        let snoozed = self.snoozes.get(patient_key).into_iter().flatten().find(|s| {
+            s.until > now && s.knowledge_version == knowledge_version && s.classes == classes
+        });
+        if let Some(s) = snoozed {
+            return Some(Suppression::Snoozed { card_uuid: s.card_uuid.clone() });
+        }
+        let encounter = encounter_key?;
+        let key = (patient_key.to_owned(), encounter.to_owned(), order_key.to_owned());
+        (on_sign_no_repeat && self.overridden_on_select.contains(&key)).then_some(Suppression::Repeat)
+    }
+}
+
+/// The latest snapshot, swapped whole.
+#[derive(Default)]
+pub struct Memory(RwLock<Arc<Snapshot>>);
+
+impl Memory {
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.0.read().map(|s| Arc::clone(&s)).unwrap_or_default()
+    }
+
+    pub fn replace(&self, snapshot: Snapshot) {
+        if let Ok(mut current) = self.0.write() {
+            *current = Arc::new(snapshot);
+        }
+    }
+}
