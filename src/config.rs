@@ -279,6 +279,9 @@ pub struct FileConfig {
     pub store: crate::store::StoreSettings,
     #[serde(default)]
     pub admin: AdminConfig,
+    /// The card options' defaults (a request may set its own, see `hooks::options`).
+    #[serde(default)]
+    pub cards: crate::hooks::options::CardOptions,
 }
 
 /// `[admin]`: who may read `GET /analytics`. With authentication required the page needs one of

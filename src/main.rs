@@ -60,6 +60,10 @@ ketamine-cds check-profiles site-profiles"
 ketamine-cds report --store postgres://cds@db:5432/cds --format html -o analytics.html"
     )]
     Report(ketamine_cds::cli::report::ReportArgs),
+    /// The snoozes in force (overridden step-therapy warnings held back for a patient), or lift
+    /// one by its card uuid.
+    #[command(after_help = "Examples:\n  ketamine-cds snoozes\n  ketamine-cds snoozes --store postgres://cds@db:5432/cds --lift 6ec54a4c-0975-5d09-a510-bb7dde3a9ea2")]
+    Snoozes(ketamine_cds::cli::snoozes::SnoozesArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +94,16 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Snoozes(args) => match Knowledge::load(args.profiles.as_deref()) {
+            Ok(knowledge) => ExitCode::from(cli::snoozes::run(
+                &args,
+                &knowledge,
+                time::OffsetDateTime::now_utc(),
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )),
+            Err(errors) => report_broken_profiles(errors),
+        },
     }
 }
 

@@ -31,20 +31,27 @@ pub fn load_knowledge(config: &ServeConfig) -> Result<Knowledge, Vec<KnowledgeEr
 /// is required (an unreachable JWKS URL is retried, not fatal).
 pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig) -> Result<Arc<AppState>, String> {
     crate::hooks::request::warm_up();
+    let store = Arc::new(open_store(config, file, &knowledge)?);
+    store.start_retention();
+    store.start_memory();
+    watch_alarm(&store);
     let auth = if file.auth_required() {
-        let auth = Arc::new(Authenticator::new(&file.auth)?);
+        let mut auth = Authenticator::new(&file.auth)?;
+        if store.db().is_some_and(|db| db.is_shared()) {
+            // Replicas on one PostgreSQL refuse a token any of them has seen.
+            auth.share_replay(store.clone());
+        }
+        let auth = Arc::new(auth);
         auth.start().await;
         Some(auth)
     } else {
         None
     };
-    let store = Arc::new(open_store(config, file, &knowledge)?);
-    store.start_retention();
-    watch_alarm(&store);
     Ok(Arc::new(AppState {
         metrics: crate::http::metrics::Metrics::new(knowledge.version(), &store.instruments),
         store,
         admin: file.admin.clone(),
+        options: file.cards,
         knowledge,
         config: config.http(),
         auth,

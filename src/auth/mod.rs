@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 
 use crate::config::AuthConfig;
 use jwks::IssuerKeys;
-use replay::ReplayCache;
+use replay::{ReplayCache, SharedReplay};
 
 /// Signature algorithms accepted. Never `none`, never HMAC.
 pub const ALGORITHMS: &[Algorithm] =
@@ -112,6 +112,8 @@ pub struct Authenticator {
     max_lifetime: u64,
     min_refetch: Duration,
     replay: Mutex<ReplayCache>,
+    /// The replicas' shared record of token ids, when there is one.
+    shared: Option<Arc<dyn SharedReplay>>,
     client: reqwest::Client,
     refresh_every: Duration,
 }
@@ -146,9 +148,15 @@ impl Authenticator {
             max_lifetime: config.max_token_lifetime_seconds,
             min_refetch,
             replay: Mutex::new(ReplayCache::new(config.replay_cache_size)),
+            shared: None,
             client,
             refresh_every: Duration::from_secs(config.jwks_refresh_seconds.max(1)),
         })
+    }
+
+    /// Asks `shared` too whether a token was seen (replicas on one PostgreSQL store).
+    pub fn share_replay(&mut self, shared: Arc<dyn SharedReplay>) {
+        self.shared = Some(shared);
     }
 
     /// Reads every JWKS URL once now, then keeps them fresh in the background.
@@ -276,8 +284,15 @@ impl Authenticator {
         {
             return Err(refuse(Failure::TenantNotAllowed, iss, Some(kid)));
         }
-        if !self.replay.lock().await.first_use(&claims.iss, jti, claims.exp.saturating_add(self.leeway), now) {
+        let expires = claims.exp.saturating_add(self.leeway);
+        if !self.replay.lock().await.first_use(&claims.iss, jti, expires, now) {
             return Err(refuse(Failure::Replayed, iss, Some(kid)));
+        }
+        if let Some(shared) = &self.shared {
+            // Another replica saw it first. (Unanswered: this process's cache has decided.)
+            if shared.first_use(&replay::token_key(&claims.iss, jti), expires).await == Some(false) {
+                return Err(refuse(Failure::Replayed, iss, Some(kid)));
+            }
         }
         Ok(Caller { issuer: claims.iss, tenant: claims.tenant })
     }

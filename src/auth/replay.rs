@@ -1,7 +1,29 @@
 //! Replay protection: every `jti` seen is remembered until its token expires. Bounded: when
-//! full, the oldest entries are forgotten first (and expired ones before that).
+//! full, the oldest entries are forgotten first (and expired ones before that). With replicas,
+//! a [`SharedReplay`] is asked too.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+
+/// Replay protection across processes (replicas on one PostgreSQL store): a token's key
+/// recorded once for all of them.
+pub trait SharedReplay: Send + Sync {
+    /// `Some(true)` the first time `key` is seen, `Some(false)` after that (until `expires_at`,
+    /// Unix seconds), `None` when the shared record cannot answer now (then the process's own
+    /// cache decides alone).
+    fn first_use<'a>(&'a self, key: &'a str, expires_at: u64) -> Pin<Box<dyn Future<Output = Option<bool>> + Send + 'a>>;
+}
+
+/// The shared record's key of a token: a digest of issuer and jti (bounded, and no jti text in
+/// the database).
+pub fn token_key(issuer: &str, jti: &str) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(issuer.as_bytes());
+    context.update(b"\0");
+    context.update(jti.as_bytes());
+    context.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
 
 #[derive(Debug)]
 pub struct ReplayCache {

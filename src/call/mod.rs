@@ -21,6 +21,7 @@ use crate::cards::{self, CallInfo};
 use crate::fhir::fetch::{Fetcher, KeyResult, Search};
 use crate::fhir::{Origin, PatientRecord};
 use crate::guideline::{self, Hook, Today, trigger};
+use crate::hooks::options::CardOptions;
 use crate::hooks::{HookError, HookRequest, Prefetched, Response};
 use crate::knowledge::Knowledge;
 pub use services::ServiceDef;
@@ -77,6 +78,8 @@ pub struct Evaluation {
     /// What the guideline concluded, when the call examined a ketamine order.
     pub outcome: Option<CallOutcome>,
     pub ids: CallIds,
+    /// The card options in force (the site's defaults overlaid by the request's).
+    pub options: CardOptions,
 }
 
 /// Where a call's FHIR server is and the token to read it with (never logged).
@@ -109,20 +112,33 @@ impl Fetch for NoFetch {
     }
 }
 
-/// Answers one call: every step, in order.
+/// Answers one call with the default card options: every step, in order.
 pub async fn answer(
+    service: &ServiceDef,
+    request: HookRequest,
+    knowledge: &Knowledge,
+    fetcher: &impl Fetch,
+    now: time::OffsetDateTime,
+) -> Result<Evaluation, HookError> {
+    answer_with(service, request, knowledge, fetcher, now, &CardOptions::default()).await
+}
+
+/// As [`answer`], with the site's default card options (which the request may overlay).
+pub async fn answer_with(
     service: &ServiceDef,
     mut request: HookRequest,
     knowledge: &Knowledge,
     fetcher: &impl Fetch,
     now: time::OffsetDateTime,
+    defaults: &CardOptions,
 ) -> Result<Evaluation, HookError> {
     check(service, &request)?;
+    let options = defaults.with_request(request.extension.as_ref())?;
     let hook = service.hook;
     let mut record = read_drafts(&mut request);
     if !trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
         // No ketamine order: no patient data is needed, and none is read.
-        return Ok(finish(hook, &request, &record, knowledge, now, 0, 0));
+        return Ok(finish(hook, &request, &record, knowledge, now, (0, 0), options));
     }
     // The prefetch is read before the trigger is decided: a draft's Medication may be in it.
     let mut missing = prefetch::missing(&request.prefetch);
@@ -147,7 +163,7 @@ pub async fn answer(
             return Err(prefetch::missing_data(&missing, &why));
         }
     }
-    Ok(finish(hook, &request, &record, knowledge, now, prefetched, fetched))
+    Ok(finish(hook, &request, &record, knowledge, now, (prefetched, fetched), options))
 }
 
 /// The request is for this service's hook and its selections name draft orders.
@@ -190,15 +206,16 @@ fn fhir_server(request: &HookRequest) -> Option<FhirServer<'_>> {
     })
 }
 
-/// Assesses the record and words the cards.
+/// Assesses the record and words the cards the options let through; `data` is the prefetched
+/// and fetched key counts.
 fn finish(
     hook: Hook,
     request: &HookRequest,
     record: &PatientRecord,
     knowledge: &Knowledge,
     now: time::OffsetDateTime,
-    prefetched: usize,
-    fetched: usize,
+    (prefetched, fetched): (usize, usize),
+    options: CardOptions,
 ) -> Evaluation {
     let assessments =
         guideline::assess(hook, &request.context.selections, record, knowledge, &Today::from_datetime(now));
@@ -215,7 +232,7 @@ fn finish(
         Some(_) => Some(CallOutcome::Warned),
     };
     Evaluation {
-        response: Response { cards: cards::cards(&call, &assessments, knowledge) },
+        response: Response { cards: cards::within_options(cards::cards(&call, &assessments, knowledge), &options) },
         examined: assessments.len(),
         outcome,
         ids: CallIds {
@@ -223,6 +240,7 @@ fn finish(
             patient_id: request.context.patient_id.clone(),
             encounter_id: request.context.encounter_id.clone(),
         },
+        options,
         prefetched,
         fetched,
         resources_read: record.stats.read,

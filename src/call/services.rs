@@ -3,6 +3,7 @@
 
 use crate::guideline::Hook;
 use crate::hooks::discovery::{self, ServiceDescription};
+use crate::hooks::options::CardOptions;
 
 use super::prefetch::TEMPLATES;
 
@@ -44,8 +45,9 @@ pub fn for_hook(hook: Hook) -> &'static ServiceDef {
     SERVICES.iter().find(|s| s.hook == hook).unwrap_or(&SERVICES[0])
 }
 
-/// The discovery document; `knowledge_version` tells operators which profiles are loaded.
-pub fn document(knowledge_version: &str) -> serde_json::Value {
+/// The discovery document; `knowledge_version` tells operators which profiles are loaded, and
+/// `options` are the site's card-option defaults, advertised with every option.
+pub fn document(knowledge_version: &str, options: &CardOptions) -> serde_json::Value {
     let prefetch: serde_json::Map<_, _> =
         TEMPLATES.iter().map(|(k, q)| ((*k).to_owned(), serde_json::Value::from(*q))).collect();
     let services: Vec<ServiceDescription> = SERVICES
@@ -59,6 +61,7 @@ pub fn document(knowledge_version: &str) -> serde_json::Value {
             usage_requirements: "Send the prefetch keys, or fhirServer with fhirAuthorization so the \
                                  service can read them; the draft ketamine order must be in draftOrders.",
             version: format!("{} (knowledge {knowledge_version})", env!("CARGO_PKG_VERSION")),
+            extension: options.discovery(),
         })
         .collect();
     discovery::document(&services)

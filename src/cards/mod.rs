@@ -16,6 +16,7 @@ use crate::hooks::response::{
     Action, ActionType, Card, Coding, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion,
 };
 use crate::knowledge::plan::{CardText, DrugClass, Statement};
+use crate::hooks::options::CardOptions;
 use crate::knowledge::{BASE, Code, Grade, Knowledge};
 use wording::{class_line, grade, join_and, limit, number, trial};
 
@@ -91,6 +92,38 @@ pub fn cards(call: &CallInfo<'_>, assessments: &[OrderAssessment], knowledge: &K
     }
     if !patient.contraindications.is_empty() {
         cards.push(contraindication(call, &orders, knowledge));
+    }
+    cards
+}
+
+/// The card's kind as its extension names it (`step-therapy`, `contraindication`, `info`).
+pub fn kind(card: &Card) -> Option<&str> {
+    card.extension.get(EXTENSION)?.get("kind")?.as_str()
+}
+
+/// The cards the negotiated options let through: info cards only if shown and non-serious
+/// alerts are wanted, then at most `max_cards`, the safety card (contraindication) first, then
+/// the step-therapy warning, then the info card; what is kept keeps its order.
+pub fn within_options(cards: Vec<Card>, options: &CardOptions) -> Vec<Card> {
+    let mut cards: Vec<Card> = cards
+        .into_iter()
+        .filter(|c| c.indicator != Indicator::Info || (options.show_info_cards && options.alert_non_serious))
+        .collect();
+    let limit = usize::try_from(options.max_cards).unwrap_or(usize::MAX);
+    if cards.len() > limit {
+        let rank = |c: &Card| match kind(c) {
+            Some("contraindication") => 0,
+            Some("step-therapy") => 1,
+            _ => 2,
+        };
+        let mut by_rank: Vec<usize> = (0..cards.len()).collect();
+        by_rank.sort_by_key(|i| rank(&cards[*i]));
+        let kept: std::collections::BTreeSet<usize> = by_rank.into_iter().take(limit).collect();
+        let mut i = 0;
+        cards.retain(|_| {
+            i += 1;
+            kept.contains(&(i - 1))
+        });
     }
     cards
 }

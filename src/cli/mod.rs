@@ -1,12 +1,13 @@
 //! The command line's subcommands besides `serve`: `evaluate` (cases through the same code as
-//! the server), `check-profiles` (is a profiles set sound?) and `report` (override analytics
-//! from the store).
+//! the server), `check-profiles` (is a profiles set sound?), `report` (override analytics from
+//! the store) and `snoozes` (list and lift them).
 
 pub mod cases;
 pub mod evaluate;
 pub mod expect;
 pub mod render;
 pub mod report;
+pub mod snoozes;
 
 use std::io::Write;
 use std::path::Path;

@@ -14,6 +14,8 @@ pub struct ServiceDescription {
     #[serde(rename = "usageRequirements")]
     pub usage_requirements: &'static str,
     pub version: String,
+    /// The card options the service supports (CRD's `davinci-crd.configuration-options`).
+    pub extension: serde_json::Value,
 }
 
 /// `{"services": [...]}`.

@@ -4,6 +4,7 @@
 pub mod discovery;
 pub mod envelope;
 pub mod feedback;
+pub mod options;
 pub mod request;
 pub mod response;
 
@@ -26,4 +27,7 @@ pub enum HookError {
     MissingData(Vec<(String, String)>),
     #[error("the request is larger than this service reads: {0}")]
     LimitPassed(String),
+    /// A card option of the request's extension with a value of the wrong type.
+    #[error("{0}")]
+    BadOption(String),
 }

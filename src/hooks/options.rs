@@ -2,7 +2,8 @@
 //! lists them in each service's `extension` (`davinci-crd.configuration-options`: code, type,
 //! name, description, default) and a request sets some in its `extension`
 //! (`davinci-crd.configuration`: `{code: value}`). Unknown options are ignored; a known one with
-//! a value of the wrong type is refused (400 naming it). Sites set the defaults (`[cards]`).
+//! a value of the wrong type is refused (400 naming it). Sites set the defaults (`[cards]` of the
+//! config file, the same names in snake case: `max_cards = 3`).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -16,7 +17,7 @@ pub const DISCOVERY_EXTENSION: &str = "davinci-crd.configuration-options";
 
 /// The options in force for a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields)]
 pub struct CardOptions {
     /// Order-sign does not repeat a step-therapy card overridden on order-select for the same
     /// draft in the same encounter.

@@ -80,6 +80,8 @@ pub struct HookRequest {
     pub fhir_authorization: Option<FhirAuthorization>,
     pub context: OrderContext,
     pub prefetch: BTreeMap<String, Prefetched>,
+    /// The request's `extension` (the card options of [`super::options`] are read from it).
+    pub extension: Option<Value>,
 }
 
 impl HookRequest {
@@ -193,7 +195,8 @@ impl HookRequest {
                 .collect(),
             _ => BTreeMap::new(),
         };
-        Ok(Self { hook, hook_instance, fhir_server, fhir_authorization, context, prefetch })
+        let extension = root.remove("extension");
+        Ok(Self { hook, hook_instance, fhir_server, fhir_authorization, context, prefetch, extension })
     }
 }
 

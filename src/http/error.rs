@@ -75,6 +75,7 @@ impl ApiError {
             ApiError::Hook(HookError::UnknownSelection(_)) => "unknown-selection",
             ApiError::Hook(HookError::MissingData(_)) => "missing-data",
             ApiError::Hook(HookError::LimitPassed(_)) => "limit",
+            ApiError::Hook(HookError::BadOption(_)) => "bad-option",
             ApiError::UnknownService(_) => "unknown-service",
             ApiError::TooLarge(_) => "too-large",
             ApiError::Unreadable(_) => "unreadable-body",

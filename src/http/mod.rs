@@ -51,6 +51,8 @@ pub struct AppState {
     pub store: Arc<crate::store::Store>,
     /// Who may read `/analytics`.
     pub admin: crate::config::AdminConfig,
+    /// The site's card-option defaults.
+    pub options: crate::hooks::options::CardOptions,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -147,7 +149,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn discovery_handler(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(services::document(state.knowledge.version()))
+    Json(services::document(state.knowledge.version(), &state.options))
 }
 
 async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
@@ -191,7 +193,9 @@ async fn hook_handler(
         let span = tracing::Span::current();
         span.record("latency_us", started.elapsed().as_micros() as u64);
         match result {
-            Ok(evaluation) => {
+            Ok(mut evaluation) => {
+                let at = crate::store::events::millis(time::OffsetDateTime::now_utc());
+                state.store.answered(service.id, service.hook, &mut evaluation, state.knowledge.version(), at);
                 span.record("examined", evaluation.examined);
                 span.record("fetched", evaluation.fetched);
                 span.record("cards", evaluation.response.cards.len());
@@ -200,8 +204,6 @@ async fn hook_handler(
                 let indicators: Vec<&str> = evaluation.response.cards.iter().map(|c| c.indicator.name()).collect();
                 let seconds = started.elapsed().as_secs_f64();
                 state.metrics.answered(service.id, &indicators, seconds, evaluation.prefetched, evaluation.fetched);
-                let at = crate::store::events::millis(time::OffsetDateTime::now_utc());
-                state.store.record_call(service.id, service.hook.name(), &evaluation, state.knowledge.version(), at);
                 info!("hook answered");
                 Ok(Json(evaluation.response).into_response())
             }
@@ -237,7 +239,7 @@ async fn answer(
     span.record("hook", loggable(&request.hook));
     span.record("hook_instance", loggable(&request.hook_instance));
     let now = time::OffsetDateTime::now_utc();
-    Ok(call::answer(service, request, &state.knowledge, &state.fetcher, now).await?)
+    Ok(call::answer_with(service, request, &state.knowledge, &state.fetcher, now, &state.options).await?)
 }
 
 async fn feedback_handler(

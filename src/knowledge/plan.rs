@@ -92,6 +92,21 @@ pub struct CardText {
     pub statement: Statement,
     pub topic: Option<Code>,
     pub override_reasons: Vec<Code>,
+    /// Days an override with each reason (same order) holds the step-therapy card back for the
+    /// patient (the reason's `snooze-days` property); none: the card shows again next time.
+    pub snooze_days: Vec<Option<u32>>,
+}
+
+impl CardText {
+    /// The snooze period of an override reason of this card, by system and code.
+    pub fn snooze_days(&self, system: Option<&str>, code: Option<&str>) -> Option<u32> {
+        let code = code?;
+        self.override_reasons
+            .iter()
+            .zip(&self.snooze_days)
+            .find(|(r, _)| r.code == code && system.is_none_or(|s| s == r.system))
+            .and_then(|(_, days)| *days)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

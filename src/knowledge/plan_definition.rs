@@ -227,6 +227,19 @@ impl<'a> Reader<'a> {
         Ok(Code { system, code, display: text(concept, "display") })
     }
 
+    /// An override reason's `snooze-days` concept property (a positive integer), if it has one.
+    fn snooze_days(&self, path: &str, coding: &Value) -> Result<Option<u32>, KnowledgeError> {
+        let (_, code, concept) = self.concept(path, coding, "code")?;
+        let Some(property) = concept["property"].as_array().into_iter().flatten().find(|p| p["code"] == "snooze-days")
+        else {
+            return Ok(None);
+        };
+        match property["valueInteger"].as_u64().and_then(|d| u32::try_from(d).ok()).filter(|d| *d > 0) {
+            Some(days) => Ok(Some(days)),
+            None => Err(self.error(path, format!("override reason '{code}': snooze-days must be a positive integer"))),
+        }
+    }
+
     fn statement(&self, path: &str, action: &Value) -> Result<Statement, KnowledgeError> {
         let citations = action["documentation"]
             .as_array()
@@ -251,9 +264,11 @@ impl<'a> Reader<'a> {
             None => None,
         };
         let mut override_reasons = Vec::new();
+        let mut snooze_days = Vec::new();
         for e in action["extension"].as_array().into_iter().flatten() {
             if e["url"].as_str().and_then(|u| u.strip_prefix(EXT)) == Some("override-reason") {
                 override_reasons.push(self.coding(path, &e["valueCoding"])?);
+                snooze_days.push(self.snooze_days(path, &e["valueCoding"])?);
             }
         }
         Ok(CardText {
@@ -261,6 +276,7 @@ impl<'a> Reader<'a> {
             statement: self.statement(path, action)?,
             topic,
             override_reasons,
+            snooze_days,
         })
     }
 

@@ -19,8 +19,10 @@ pub const WEEK_MS: i64 = 604_800_000;
 pub const FIRST_MONDAY_MS: i64 = 345_600_000;
 
 /// The migrations, in order (embedded: the binary needs no files beside it).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "cards and feedback", include_str!("../../migrations/0001_cards_and_feedback.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "cards and feedback", include_str!("../../migrations/0001_cards_and_feedback.sql")),
+    (2, "snoozes and replay", include_str!("../../migrations/0002_snoozes_and_replay.sql")),
+];
 
 pub struct Db {
     pool: AnyPool,
@@ -57,6 +59,24 @@ pub struct OutcomeTally {
     pub reason_code: Option<String>,
     pub cards: i64,
 }
+
+/// An overridden step-therapy card not lifted: what snoozes and the no-repeat rule are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverriddenCard {
+    pub card_uuid: String,
+    pub hook: String,
+    pub patient_key: String,
+    pub encounter_key: Option<String>,
+    pub order_key: String,
+    pub classes: String,
+    pub knowledge_version: String,
+    pub reason_system: Option<String>,
+    pub reason_code: Option<String>,
+    pub received_at: i64,
+}
+
+/// Most overridden cards read into memory.
+const MAX_OVERRIDDEN: i64 = 200_000;
 
 /// What the store holds for a report over `[since, until)` (by the card's or call's time).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -143,6 +163,11 @@ impl Db {
             .connect_lazy(&url)
             .map_err(|e| format!("store {}: {e}", location.describe()))?;
         Ok(Some(Self { pool, sqlite: matches!(location, Location::Sqlite(_)), migrated: tokio::sync::OnceCell::new() }))
+    }
+
+    /// PostgreSQL: shared by every replica that names it (SQLite belongs to one process).
+    pub fn is_shared(&self) -> bool {
+        !self.sqlite
     }
 
     /// Applies the migrations not yet applied (once per process; PostgreSQL replicas starting
@@ -281,6 +306,7 @@ impl Db {
             "DELETE FROM examined WHERE at < $1",
             "DELETE FROM feedback WHERE received_at < $1",
             "DELETE FROM accepted WHERE received_at < $1",
+            "DELETE FROM lifted WHERE lifted_at < $1",
         ] {
             deleted += sqlx::query(statement).bind(before).execute(&self.pool).await?.rows_affected();
         }
@@ -423,6 +449,66 @@ impl Db {
             unmatched_feedback,
             versions,
         })
+    }
+
+    /// Step-therapy cards overridden since `since` (by feedback received), not lifted.
+    pub async fn overridden_step_therapy(&self, since: i64) -> Result<Vec<OverriddenCard>, sqlx::Error> {
+        self.ready().await?;
+        sqlx::query(
+            "SELECT c.uuid, c.hook, c.patient_key, c.encounter_key, c.order_key, c.classes, c.knowledge_version, \
+             f.reason_system, f.reason_code, f.received_at FROM feedback f JOIN cards c ON c.uuid = f.card_uuid \
+             WHERE f.outcome = 'overridden' AND c.kind = 'step-therapy' AND f.received_at >= $1 \
+             AND NOT EXISTS (SELECT 1 FROM lifted l WHERE l.card_uuid = c.uuid) ORDER BY f.received_at LIMIT $2",
+        )
+        .bind(since)
+        .bind(MAX_OVERRIDDEN)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(OverriddenCard {
+                card_uuid: r.try_get(0)?,
+                hook: r.try_get(1)?,
+                patient_key: r.try_get(2)?,
+                encounter_key: r.try_get(3)?,
+                order_key: r.try_get(4)?,
+                classes: r.try_get(5)?,
+                knowledge_version: r.try_get(6)?,
+                reason_system: r.try_get(7)?,
+                reason_code: r.try_get(8)?,
+                received_at: r.try_get(9)?,
+            })
+        })
+        .collect()
+    }
+
+    /// Lifts the snooze of an overridden card; false if it was lifted already.
+    pub async fn lift(&self, card_uuid: &str, at: i64) -> Result<bool, sqlx::Error> {
+        self.ready().await?;
+        let done = sqlx::query("INSERT INTO lifted (card_uuid, lifted_at) VALUES ($1, $2) ON CONFLICT (card_uuid) DO NOTHING")
+            .bind(card_uuid)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a token's key until `expires_at`; false if another process recorded it first.
+    pub async fn first_use_of_token(&self, key: &str, expires_at: i64) -> Result<bool, sqlx::Error> {
+        self.ready().await?;
+        let done =
+            sqlx::query("INSERT INTO replay (token_key, expires_at) VALUES ($1, $2) ON CONFLICT (token_key) DO NOTHING")
+                .bind(key)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets the tokens expired before `now`.
+    pub async fn forget_expired_tokens(&self, now: i64) -> Result<u64, sqlx::Error> {
+        self.ready().await?;
+        Ok(sqlx::query("DELETE FROM replay WHERE expires_at < $1").bind(now).execute(&self.pool).await?.rows_affected())
     }
 
     /// Closes the pool's connections.

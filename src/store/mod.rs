@@ -11,6 +11,7 @@ pub mod db;
 pub mod events;
 pub mod keys;
 pub mod location;
+pub mod memory;
 pub mod writer;
 
 use std::sync::{Arc, Mutex};
@@ -20,10 +21,13 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::call::Evaluation;
+use crate::guideline::Hook;
+use crate::knowledge::plan::CardText;
 use crate::hooks::feedback::Entry;
 use crate::knowledge::Knowledge;
 use db::Db;
-use events::{CallContext, SuggestionIndex};
+use events::{CallContext, Event, SuggestionIndex};
+use memory::{Memory, Snapshot};
 use keys::Keys;
 pub use location::Location;
 use writer::{Instruments, Queue, Writer};
@@ -37,6 +41,13 @@ fn default_queue_capacity() -> usize {
 fn default_feedback_timeout() -> u64 {
     5_000
 }
+fn default_memory_refresh() -> u64 {
+    5_000
+}
+
+/// How long an order-select override keeps order-sign from repeating the card (the encounter
+/// key must match too).
+const REPEAT_DAYS: u32 = 30;
 
 /// `[store]` of the configuration file (each key also `KETAMINE_CDS_STORE__KEY`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -59,6 +70,10 @@ pub struct StoreSettings {
     /// Longest a feedback call waits for its write before it is answered 503, in milliseconds.
     #[serde(default = "default_feedback_timeout")]
     pub feedback_timeout_ms: u64,
+    /// How often the snoozes and order-select overrides are read again from the store (what
+    /// another replica recorded is honoured within this), in milliseconds.
+    #[serde(default = "default_memory_refresh")]
+    pub memory_refresh_ms: u64,
 }
 
 impl Default for StoreSettings {
@@ -70,6 +85,7 @@ impl Default for StoreSettings {
             queue_capacity: default_queue_capacity(),
             keep_comments: false,
             feedback_timeout_ms: default_feedback_timeout(),
+            memory_refresh_ms: default_memory_refresh(),
         }
     }
 }
@@ -95,6 +111,10 @@ pub struct Store {
     writer: Mutex<Option<Writer>>,
     index: SuggestionIndex,
     settings: StoreSettings,
+    /// The step-therapy card's override reasons with their snooze periods.
+    step_therapy: CardText,
+    memory: Memory,
+    memory_log: writer::Throttle,
     pub instruments: Instruments,
 }
 
@@ -107,6 +127,9 @@ impl Store {
             writer: Mutex::new(None),
             index: SuggestionIndex::new(knowledge),
             settings: StoreSettings::default(),
+            step_therapy: knowledge.plan.step_therapy.clone(),
+            memory: Memory::default(),
+            memory_log: writer::Throttle::default(),
             instruments: Instruments::default(),
         }
     }
@@ -148,21 +171,36 @@ impl Store {
         self.open.as_ref().map(|o| o.db.as_ref())
     }
 
-    /// Queues the rows of an answered call (a call that examined no ketamine order has none).
-    /// Never waits.
-    pub fn record_call(&self, service: &str, hook: &str, evaluation: &Evaluation, knowledge_version: &str, at: i64) {
+    /// Holds back the step-therapy card a snooze or an order-select override covers, queues the
+    /// call's rows (a held-back card as suppressed: the analytics still see the firing) and
+    /// leaves the answer with the cards to show. Never waits: the snoozes are the last snapshot
+    /// read from the store. A call that examined no ketamine order has no rows.
+    pub fn answered(&self, service: &str, hook: Hook, evaluation: &mut Evaluation, knowledge_version: &str, at: i64) {
         let Some(open) = &self.open else { return };
         let Some(outcome) = evaluation.outcome else { return };
-        let call = CallContext { service, hook, ids: &evaluation.ids, knowledge_version, at };
-        let rows = events::of_call(
-            &call,
-            Some(outcome),
-            evaluation.examined,
-            &evaluation.response.cards,
-            &self.index,
-            &open.keys,
-        );
+        let call = CallContext { service, hook: hook.name(), ids: &evaluation.ids, knowledge_version, at };
+        let mut rows =
+            events::of_call(&call, Some(outcome), evaluation.examined, &evaluation.response.cards, &self.index, &open.keys);
+        let snapshot = self.memory.current();
+        let no_repeat = hook == Hook::OrderSign && evaluation.options.filter_out_repeated_alerts;
+        let mut held: Vec<String> = Vec::new();
+        for row in &mut rows {
+            let Event::Card(card) = row else { continue };
+            if card.kind != "step-therapy" {
+                // Safety cards are never held back by a step-therapy override.
+                continue;
+            }
+            let facts = (card.knowledge_version.as_str(), card.classes.as_str());
+            if snapshot.suppresses(&card.patient_key, card.encounter_key.as_deref(), &card.order_key, facts, no_repeat, at).is_some() {
+                card.suppressed = true;
+                held.push(card.uuid.clone());
+            }
+        }
         open.queue.offer(rows);
+        if !held.is_empty() {
+            self.instruments.suppressed.inc_by(held.len() as u64);
+            evaluation.response.cards.retain(|c| !held.contains(&c.uuid));
+        }
     }
 
     /// Writes a feedback body's items before the call is answered; `Ok` when they are kept
@@ -172,9 +210,77 @@ impl Store {
         let items = events::of_feedback(service, entries, at, self.settings.keep_comments);
         let timeout = self.settings.feedback_timeout_ms;
         match tokio::time::timeout(Duration::from_millis(timeout), open.db.write_feedback(&items)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Unavailable::Failed(e.to_string())),
-            Err(_) => Err(Unavailable::Timeout(timeout)),
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Unavailable::Failed(e.to_string())),
+            Err(_) => return Err(Unavailable::Timeout(timeout)),
+        }
+        if items.iter().any(|i| i.outcome == "overridden") {
+            // The override holds from the next call on this replica: the card it names is
+            // written (it was queued before its call was answered), then the snapshot is read.
+            open.queue.flushed(Duration::from_secs(2)).await;
+            self.refresh().await;
+        }
+        Ok(())
+    }
+
+    /// Reads the snoozes and order-select overrides again (a failure keeps the last snapshot).
+    pub async fn refresh(&self) {
+        let Some(db) = self.db() else { return };
+        let now = events::millis(time::OffsetDateTime::now_utc());
+        let longest = self.step_therapy.snooze_days.iter().flatten().copied().max().unwrap_or(0).max(REPEAT_DAYS);
+        let since = now.saturating_sub(i64::from(longest) * 86_400_000);
+        match db.overridden_step_therapy(since).await {
+            Ok(rows) => {
+                let step_therapy = &self.step_therapy;
+                self.memory.replace(Snapshot::build(&rows, |system, code| step_therapy.snooze_days(system, code), now));
+            }
+            Err(e) => {
+                if self.memory_log.due() {
+                    warn!(error = %e, "store: snoozes not read; the last ones read hold");
+                }
+            }
+        }
+    }
+
+    /// The snoozes in force now (for `ketamine-cds snoozes`).
+    pub async fn snoozes(&self) -> Vec<memory::Snooze> {
+        self.refresh().await;
+        let mut all: Vec<memory::Snooze> = self.memory.current().snoozes.values().flatten().cloned().collect();
+        all.sort_by(|a, b| a.since.cmp(&b.since));
+        all
+    }
+
+    /// Reads the snoozes every `memory_refresh_ms` and forgets expired token ids (a task on the
+    /// current runtime, ended with the process).
+    pub fn start_memory(self: &Arc<Self>) {
+        if self.open.is_none() {
+            return;
+        }
+        let store = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(store.settings.memory_refresh_ms.max(100)));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ticks: u64 = 0;
+            loop {
+                every.tick().await;
+                store.refresh().await;
+                ticks += 1;
+                if ticks % 60 == 0 {
+                    if let Some(db) = store.db().filter(|db| db.is_shared()) {
+                        let _ = db.forget_expired_tokens(events::millis(time::OffsetDateTime::now_utc())).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Records a token id for every replica (PostgreSQL only): `Some(false)` when another
+    /// process saw it first, `None` when there is no shared store or it did not answer in time.
+    pub async fn first_use_of_token(&self, key: &str, expires_at: i64) -> Option<bool> {
+        let db = self.db().filter(|db| db.is_shared())?;
+        match tokio::time::timeout(Duration::from_millis(250), db.first_use_of_token(key, expires_at)).await {
+            Ok(Ok(first)) => Some(first),
+            _ => None,
         }
     }
 
@@ -212,5 +318,18 @@ impl Store {
         if let Some(db) = self.db() {
             db.close().await;
         }
+    }
+}
+
+impl crate::auth::replay::SharedReplay for Store {
+    fn first_use<'a>(
+        &'a self,
+        key: &'a str,
+        expires_at: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<bool>> + Send + 'a>> {
+        Box::pin(async move {
+            let expires_ms = i64::try_from(expires_at.saturating_mul(1000)).unwrap_or(i64::MAX);
+            self.first_use_of_token(key, expires_ms).await
+        })
     }
 }

@@ -4,7 +4,7 @@
 //! (retried with backoff) while the queue fills; writing resumes by itself when it is back.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
@@ -61,11 +61,20 @@ impl Throttle {
     }
 }
 
+/// Rows offered to the queue and rows the writer is done with (written or given up), so that
+/// a caller can wait until what was offered before it is in the database.
+#[derive(Default)]
+struct Progress {
+    offered: AtomicU64,
+    handled: AtomicU64,
+}
+
 /// The sending end, held by the shared state.
 pub struct Queue {
     sender: mpsc::Sender<Event>,
     instruments: Instruments,
     dropped_log: Throttle,
+    progress: Arc<Progress>,
 }
 
 impl Queue {
@@ -75,6 +84,7 @@ impl Queue {
             match self.sender.try_send(event) {
                 Ok(()) => {
                     self.instruments.queue_depth.inc();
+                    self.progress.offered.fetch_add(1, Ordering::AcqRel);
                 }
                 Err(_) => {
                     self.instruments.dropped.inc();
@@ -84,6 +94,22 @@ impl Queue {
                 }
             }
         }
+    }
+}
+
+impl Queue {
+    /// Waits (at most `within`) until every row offered so far has been written; false if the
+    /// time ran out (the database is slow or down).
+    pub async fn flushed(&self, within: Duration) -> bool {
+        let target = self.progress.offered.load(Ordering::Acquire);
+        let deadline = Instant::now() + within;
+        while self.progress.handled.load(Ordering::Acquire) < target {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
     }
 }
 
@@ -109,8 +135,9 @@ impl Writer {
 pub fn start(db: Arc<Db>, capacity: usize, instruments: Instruments) -> (Queue, Writer) {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
     let (stop, stopping) = watch::channel(false);
-    let task = tokio::spawn(run(db, receiver, stopping, instruments.clone()));
-    (Queue { sender, instruments, dropped_log: Throttle::default() }, Writer { stop, task })
+    let progress = Arc::new(Progress::default());
+    let task = tokio::spawn(run(db, receiver, stopping, instruments.clone(), progress.clone()));
+    (Queue { sender, instruments, dropped_log: Throttle::default(), progress }, Writer { stop, task })
 }
 
 async fn run(
@@ -118,6 +145,7 @@ async fn run(
     mut receiver: mpsc::Receiver<Event>,
     mut stopping: watch::Receiver<bool>,
     instruments: Instruments,
+    progress: Arc<Progress>,
 ) {
     let failure_log = Throttle::default();
     let mut batch = Vec::with_capacity(BATCH);
@@ -159,6 +187,7 @@ async fn run(
                 Ok(()) => {
                     instruments.write_seconds.observe(started.elapsed().as_secs_f64());
                     instruments.written.inc_by(batch.len() as u64);
+                    progress.handled.fetch_add(batch.len() as u64, Ordering::AcqRel);
                     if backoff > Duration::from_millis(100) {
                         info!("store: writing again");
                     }
