@@ -220,7 +220,10 @@ fn metric(addr: SocketAddr, name: &str) -> String {
     if stream.write_all(request.as_bytes()).is_err() || stream.read_to_string(&mut answer).is_err() {
         return "?".into();
     }
-    answer.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned)).unwrap_or_else(|| "?".into())
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {

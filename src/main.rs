@@ -62,7 +62,9 @@ ketamine-cds report --store postgres://cds@db:5432/cds --format html -o analytic
     Report(ketamine_cds::cli::report::ReportArgs),
     /// The snoozes in force (overridden step-therapy warnings held back for a patient), or lift
     /// one by its card uuid.
-    #[command(after_help = "Examples:\n  ketamine-cds snoozes\n  ketamine-cds snoozes --store postgres://cds@db:5432/cds --lift 6ec54a4c-0975-5d09-a510-bb7dde3a9ea2")]
+    #[command(
+        after_help = "Examples:\n  ketamine-cds snoozes\n  ketamine-cds snoozes --store postgres://cds@db:5432/cds --lift 6ec54a4c-0975-5d09-a510-bb7dde3a9ea2"
+    )]
     Snoozes(ketamine_cds::cli::snoozes::SnoozesArgs),
 }
 

@@ -126,16 +126,22 @@ fn setup(tenants: Vec<String>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("jwks.json");
     std::fs::write(&file, json!({ "keys": [rsa.jwk] }).to_string()).unwrap();
-    let config = FileConfig {
+    let config = auth_config(&jwks.url, &file, tenants);
+    Setup { server: TestServer::start_full(|_| {}, config), jwks, jwks_file: file, _dir: dir }
+}
+
+/// Authentication required, both issuers: the JWKS URL one and the file-pinned one.
+fn auth_config(jwks_url: &str, file: &std::path::Path, tenants: Vec<String>) -> FileConfig {
+    FileConfig {
         public_base_url: Some(BASE.into()),
         auth: AuthConfig {
             mode: Some(AuthMode::Required),
             issuers: vec![
-                IssuerConfig { iss: ISS.into(), jwks_url: Some(jwks.url.clone()), jwks_file: None, jku: None, tenants },
+                IssuerConfig { iss: ISS.into(), jwks_url: Some(jwks_url.into()), jwks_file: None, jku: None, tenants },
                 IssuerConfig {
                     iss: FILE_ISS.into(),
                     jwks_url: None,
-                    jwks_file: Some(file.clone()),
+                    jwks_file: Some(file.to_owned()),
                     jku: Some(SANDBOX_JKU.into()),
                     tenants: vec![],
                 },
@@ -144,8 +150,7 @@ fn setup(tenants: Vec<String>) -> Setup {
             ..AuthConfig::default()
         },
         ..FileConfig::default()
-    };
-    Setup { server: TestServer::start_full(|_| {}, config), jwks, jwks_file: file, _dir: dir }
+    }
 }
 
 async fn call(setup: &Setup, authorization: Option<String>) -> reqwest::Response {
@@ -260,6 +265,37 @@ async fn a_replayed_jti_is_refused() {
     let t = token(&keys().0, &claims(ISS, &aud()));
     assert_eq!(call(&s, Some(format!("Bearer {t}"))).await.status(), 200);
     assert_refused(&s, Some(format!("Bearer {t}")), "replay").await;
+}
+
+/// Two replicas behind one URL (the same `public_base_url`, so one `aud`) on one PostgreSQL
+/// store: a token used on one is refused on the other, as on the same replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_replayed_to_another_replica_is_refused() {
+    let (ec, rsa, _) = keys();
+    let jwks = jwks_server(json!({ "keys": [ec.jwk] }));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, json!({ "keys": [rsa.jwk] }).to_string()).unwrap();
+    let pg = postgres::Postgres::start();
+    let url = pg.database("replay");
+    let replica = || {
+        let mut config = auth_config(&jwks.url, &file, vec![]);
+        config.store.patient_key_secret = Some("the-same-secret-on-every-replica".into());
+        let url = url.clone();
+        TestServer::start_full(move |c| c.store = Some(url), config)
+    };
+    let (a, b) = (replica(), replica());
+    let send = |base: String, t: String| async move {
+        let body = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+        client().post(format!("{base}{SIGN_PATH}")).bearer_auth(t).json(&body).send().await.unwrap().status()
+    };
+    let t = token(&keys().0, &claims(ISS, &aud()));
+    assert_eq!(send(a.base.clone(), t.clone()).await, 200);
+    assert_eq!(send(b.base.clone(), t.clone()).await, 401, "replayed to the other replica");
+    assert_eq!(send(a.base.clone(), t).await, 401, "and to the first");
+    let fresh = token(&keys().1, &claims(FILE_ISS, &aud()));
+    assert_eq!(send(b.base.clone(), fresh.clone()).await, 200, "a new token is fine on either");
+    assert_eq!(send(a.base.clone(), fresh).await, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,11 @@ pub trait SharedReplay: Send + Sync {
     /// `Some(true)` the first time `key` is seen, `Some(false)` after that (until `expires_at`,
     /// Unix seconds), `None` when the shared record cannot answer now (then the process's own
     /// cache decides alone).
-    fn first_use<'a>(&'a self, key: &'a str, expires_at: u64) -> Pin<Box<dyn Future<Output = Option<bool>> + Send + 'a>>;
+    fn first_use<'a>(
+        &'a self,
+        key: &'a str,
+        expires_at: u64,
+    ) -> Pin<Box<dyn Future<Output = Option<bool>> + Send + 'a>>;
 }
 
 /// The shared record's key of a token: a digest of issuer and jti (bounded, and no jti text in

@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::guideline::{Applicability, ClassAssessment, ClassStatus, Hook, OrderAssessment, capitalise};
+use crate::hooks::options::CardOptions;
 use crate::hooks::response::{
     Action, ActionType, Card, Coding, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion,
 };
 use crate::knowledge::plan::{CardText, DrugClass, Statement};
-use crate::hooks::options::CardOptions;
 use crate::knowledge::{BASE, Code, Grade, Knowledge};
 use wording::{class_line, grade, join_and, limit, number, trial};
 

@@ -75,8 +75,11 @@ pub fn run(
                 let since = now.saturating_sub(i64::from(longest) * 86_400_000);
                 let rows = db.overridden_step_therapy(since).await.map_err(describe)?;
                 let snapshot = Snapshot::build(&rows, |s, c| step_therapy.snooze_days(s, c), now);
-                let mut listed: Vec<(&String, &crate::store::memory::Snooze)> =
-                    snapshot.snoozes.iter().flat_map(|(patient, list)| list.iter().map(move |s| (patient, s))).collect();
+                let mut listed: Vec<(&String, &crate::store::memory::Snooze)> = snapshot
+                    .snoozes
+                    .iter()
+                    .flat_map(|(patient, list)| list.iter().map(move |s| (patient, s)))
+                    .collect();
                 listed.sort_by_key(|(_, s)| s.since);
                 let mut text = format!("{} snoozes in force\n", listed.len());
                 for (patient, s) in listed {

@@ -49,8 +49,18 @@ const OPTIONS: [(&str, Kind, &str, &str); 4] = [
         "Filter out repeated alerts",
         "On order-sign, leave out the step-therapy card the clinician overrode on order-select for the same draft order in the same encounter.",
     ),
-    ("max-cards", Kind::Integer, "Maximum cards", "The most cards returned (the contraindication warning first, then the step-therapy warning, then the info card)."),
-    ("show-info-cards", Kind::Boolean, "Show info cards", "Return the order-select monitoring card when documented first-line failures back the order."),
+    (
+        "max-cards",
+        Kind::Integer,
+        "Maximum cards",
+        "The most cards returned (the contraindication warning first, then the step-therapy warning, then the info card).",
+    ),
+    (
+        "show-info-cards",
+        Kind::Boolean,
+        "Show info cards",
+        "Return the order-select monitoring card when documented first-line failures back the order.",
+    ),
     ("alert-non-serious", Kind::Boolean, "Alert non-serious", "When false, return only warning cards (no info card)."),
 ];
 
@@ -59,7 +69,9 @@ impl CardOptions {
     pub fn with_request(mut self, extension: Option<&Value>) -> Result<Self, HookError> {
         let Some(config) = extension.and_then(|e| e.get(REQUEST_EXTENSION)) else { return Ok(self) };
         let Some(config) = config.as_object() else {
-            return Err(HookError::BadOption(format!("extension.{REQUEST_EXTENSION}: must be an object of option codes")));
+            return Err(HookError::BadOption(format!(
+                "extension.{REQUEST_EXTENSION}: must be an object of option codes"
+            )));
         };
         for (code, kind, _, _) in &OPTIONS {
             let Some(value) = config.get(*code) else { continue };
@@ -76,7 +88,10 @@ impl CardOptions {
                     }
                 }
                 Kind::Integer => {
-                    let n = value.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| wrong("a non-negative integer"))?;
+                    let n = value
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| wrong("a non-negative integer"))?;
                     self.max_cards = n;
                 }
             }
@@ -91,7 +106,9 @@ impl CardOptions {
             .map(|(code, kind, name, description)| {
                 let (kind, default) = match (kind, *code) {
                     (Kind::Integer, _) => ("integer", json!(self.max_cards)),
-                    (Kind::Boolean, "filter-out-repeated-alerts") => ("boolean", json!(self.filter_out_repeated_alerts)),
+                    (Kind::Boolean, "filter-out-repeated-alerts") => {
+                        ("boolean", json!(self.filter_out_repeated_alerts))
+                    }
                     (Kind::Boolean, "show-info-cards") => ("boolean", json!(self.show_info_cards)),
                     (Kind::Boolean, _) => ("boolean", json!(self.alert_non_serious)),
                 };

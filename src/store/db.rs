@@ -201,7 +201,8 @@ impl Db {
     /// Writes a batch of the hook path's rows in one transaction, in multi-row INSERTs.
     pub async fn write(&self, events: &[Event]) -> Result<(), sqlx::Error> {
         self.ready().await?;
-        let cards: Vec<&IssuedCard> = events.iter().filter_map(|e| if let Event::Card(c) = e { Some(c) } else { None }).collect();
+        let cards: Vec<&IssuedCard> =
+            events.iter().filter_map(|e| if let Event::Card(c) = e { Some(c) } else { None }).collect();
         let calls: Vec<&ExaminedCall> =
             events.iter().filter_map(|e| if let Event::Examined(c) = e { Some(c) } else { None }).collect();
         let suggestions: Vec<(&IssuedCard, &IssuedSuggestion)> =
@@ -243,8 +244,12 @@ impl Db {
             query.execute(&mut *tx).await?;
         }
         for chunk in runs(&calls) {
-            let sql =
-                insert_sql("examined (id, at, service, hook, outcome, orders, knowledge_version)", 7, chunk.len(), "id");
+            let sql = insert_sql(
+                "examined (id, at, service, hook, outcome, orders, knowledge_version)",
+                7,
+                chunk.len(),
+                "id",
+            );
             let mut query = sqlx::query(&sql);
             for call in chunk {
                 query = query
@@ -485,23 +490,25 @@ impl Db {
     /// Lifts the snooze of an overridden card; false if it was lifted already.
     pub async fn lift(&self, card_uuid: &str, at: i64) -> Result<bool, sqlx::Error> {
         self.ready().await?;
-        let done = sqlx::query("INSERT INTO lifted (card_uuid, lifted_at) VALUES ($1, $2) ON CONFLICT (card_uuid) DO NOTHING")
-            .bind(card_uuid)
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("INSERT INTO lifted (card_uuid, lifted_at) VALUES ($1, $2) ON CONFLICT (card_uuid) DO NOTHING")
+                .bind(card_uuid)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Records a token's key until `expires_at`; false if another process recorded it first.
     pub async fn first_use_of_token(&self, key: &str, expires_at: i64) -> Result<bool, sqlx::Error> {
         self.ready().await?;
-        let done =
-            sqlx::query("INSERT INTO replay (token_key, expires_at) VALUES ($1, $2) ON CONFLICT (token_key) DO NOTHING")
-                .bind(key)
-                .bind(expires_at)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "INSERT INTO replay (token_key, expires_at) VALUES ($1, $2) ON CONFLICT (token_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -40,12 +40,20 @@ pub enum Suppression {
 impl Snapshot {
     /// Builds the snapshot from the overridden step-therapy cards, given each reason's snooze
     /// period (days) and the time.
-    pub fn build(rows: &[OverriddenCard], snooze_days: impl Fn(Option<&str>, Option<&str>) -> Option<u32>, now: i64) -> Self {
+    pub fn build(
+        rows: &[OverriddenCard],
+        snooze_days: impl Fn(Option<&str>, Option<&str>) -> Option<u32>,
+        now: i64,
+    ) -> Self {
         let mut snapshot = Snapshot::default();
         for row in rows {
             if row.hook == "order-select" {
                 if let Some(encounter) = &row.encounter_key {
-                    snapshot.overridden_on_select.insert((row.patient_key.clone(), encounter.clone(), row.order_key.clone()));
+                    snapshot.overridden_on_select.insert((
+                        row.patient_key.clone(),
+                        encounter.clone(),
+                        row.order_key.clone(),
+                    ));
                 }
             }
             let Some(days) = snooze_days(row.reason_system.as_deref(), row.reason_code.as_deref()) else { continue };
@@ -76,9 +84,12 @@ impl Snapshot {
         now: i64,
     ) -> Option<Suppression> {
         let (knowledge_version, classes) = card;
-        let snoozed = self.snoozes.get(patient_key).into_iter().flatten().find(|s| {
-            s.until > now && s.knowledge_version == knowledge_version && s.classes == classes
-        });
+        let snoozed = self
+            .snoozes
+            .get(patient_key)
+            .into_iter()
+            .flatten()
+            .find(|s| s.until > now && s.knowledge_version == knowledge_version && s.classes == classes);
         if let Some(s) = snoozed {
             return Some(Suppression::Snoozed { card_uuid: s.card_uuid.clone() });
         }
@@ -101,5 +112,73 @@ impl Memory {
         if let Ok(mut current) = self.0.write() {
             *current = Arc::new(snapshot);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overridden(hook: &str, reason: &str, received_at: i64) -> OverriddenCard {
+        OverriddenCard {
+            card_uuid: format!("card-{hook}-{reason}"),
+            hook: hook.into(),
+            patient_key: "patient".into(),
+            encounter_key: Some("encounter".into()),
+            order_key: "order".into(),
+            classes: "snri=not-documented".into(),
+            knowledge_version: "v1".into(),
+            reason_system: None,
+            reason_code: Some(reason.into()),
+            received_at,
+        }
+    }
+
+    const DAY: i64 = 86_400_000;
+
+    fn days(_: Option<&str>, code: Option<&str>) -> Option<u32> {
+        (code == Some("plan")).then_some(90)
+    }
+
+    #[test]
+    fn a_snooze_holds_while_version_and_classes_are_unchanged_and_until_it_expires() {
+        let rows = [overridden("order-sign", "plan", 0)];
+        let snapshot = Snapshot::build(&rows, days, DAY);
+        let same = ("v1", "snri=not-documented");
+        assert!(matches!(
+            snapshot.suppresses("patient", None, "order", same, true, DAY),
+            Some(Suppression::Snoozed { .. })
+        ));
+        assert_eq!(snapshot.suppresses("other", None, "order", same, true, DAY), None, "another patient");
+        assert_eq!(
+            snapshot.suppresses("patient", None, "order", ("v2", "snri=not-documented"), true, DAY),
+            None,
+            "a new rule version"
+        );
+        assert_eq!(
+            snapshot.suppresses("patient", None, "order", ("v1", "snri=failed"), true, DAY),
+            None,
+            "new evidence"
+        );
+        assert_eq!(snapshot.suppresses("patient", None, "order", same, true, 90 * DAY + 1), None, "expired");
+        assert!(Snapshot::build(&rows, days, 91 * DAY).snoozes.is_empty(), "an expired snooze is not kept");
+    }
+
+    #[test]
+    fn an_order_select_override_stops_the_repeat_on_sign_only_for_that_encounter_and_order() {
+        let rows = [overridden("order-select", "none", 0)];
+        let snapshot = Snapshot::build(&rows, days, DAY);
+        assert!(snapshot.snoozes.is_empty(), "no snooze period");
+        let facts = ("v1", "snri=not-documented");
+        assert_eq!(
+            snapshot.suppresses("patient", Some("encounter"), "order", facts, true, DAY),
+            Some(Suppression::Repeat)
+        );
+        assert_eq!(snapshot.suppresses("patient", Some("encounter"), "order", facts, false, DAY), None, "option off");
+        assert_eq!(snapshot.suppresses("patient", Some("other"), "order", facts, true, DAY), None);
+        assert_eq!(snapshot.suppresses("patient", Some("encounter"), "another-order", facts, true, DAY), None);
+        assert_eq!(snapshot.suppresses("patient", None, "order", facts, true, DAY), None, "no encounter, no match");
+        let on_sign = [overridden("order-sign", "none", 0)];
+        assert!(Snapshot::build(&on_sign, days, DAY).overridden_on_select.is_empty());
     }
 }

@@ -22,14 +22,14 @@ use tracing::{info, warn};
 
 use crate::call::Evaluation;
 use crate::guideline::Hook;
-use crate::knowledge::plan::CardText;
 use crate::hooks::feedback::Entry;
 use crate::knowledge::Knowledge;
+use crate::knowledge::plan::CardText;
 use db::Db;
 use events::{CallContext, Event, SuggestionIndex};
-use memory::{Memory, Snapshot};
 use keys::Keys;
 pub use location::Location;
+use memory::{Memory, Snapshot};
 use writer::{Instruments, Queue, Writer};
 
 fn default_retention_days() -> u64 {
@@ -179,8 +179,14 @@ impl Store {
         let Some(open) = &self.open else { return };
         let Some(outcome) = evaluation.outcome else { return };
         let call = CallContext { service, hook: hook.name(), ids: &evaluation.ids, knowledge_version, at };
-        let mut rows =
-            events::of_call(&call, Some(outcome), evaluation.examined, &evaluation.response.cards, &self.index, &open.keys);
+        let mut rows = events::of_call(
+            &call,
+            Some(outcome),
+            evaluation.examined,
+            &evaluation.response.cards,
+            &self.index,
+            &open.keys,
+        );
         let snapshot = self.memory.current();
         let no_repeat = hook == Hook::OrderSign && evaluation.options.filter_out_repeated_alerts;
         let mut held: Vec<String> = Vec::new();
@@ -191,7 +197,10 @@ impl Store {
                 continue;
             }
             let facts = (card.knowledge_version.as_str(), card.classes.as_str());
-            if snapshot.suppresses(&card.patient_key, card.encounter_key.as_deref(), &card.order_key, facts, no_repeat, at).is_some() {
+            if snapshot
+                .suppresses(&card.patient_key, card.encounter_key.as_deref(), &card.order_key, facts, no_repeat, at)
+                .is_some()
+            {
                 card.suppressed = true;
                 held.push(card.uuid.clone());
             }
@@ -240,14 +249,6 @@ impl Store {
                 }
             }
         }
-    }
-
-    /// The snoozes in force now (for `ketamine-cds snoozes`).
-    pub async fn snoozes(&self) -> Vec<memory::Snooze> {
-        self.refresh().await;
-        let mut all: Vec<memory::Snooze> = self.memory.current().snoozes.values().flatten().cloned().collect();
-        all.sort_by(|a, b| a.since.cmp(&b.since));
-        all
     }
 
     /// Reads the snoozes every `memory_refresh_ms` and forgets expired token ids (a task on the

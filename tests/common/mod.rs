@@ -224,6 +224,21 @@ impl TestServer {
     }
 }
 
+/// A replica on the shared PostgreSQL store at `url` (the same patient-key secret as every other
+/// replica), its file configuration adjusted by `tune`.
+pub fn replica(url: &str, tune: impl FnOnce(&mut FileConfig)) -> TestServer {
+    let mut file = FileConfig::default();
+    file.store.patient_key_secret = Some("the-same-secret-on-every-replica".into());
+    tune(&mut file);
+    let url = url.to_owned();
+    TestServer::start_full(move |c| c.store = Some(url), file)
+}
+
+/// A GET's body as JSON.
+pub async fn get_json(url: &str) -> Value {
+    client().get(url).send().await.expect("server answers").json().await.expect("a JSON body")
+}
+
 /// A blocking-free HTTP client for tests.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client")

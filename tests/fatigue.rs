@@ -1,0 +1,283 @@
+//! Alert-fatigue controls against the real service: snoozes (recorded on one replica, honoured
+//! by the other; ended early by changed evidence; never over the contraindication warning),
+//! no repeat from order-select to order-sign after an override in the same encounter, the card
+//! options an EHR negotiates, and `ketamine-cds snoozes` listing and lifting.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::postgres::Postgres;
+use common::*;
+use ketamine_cds::config::FileConfig;
+use serde_json::{Value, json};
+
+fn example(name: &str) -> Value {
+    read_json(&repo().join("examples/hooks").join(format!("{name}.json")))
+}
+
+/// The example with a hookInstance of its own (each call of a test is a new call).
+fn fresh(mut request: Value, n: u32) -> Value {
+    request["hookInstance"] = json!(format!("5f0c9a7e-0000-4000-8000-{n:012}"));
+    request
+}
+
+/// Example 01 as an order-select call in `encounter` (the same draft order as on order-sign).
+fn selected(encounter: &str, n: u32) -> Value {
+    let mut r = fresh(example("01-untreated-patient"), n);
+    r["hook"] = json!("order-select");
+    r["context"]["selections"] = json!(["MedicationRequest/ketamine-draft"]);
+    r["context"]["encounterId"] = json!(encounter);
+    r
+}
+
+fn signed(encounter: &str, n: u32) -> Value {
+    let mut r = fresh(example("01-untreated-patient"), n);
+    r["context"]["encounterId"] = json!(encounter);
+    r
+}
+
+async fn call(base: &str, request: &Value) -> Value {
+    let response = post(base, request).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn post(base: &str, request: &Value) -> reqwest::Response {
+    let hook = request["hook"].as_str().unwrap();
+    client().post(format!("{base}/cds-services/{}", service_for(hook))).json(request).send().await.unwrap()
+}
+
+fn kinds(response: &Value) -> Vec<String> {
+    response["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["extension"]["ketamine-cds-card"]["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn step_card(response: &Value) -> String {
+    let card = response["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["extension"]["ketamine-cds-card"]["kind"] == "step-therapy");
+    card.unwrap_or_else(|| panic!("no step-therapy card: {response:#}"))["uuid"].as_str().unwrap().to_owned()
+}
+
+async fn override_card(base: &str, service: &str, card: &str, code: &str) {
+    let body = json!({ "feedback": [{
+        "card": card, "outcome": "overridden",
+        "overrideReason": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": code } },
+        "outcomeTimestamp": "2026-12-02T10:00:00Z"
+    }]});
+    let response = client().post(format!("{base}/cds-services/{service}/feedback")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// Calls (each time a new call: `request(attempt)`) until the answer's card kinds are
+/// `expected` (the other replica reads the store every 200 ms here), within 10 s; the answer
+/// and the attempts it took.
+async fn until_kinds(base: &str, request: impl Fn(u32) -> Value, expected: &[&str]) -> (Value, u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for attempt in 0.. {
+        let answer = call(base, &request(attempt)).await;
+        if kinds(&answer) == expected {
+            return (answer, attempt + 1);
+        }
+        assert!(Instant::now() < deadline, "never {expected:?}: {:?}", kinds(&answer));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!()
+}
+
+fn sqlite_server(dir: &tempfile::TempDir, file: FileConfig) -> TestServer {
+    let path = dir.path().join("store.sqlite");
+    TestServer::start_full(move |c| c.store = Some(format!("sqlite:{}", path.display())), file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snooze_recorded_on_one_replica_is_honoured_by_the_other_and_counted_as_suppressed() {
+    let pg = Postgres::start();
+    let url = pg.database("snooze");
+    let faster = |f: &mut FileConfig| f.store.memory_refresh_ms = 200;
+    let (a, b) = (replica(&url, faster), replica(&url, faster));
+    let first = call(&a.base, &fresh(example("01-untreated-patient"), 1)).await;
+    override_card(&a.base, "ketamine-order-sign", &step_card(&first), "pain-specialist-plan").await;
+    // The next order for the patient, on the other replica: no card.
+    let (held, attempts) = until_kinds(&b.base, |i| fresh(example("01-untreated-patient"), 100 + i), &[]).await;
+    assert_eq!(held["cards"], json!([]));
+    // And on this one at once.
+    assert!(kinds(&call(&a.base, &fresh(example("01-untreated-patient"), 3)).await).is_empty());
+    // The analytics still see the firings.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get_json(&format!("{}/analytics?format=json&since=2026-01-01&until=2100-01-01", a.base)).await;
+        // Shown: the first card and B's calls before it read the override; held: B's last, A's.
+        if r["examined_orders"].as_i64() == Some(2 + i64::from(attempts)) {
+            assert_eq!(r["suppressed"], 2);
+            assert_eq!(r["cards"]["step-therapy"], 2 + i64::from(attempts));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{r:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = client().get(format!("{}/metrics", a.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ketamine_cds_cards_suppressed_total 1"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snooze_ends_when_the_class_statuses_change_and_never_covers_the_contraindication() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir, FileConfig::default());
+    let base = &server.base;
+    let first = call(base, &fresh(example("01-untreated-patient"), 10)).await;
+    override_card(base, "ketamine-order-sign", &step_card(&first), "first-line-failures-elsewhere").await;
+    assert!(kinds(&call(base, &fresh(example("01-untreated-patient"), 11)).await).is_empty(), "snoozed");
+    // The same patient, now with an inadequate TCA trial on record: the class statuses differ
+    // from what the overridden card showed, so the warning shows again.
+    let changed = call(base, &fresh(example("04-inadequate-tca-trial"), 12)).await;
+    assert_eq!(kinds(&changed), ["step-therapy"]);
+
+    // A reason without a snooze period holds nothing back.
+    let other = call(base, &fresh(example("04-inadequate-tca-trial"), 15)).await;
+    override_card(base, "ketamine-order-sign", &step_card(&other), "not-applicable").await;
+    assert_eq!(kinds(&call(base, &fresh(example("04-inadequate-tca-trial"), 16)).await), ["step-therapy"]);
+
+    // Heart failure on record (a store of its own, so no earlier snooze): the step-therapy card
+    // snoozed, the contraindication warning still shown.
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir, FileConfig::default());
+    let base = &server.base;
+    let heart = |n: u32| fresh(example("13-contraindication-heart-failure"), n);
+    let both = call(base, &heart(13)).await;
+    assert_eq!(kinds(&both), ["step-therapy", "contraindication"]);
+    override_card(base, "ketamine-order-sign", &step_card(&both), "clinical-trial").await;
+    let again = call(base, &heart(14)).await;
+    assert_eq!(kinds(&again), ["contraindication"]);
+    assert_eq!(again["cards"][0]["indicator"], "warning");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_sign_does_not_repeat_a_card_overridden_on_order_select_in_the_same_encounter() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir, FileConfig::default());
+    let base = &server.base;
+    // Shown on order-select without feedback: shown again on sign (the clinician may not have
+    // seen it).
+    call(base, &selected("encounter-a", 20)).await;
+    assert_eq!(kinds(&call(base, &signed("encounter-a", 21)).await), ["step-therapy"]);
+    // Overridden on order-select ("does not apply": no snooze): not repeated on sign …
+    let select = call(base, &selected("encounter-a", 22)).await;
+    override_card(base, "ketamine-order-select", &step_card(&select), "not-applicable").await;
+    assert!(kinds(&call(base, &signed("encounter-a", 23)).await).is_empty());
+    // … but in another encounter it is.
+    assert_eq!(kinds(&call(base, &signed("encounter-b", 24)).await), ["step-therapy"]);
+    // An EHR that wants the repeat says so.
+    let mut wanted = signed("encounter-a", 25);
+    wanted["extension"] = json!({ "davinci-crd.configuration": { "filter-out-repeated-alerts": false } });
+    assert_eq!(kinds(&call(base, &wanted).await), ["step-therapy"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_card_option_is_advertised_and_honoured() {
+    let server = TestServer::start();
+    let base = &server.base;
+    let discovery = get_json(&format!("{base}/cds-services")).await;
+    for service in discovery["services"].as_array().unwrap() {
+        let options = service["extension"]["davinci-crd.configuration-options"].as_array().unwrap();
+        let codes: Vec<&str> = options.iter().map(|o| o["code"].as_str().unwrap()).collect();
+        assert_eq!(codes, ["filter-out-repeated-alerts", "max-cards", "show-info-cards", "alert-non-serious"]);
+        assert_eq!(options[1]["default"], 10);
+    }
+    let with = |name: &str, config: Value| {
+        let mut r = example(name);
+        r["extension"] = json!({ "davinci-crd.configuration": config });
+        r
+    };
+    let both = "13-contraindication-heart-failure";
+    assert_eq!(kinds(&call(base, &with(both, json!({}))).await), ["step-therapy", "contraindication"]);
+    assert_eq!(
+        kinds(&call(base, &with(both, json!({ "max-cards": 1 }))).await),
+        ["contraindication"],
+        "the safety card first"
+    );
+    assert!(kinds(&call(base, &with(both, json!({ "max-cards": 0 }))).await).is_empty());
+    let info = "03-all-first-line-failed-select-info";
+    assert_eq!(kinds(&call(base, &with(info, json!({}))).await), ["info"]);
+    assert!(kinds(&call(base, &with(info, json!({ "show-info-cards": false }))).await).is_empty());
+    assert!(kinds(&call(base, &with(info, json!({ "alert-non-serious": false }))).await).is_empty());
+    assert_eq!(
+        kinds(&call(base, &with(info, json!({ "some-other-option": 3 }))).await),
+        ["info"],
+        "unknown options are ignored"
+    );
+    let wrong = post(base, &with(both, json!({ "max-cards": "one" }))).await;
+    assert_eq!(wrong.status(), 400);
+    let outcome = wrong.text().await.unwrap();
+    assert!(outcome.contains("davinci-crd.configuration.max-cards") && outcome.contains("integer"), "{outcome}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_defaults_come_from_the_config_and_are_advertised() {
+    let mut file = FileConfig::default();
+    file.cards.max_cards = 1;
+    file.cards.show_info_cards = false;
+    let server = TestServer::start_full(|_| {}, file);
+    let discovery: Value =
+        client().get(format!("{}/cds-services", server.base)).send().await.unwrap().json().await.unwrap();
+    let options = &discovery["services"][0]["extension"]["davinci-crd.configuration-options"];
+    assert_eq!(options[1]["default"], 1);
+    assert_eq!(options[2]["default"], false);
+    let both = call(&server.base, &example("13-contraindication-heart-failure")).await;
+    assert_eq!(kinds(&both), ["contraindication"]);
+    assert!(kinds(&call(&server.base, &example("03-all-first-line-failed-select-info")).await).is_empty());
+    // A request may still ask for more.
+    let mut asked = example("13-contraindication-heart-failure");
+    asked["extension"] = json!({ "davinci-crd.configuration": { "max-cards": 5 } });
+    assert_eq!(kinds(&call(&server.base, &asked).await), ["step-therapy", "contraindication"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snoozes_are_listed_and_a_lifted_one_shows_the_warning_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = FileConfig::default();
+    file.store.memory_refresh_ms = 200;
+    let server = sqlite_server(&dir, file);
+    let base = &server.base;
+    let first = call(base, &fresh(example("01-untreated-patient"), 30)).await;
+    let card = step_card(&first);
+    override_card(base, "ketamine-order-sign", &card, "pain-specialist-plan").await;
+    assert!(kinds(&call(base, &fresh(example("01-untreated-patient"), 31)).await).is_empty());
+
+    let store = format!("sqlite:{}", dir.path().join("store.sqlite").display());
+    let snoozes = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+            .args(["snoozes", "--store", &store])
+            .args(extra)
+            .env_remove("KETAMINE_CDS_STORE")
+            .env_remove("KETAMINE_CDS_PROFILES")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, listed, _) = snoozes(&[]);
+    assert_eq!(code, Some(0));
+    assert!(listed.starts_with("1 snoozes in force"), "{listed}");
+    assert!(listed.contains(&card) && listed.contains("pain-specialist-plan"), "{listed}");
+    assert!(!listed.contains("example-patient"), "no patient id: {listed}");
+    let (code, _, err) = snoozes(&["--lift", "no-such-card"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no snooze in force"), "{err}");
+    let (code, lifted, _) = snoozes(&["--lift", &card]);
+    assert_eq!(code, Some(0), "{lifted}");
+    assert!(lifted.contains("lifted"));
+    until_kinds(base, |i| fresh(example("01-untreated-patient"), 200 + i), &["step-therapy"]).await;
+    assert!(snoozes(&[]).1.starts_with("0 snoozes in force"));
+}
