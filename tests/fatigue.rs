@@ -140,6 +140,26 @@ async fn a_snooze_ends_when_the_class_statuses_change_and_never_covers_the_contr
     // from what the overridden card showed, so the warning shows again.
     let changed = call(base, &fresh(example("04-inadequate-tca-trial"), 12)).await;
     assert_eq!(kinds(&changed), ["step-therapy"]);
+    // A new version of the rule (a site's edited PlanDefinition) ends it too.
+    let profiles = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo().join("profiles")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, profiles.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let plan = profiles.path().join("PlanDefinition-ketamine-step-therapy.json");
+    let mut definition = read_json(&plan);
+    definition["version"] = json!("2026.12.0-site-edit");
+    std::fs::write(&plan, definition.to_string()).unwrap();
+    let edited = {
+        let (path, dir) = (dir.path().join("store.sqlite"), profiles.path().to_owned());
+        TestServer::start_with(move |c| {
+            c.store = Some(format!("sqlite:{}", path.display()));
+            c.profiles = Some(dir);
+        })
+    };
+    assert!(kinds(&call(base, &fresh(example("01-untreated-patient"), 17)).await).is_empty(), "still snoozed here");
+    assert_eq!(kinds(&call(&edited.base, &fresh(example("01-untreated-patient"), 18)).await), ["step-therapy"]);
+    drop(edited);
 
     // A reason without a snooze period holds nothing back.
     let other = call(base, &fresh(example("04-inadequate-tca-trial"), 15)).await;

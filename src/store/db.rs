@@ -156,13 +156,25 @@ impl Db {
                 std::fs::create_dir_all(dir).map_err(|e| format!("store directory {}: {e}", dir.display()))?;
             }
         }
+        let sqlite = matches!(location, Location::Sqlite(_));
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(3))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // With the write-ahead log, NORMAL syncs at checkpoints rather than at
+                        // every commit: a process crash loses nothing, a power cut at most the
+                        // last commits.
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(connection).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_lazy(&url)
             .map_err(|e| format!("store {}: {e}", location.describe()))?;
-        Ok(Some(Self { pool, sqlite: matches!(location, Location::Sqlite(_)), migrated: tokio::sync::OnceCell::new() }))
+        Ok(Some(Self { pool, sqlite, migrated: tokio::sync::OnceCell::new() }))
     }
 
     /// PostgreSQL: shared by every replica that names it (SQLite belongs to one process).
