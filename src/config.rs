@@ -282,6 +282,9 @@ pub struct FileConfig {
     /// The card options' defaults (a request may set its own, see `hooks::options`).
     #[serde(default)]
     pub cards: crate::hooks::options::CardOptions,
+    /// The playground page (`GET /`).
+    #[serde(default)]
+    pub playground: crate::http::playground::PlaygroundConfig,
 }
 
 /// `[admin]`: who may read `GET /analytics`. With authentication required the page needs one of

@@ -23,9 +23,12 @@
 //!   contraindications. No I/O, no clock.
 //! - [`cards`]: assessment → CDS Hooks cards (texts, suggestions, override reasons, links).
 //! - [`call`]: one hook call end to end, the same for HTTP and the command line; the prefetch
-//!   templates and where a 412 comes from; the services offered.
+//!   templates and where a 412 comes from; the services offered; a Bundle made into a request.
 //! - [`auth`]: CDS Hooks JWT verification (issuers, JWKS, replay cache).
-//! - [`http`]: router, handlers, body limits, errors → OperationOutcome, metrics.
+//! - [`store`]: the card and outcome store (SQLite, PostgreSQL), the snoozes the hook path reads.
+//!   [`report`]: override analytics from it.
+//! - [`http`]: router, handlers, body limits, errors → OperationOutcome, metrics, the analytics
+//!   and playground pages.
 //! - [`startup`]: the server's start-up and shutdown. [`telemetry`]: logs and trace export.
 //! - [`cli`]: `evaluate` and `check-profiles`.
 

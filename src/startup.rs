@@ -52,6 +52,7 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
         store,
         admin: file.admin.clone(),
         options: file.cards,
+        playground: file.playground,
         knowledge,
         config: config.http(),
         auth,

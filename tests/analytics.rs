@@ -269,15 +269,7 @@ async fn the_page_needs_the_admin_credentials_and_is_never_public_by_accident() 
     let store = format!("sqlite:{}", path.display());
     // Authentication required, no [admin]: refused for everyone.
     let mut file = FileConfig::default();
-    file.auth.mode = Some(ketamine_cds::config::AuthMode::Required);
-    file.public_base_url = Some("https://cds.example.org".into());
-    file.auth.issuers = vec![ketamine_cds::config::IssuerConfig {
-        iss: "https://sandbox.cds-hooks.org".into(),
-        jwks_url: None,
-        jwks_file: Some(data().join("cds-hooks/sandbox-jwks.json")),
-        jku: None,
-        tenants: Vec::new(),
-    }];
+    sandbox_auth(&mut file);
     let s = store.clone();
     let locked = TestServer::start_full(move |c| c.store = Some(s), file.clone());
     let page = client().get(format!("{}/analytics", locked.base)).send().await.unwrap();

@@ -153,8 +153,8 @@ fn a_bundle_without_a_ketamine_draft_is_an_error_that_says_so() {
 fn a_large_synthea_record_is_read_whole_and_answered() {
     let path = repo().join("examples/bundles/20-large-synthea-record-with-ketamine-draft.json");
     let options =
-        ketamine_cds::cli::cases::BundleOptions { hook: ketamine_cds::guideline::Hook::OrderSign, order: None };
-    let body = ketamine_cds::cli::cases::request_for(read_json(&path), "large", &options, knowledge()).unwrap();
+        ketamine_cds::call::bundle::BundleOptions { hook: ketamine_cds::guideline::Hook::OrderSign, order: None };
+    let body = ketamine_cds::call::bundle::request_for(read_json(&path), "large", &options, knowledge()).unwrap();
     let request = ketamine_cds::hooks::HookRequest::from_value(body).unwrap();
     let service = ketamine_cds::call::services::service("ketamine-order-sign").unwrap();
     let evaluation = ketamine_cds::call::answer_offline(service, request, knowledge(), now()).unwrap();

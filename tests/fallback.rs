@@ -110,8 +110,8 @@ fn local_fhir() -> FhirConfig {
 fn synthea_case() -> (Value, Value) {
     let record = read_json(&repo().join("examples/bundles/20-large-synthea-record-with-ketamine-draft.json"));
     let options =
-        ketamine_cds::cli::cases::BundleOptions { hook: ketamine_cds::guideline::Hook::OrderSign, order: None };
-    let request = ketamine_cds::cli::cases::request_for(record.clone(), "fallback", &options, knowledge()).unwrap();
+        ketamine_cds::call::bundle::BundleOptions { hook: ketamine_cds::guideline::Hook::OrderSign, order: None };
+    let request = ketamine_cds::call::bundle::request_for(record.clone(), "fallback", &options, knowledge()).unwrap();
     (record, request)
 }
 

@@ -12,6 +12,7 @@
 //! is an argument. A step added later (recording the cards issued, applying snoozes) is one more
 //! line here.
 
+pub mod bundle;
 pub mod prefetch;
 pub mod services;
 

@@ -8,9 +8,10 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
-use super::cases::{self, BundleOptions};
+use super::cases;
 use super::expect;
 use super::render::{self, Style};
+use crate::call::bundle::{self, BundleOptions};
 use crate::call::{self, services};
 use crate::guideline::Hook;
 use crate::hooks::HookRequest;
@@ -85,7 +86,7 @@ pub fn evaluate_file(
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let body = cases::request_for(value, &name, options, knowledge)?;
+    let body = bundle::request_for(value, &name, options, knowledge)?;
     let hook = body["hook"].as_str().unwrap_or_default().to_owned();
     let service = Hook::from_name(&hook)
         .map(services::for_hook)

@@ -38,7 +38,7 @@ fn same(given: &[u8], expected: &[u8]) -> bool {
 }
 
 /// Whether the caller may read the page.
-fn admitted(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub fn admitted(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let admin = &state.admin;
     if !admin.configured() {
         return if state.auth.is_some() {
@@ -67,9 +67,10 @@ fn admitted(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 pub async fn handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(params): Query<Params>,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     admitted(&state, &headers)?;
+    let Query(params) = params.map_err(|e| ApiError::BadQuery(format!("query: {}", e.body_text())))?;
     let format = match params.format.as_deref().unwrap_or("html") {
         "html" => Format::Html,
         "json" => Format::Json,

@@ -6,6 +6,7 @@ mod body;
 pub mod budget;
 pub mod error;
 pub mod metrics;
+pub mod playground;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +54,8 @@ pub struct AppState {
     pub admin: crate::config::AdminConfig,
     /// The site's card-option defaults.
     pub options: crate::hooks::options::CardOptions,
+    /// Whether the playground page is served.
+    pub playground: playground::PlaygroundConfig,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -69,8 +72,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), budget::wait_for_budget))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), refuse_while_draining));
+    // The playground's own hook endpoints: the same handlers, behind the admin check instead
+    // of the EHR's JWT (authentication required and the playground enabled).
+    let playground_services = Router::new()
+        .route("/playground/cds-services/{id}", post(hook_handler).fallback(method_not_allowed))
+        .route("/playground/cds-services/{id}/feedback", post(feedback_handler).fallback(method_not_allowed))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), budget::wait_for_budget))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), playground::admit))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), refuse_while_draining));
     Router::new()
         .merge(services)
+        .merge(playground_services)
+        .route("/", get(playground::index).fallback(method_not_allowed))
+        .route("/playground/app.js", get(playground::script).fallback(method_not_allowed))
+        .route("/playground/app.css", get(playground::style).fallback(method_not_allowed))
+        .route("/playground/examples", get(playground::examples).fallback(method_not_allowed))
+        .route("/playground/examples/{*path}", get(playground::example).fallback(method_not_allowed))
+        .route("/playground/request", post(playground::request).fallback(method_not_allowed))
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed))
         .route("/ready", get(ready_handler).fallback(method_not_allowed))
         .route("/openapi.json", get(openapi_handler).fallback(method_not_allowed))

@@ -234,6 +234,19 @@ pub fn replica(url: &str, tune: impl FnOnce(&mut FileConfig)) -> TestServer {
     TestServer::start_full(move |c| c.store = Some(url), file)
 }
 
+/// Authentication required, with the public CDS Hooks sandbox's keys pinned from a file.
+pub fn sandbox_auth(file: &mut FileConfig) {
+    file.auth.mode = Some(ketamine_cds::config::AuthMode::Required);
+    file.public_base_url = Some("https://cds.example.org".into());
+    file.auth.issuers = vec![ketamine_cds::config::IssuerConfig {
+        iss: "https://sandbox.cds-hooks.org".into(),
+        jwks_url: None,
+        jwks_file: Some(data().join("cds-hooks/sandbox-jwks.json")),
+        jku: None,
+        tenants: Vec::new(),
+    }];
+}
+
 /// A GET's body as JSON.
 pub async fn get_json(url: &str) -> Value {
     client().get(url).send().await.expect("server answers").json().await.expect("a JSON body")
