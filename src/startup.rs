@@ -192,27 +192,32 @@ pub async fn serve_on(
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn termination() {
-    let ctrl_c = async {
+/// Resolves on SIGTERM or Ctrl-C. The signal handlers are installed now, before the future is
+/// first polled: a SIGTERM that comes the moment the service is ready (an orchestrator's quick
+/// stop) must find them, not the default action that kills the process mid-drain.
+pub fn termination() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let streams = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+        async move {
+            match streams {
+                (Ok(mut term), Ok(mut interrupt)) => {
+                    tokio::select! { _ = term.recv() => {}, _ = interrupt.recv() => {} }
+                }
+                (term, interrupt) => {
+                    let e = term.err().or(interrupt.err()).map(|e| e.to_string()).unwrap_or_default();
+                    error!(error = %e, "cannot listen for SIGTERM or Ctrl-C");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    }
 }

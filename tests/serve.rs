@@ -36,7 +36,9 @@ fn wait_ready(child: &mut Child, port: u16) {
 
 fn serve(args: &[&str], envs: &[(&str, String)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"));
-    command.arg("serve").args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    // The logs go nowhere: a pipe nobody reads fills, and a process whose log writes block
+    // stops answering.
+    command.arg("serve").args(args).stdout(Stdio::null()).stderr(Stdio::null());
     command.env_remove("KETAMINE_CDS_LISTEN").env_remove("KETAMINE_CDS_PROFILES");
     // Not the default SQLite file in the working directory (the repository): tests of the store
     // say where theirs is.
@@ -340,4 +342,181 @@ fn a_postgresql_store_without_a_patient_key_secret_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("patient_key_secret"), "{stderr}");
     assert!(!stderr.contains(":pw@"), "the password is never printed: {stderr}");
+}
+
+/// A memory figure of a process from /proc (`VmHWM`: peak resident, `VmRSS`: resident now),
+/// in MiB.
+fn memory_mib(child: &Child, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+}
+
+/// The heaviest ordinary call the limits let through: 100 ketamine drafts (the draft limit) and
+/// 26,000 medication entries, 4.9 MB (just under the body limit).
+fn heaviest_call() -> String {
+    let mut request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+    let draft = request["context"]["draftOrders"]["entry"][0].clone();
+    let drafts: Vec<serde_json::Value> = (0..100)
+        .map(|i| {
+            let mut d = draft.clone();
+            d["resource"]["id"] = serde_json::json!(format!("k{i}"));
+            d
+        })
+        .collect();
+    request["context"]["draftOrders"]["entry"] = serde_json::json!(drafts);
+    let bundle = |kind: &str, n: usize, extra: serde_json::Value| {
+        let entries: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let id = format!("{}{i}", &kind[..1]);
+                let mut r = serde_json::json!({ "resourceType": kind, "id": id, "subject": { "reference": "Patient/example-patient" } });
+                for (k, v) in extra.as_object().unwrap() {
+                    r[k] = v.clone();
+                }
+                serde_json::json!({ "resource": r })
+            })
+            .collect();
+        serde_json::json!({ "resourceType": "Bundle", "type": "searchset", "entry": entries })
+    };
+    request["prefetch"]["medicationStatements"] = bundle(
+        "MedicationStatement",
+        20_000,
+        serde_json::json!({ "status": "completed", "medicationCodeableConcept": { "text": "duloxetine 30 mg" } }),
+    );
+    request["prefetch"]["medicationRequests"] = bundle(
+        "MedicationRequest",
+        6_000,
+        serde_json::json!({ "status": "stopped", "intent": "order", "medicationCodeableConcept": { "text": "gabapentin 300 mg" } }),
+    );
+    let body = request.to_string();
+    assert!(body.len() < 5 * 1024 * 1024, "under the body limit: {}", body.len());
+    body
+}
+
+/// The patient-level findings are made once per call, not once per draft order: the heaviest
+/// call the limits admit stays within a bounded time and memory (it took 3.3 s and 1.29 GB of
+/// RSS in a release build when every one of its 100 drafts had its own copy).
+#[test]
+fn the_heaviest_call_the_limits_admit_is_bounded_in_memory_and_time() {
+    let port = free_port();
+    let mut child = serve(&["--listen", &format!("127.0.0.1:{port}")], &[]);
+    wait_ready(&mut child, port);
+    let body = heaviest_call();
+    let started = Instant::now();
+    let answer = post_hook(port, &body);
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{}", &answer[..answer.len().min(300)]);
+    assert!(answer.contains("\"indicator\":\"warning\""));
+    let peak = memory_mib(&child, "VmHWM");
+    assert!(peak < 250, "peak RSS {peak} MiB");
+    assert!(took < Duration::from_secs(8), "took {took:?} (a debug build)");
+    assert!(terminate(&mut child).success());
+}
+
+/// A short soak: ordinary calls, feedback, hostile bodies and connections trickling headers at
+/// once for a few seconds. Every ordinary call answers 200 with its card and quickly, nothing
+/// answers 5xx, memory comes back down, and SIGTERM ends the process within the drain bound.
+#[test]
+fn a_short_soak_under_attack_keeps_answering_with_bounded_memory_and_ends_on_sigterm() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let port = free_port();
+    let mut child = serve(
+        &["--listen", &format!("127.0.0.1:{port}"), "--header-read-timeout-ms", "1000", "--drain-timeout-ms", "3000"],
+        &[],
+    );
+    wait_ready(&mut child, port);
+    let example = read_json(&repo().join("examples/hooks/01-untreated-patient.json")).to_string();
+    for _ in 0..20 {
+        assert!(post_hook(port, &example).contains("\"indicator\":\"warning\""));
+    }
+    let warm = memory_mib(&child, "VmRSS");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answered, slowest_ms, server_errors) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut threads = Vec::new();
+    for _ in 0..2 {
+        let (stop, answered, slowest_ms, example) =
+            (stop.clone(), answered.clone(), slowest_ms.clone(), example.clone());
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let answer = post_hook(port, &example);
+                assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("\"indicator\":\"warning\""), "{answer}");
+                slowest_ms.fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                answered.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    {
+        // Hostile bodies: a million empty drafts, malformed JSON, deep nesting, a huge feedback.
+        let (stop, server_errors) = (stop.clone(), server_errors.clone());
+        threads.push(std::thread::spawn(move || {
+            let drafts = format!(
+                "{{\"hook\":\"order-sign\",\"hookInstance\":\"x\",\"context\":{{\"draftOrders\":[{}]}}}}",
+                vec!["{}"; 1_000_000].join(",")
+            );
+            let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+            let feedback = format!(
+                "{{\"feedback\":[{}]}}",
+                vec![
+                    "{\"card\":\"c\",\"outcome\":\"overridden\",\"outcomeTimestamp\":\"2026-12-02T00:00:00Z\"}";
+                    20_000
+                ]
+                .join(",")
+            );
+            let bodies = [
+                ("/cds-services/ketamine-order-sign", drafts),
+                ("/cds-services/ketamine-order-sign", "{\"hook\":".to_owned()),
+                ("/cds-services/ketamine-order-sign", deep),
+                ("/cds-services/ketamine-order-sign/feedback", feedback),
+            ];
+            while !stop.load(Ordering::Relaxed) {
+                for (path, body) in &bodies {
+                    let answer = post(port, path, body);
+                    if answer.starts_with("HTTP/1.1 5") || answer.is_empty() {
+                        server_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    {
+        // Slowloris: connections that send half their headers and wait.
+        let stop = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut open = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                    let _ = s.write_all(b"POST /cds-services/ketamine-order-sign HTTP/1.1\r\nHost: x\r\n");
+                    open.push(s);
+                }
+                if open.len() > 50 {
+                    open.remove(0);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().expect("no thread saw a wrong answer");
+    }
+    assert_eq!(server_errors.load(Ordering::Relaxed), 0, "no 5xx, no dropped connection");
+    assert!(answered.load(Ordering::Relaxed) >= 20, "ordinary calls went on: {}", answered.load(Ordering::Relaxed));
+    let slowest = slowest_ms.load(Ordering::Relaxed);
+    assert!(slowest < 2_000, "the slowest ordinary call took {slowest} ms");
+    let peak = memory_mib(&child, "VmHWM");
+    assert!(peak < 300, "peak RSS {peak} MiB");
+    std::thread::sleep(Duration::from_millis(500));
+    let after = memory_mib(&child, "VmRSS");
+    assert!(after < warm + 64, "memory came back down: {warm} MiB warm, {after} MiB after");
+    let started = Instant::now();
+    assert!(terminate(&mut child).success());
+    assert!(started.elapsed() < Duration::from_secs(4), "shutdown took {:?}", started.elapsed());
 }

@@ -330,7 +330,7 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
     let patient = orders.patient();
     let mut left_out = Vec::new();
     let mut candidates: Vec<(&DrugClass, ClassStatus)> = Vec::new();
-    for c in &patient.classes {
+    for c in patient.classes.iter() {
         let class = &plan.classes[c.class];
         let Some(suggested) = class.suggestion.as_ref() else { continue };
         if !class.required || !matches!(c.status, ClassStatus::NotDocumented | ClassStatus::InadequateTrial) {

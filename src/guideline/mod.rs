@@ -12,8 +12,10 @@ pub mod indication;
 pub mod trials;
 pub mod trigger;
 
+use std::sync::Arc;
+
 use crate::fhir::datatypes::CodeableConcept;
-use crate::fhir::resources::{Dosage, MedicationRequest};
+use crate::fhir::resources::Dosage;
 
 use crate::fhir::PatientRecord;
 use crate::knowledge::{AgentId, Knowledge};
@@ -49,11 +51,12 @@ pub struct OrderAssessment {
     /// What the order says it is, for card text.
     pub medication_text: String,
     pub applicability: Applicability,
+    /// The patient's findings (the same for every order of the call: made once and shared).
     /// One per class of the plan, in plan order; empty when not applicable.
-    pub classes: Vec<ClassAssessment>,
-    pub contraindications: Vec<ContraindicationFinding>,
+    pub classes: Arc<[ClassAssessment]>,
+    pub contraindications: Arc<[ContraindicationFinding]>,
     /// Classes whose suggestion the patient's conditions rule out.
-    pub suggestions_ruled_out: Vec<SuggestionRuledOut>,
+    pub suggestions_ruled_out: Arc<[SuggestionRuledOut]>,
 }
 
 impl OrderAssessment {
@@ -70,7 +73,9 @@ impl OrderAssessment {
     }
 }
 
-/// Assesses every examined ketamine order of the call.
+/// Assesses every examined ketamine order of the call. The classes and contraindications are
+/// the patient's: they are assessed once, for the first order the guideline applies to, and
+/// shared by every other (a call may hold 100 drafts and a record of 20,000 medications).
 pub fn assess(
     hook: Hook,
     selections: &[String],
@@ -78,37 +83,49 @@ pub fn assess(
     knowledge: &Knowledge,
     today: &Today,
 ) -> Vec<OrderAssessment> {
+    let mut patient: Option<PatientFindings> = None;
     trigger::examined_orders(hook, selections, record, knowledge)
         .into_iter()
-        .map(|(order, agent)| assess_order(order, agent, record, knowledge, today))
+        .map(|(order, agent)| {
+            let applicability = indication::applicability(order, agent, record, knowledge, today);
+            let findings = if matches!(applicability, Applicability::Applies { .. }) {
+                patient.get_or_insert_with(|| PatientFindings::of(record, knowledge, today)).clone()
+            } else {
+                PatientFindings::default()
+            };
+            let medication_text = record
+                .request_medication(order)
+                .and_then(|c| c.text.clone().or_else(|| c.coding.iter().find_map(|c| c.display.clone())))
+                .unwrap_or_else(|| capitalise(&knowledge.medications.agent(agent).name));
+            OrderAssessment {
+                order_ref: order.id.as_ref().map(|id| format!("MedicationRequest/{id}")),
+                agent,
+                medication_text,
+                classes: findings.classes,
+                contraindications: findings.contraindications,
+                suggestions_ruled_out: findings.suggestions_ruled_out,
+                applicability,
+            }
+        })
         .collect()
 }
 
-fn assess_order(
-    order: &MedicationRequest,
-    agent: AgentId,
-    record: &PatientRecord,
-    knowledge: &Knowledge,
-    today: &Today,
-) -> OrderAssessment {
-    let applicability = indication::applicability(order, agent, record, knowledge, today);
-    let applies = matches!(applicability, Applicability::Applies { .. });
-    let active = applies.then(|| contraindications::active_codes(record, today));
-    let medication_text = record
-        .request_medication(order)
-        .and_then(|c| c.text.clone().or_else(|| c.coding.iter().find_map(|c| c.display.clone())))
-        .unwrap_or_else(|| capitalise(&knowledge.medications.agent(agent).name));
-    OrderAssessment {
-        order_ref: order.id.as_ref().map(|id| format!("MedicationRequest/{id}")),
-        agent,
-        medication_text,
-        classes: if applies { trials::assess_classes(record, knowledge, today) } else { Vec::new() },
-        contraindications: active.as_deref().map(|a| contraindications::find(a, knowledge)).unwrap_or_default(),
-        suggestions_ruled_out: active
-            .as_deref()
-            .map(|a| contraindications::suggestions_ruled_out(a, knowledge))
-            .unwrap_or_default(),
-        applicability,
+/// What the record says of the patient, whichever order is examined.
+#[derive(Debug, Clone, Default)]
+struct PatientFindings {
+    classes: Arc<[ClassAssessment]>,
+    contraindications: Arc<[ContraindicationFinding]>,
+    suggestions_ruled_out: Arc<[SuggestionRuledOut]>,
+}
+
+impl PatientFindings {
+    fn of(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Self {
+        let active = contraindications::active_codes(record, today);
+        Self {
+            classes: trials::assess_classes(record, knowledge, today).into(),
+            contraindications: contraindications::find(&active, knowledge).into(),
+            suggestions_ruled_out: contraindications::suggestions_ruled_out(&active, knowledge).into(),
+        }
     }
 }
 
