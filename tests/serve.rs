@@ -417,6 +417,22 @@ fn the_heaviest_call_the_limits_admit_is_bounded_in_memory_and_time() {
     assert!(terminate(&mut child).success());
 }
 
+/// The request timeout covers the CPU a call takes, not only its waits: the heaviest call with a
+/// timeout shorter than its work is answered 408 (before, the timeout never fired while the call
+/// computed, and it was answered 200 whenever it finished).
+#[test]
+fn the_request_timeout_covers_the_cpu_of_a_call() {
+    let port = free_port();
+    let mut child = serve(&["--listen", &format!("127.0.0.1:{port}"), "--request-timeout-ms", "150"], &[]);
+    wait_ready(&mut child, port);
+    let answer = post_hook(port, &heaviest_call());
+    assert!(answer.starts_with("HTTP/1.1 408"), "{}", &answer[..answer.len().min(300)]);
+    assert!(answer.contains("longer than the service allows"));
+    let example = read_json(&repo().join("examples/hooks/01-untreated-patient.json")).to_string();
+    assert!(post_hook(port, &example).starts_with("HTTP/1.1 200"), "an ordinary call fits in the time");
+    assert!(terminate(&mut child).success());
+}
+
 /// A short soak: ordinary calls, feedback, hostile bodies and connections trickling headers at
 /// once for a few seconds. Every ordinary call answers 200 with its card and quickly, nothing
 /// answers 5xx, memory comes back down, and SIGTERM ends the process within the drain bound.

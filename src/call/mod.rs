@@ -121,19 +121,41 @@ pub async fn answer(
     fetcher: &impl Fetch,
     now: time::OffsetDateTime,
 ) -> Result<Evaluation, HookError> {
-    answer_with(service, request, knowledge, fetcher, now, &CardOptions::default()).await
+    answer_with(service, request, knowledge, fetcher, now, &Limits::default()).await
 }
 
-/// As [`answer`], with the site's default card options (which the request may overlay).
+/// What a call may do: the site's card-option defaults (the request may overlay them) and the
+/// moment by which it must be answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub options: CardOptions,
+    /// Checked between the steps (reading the prefetch, fetching, assessing), so that the
+    /// request deadline covers the CPU a call takes, not only its waits; each step is bounded by
+    /// the request limits, so a call ends at most one step past it.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Limits {
+    fn in_time(&self) -> Result<(), HookError> {
+        match self.deadline {
+            Some(deadline) if std::time::Instant::now() > deadline => Err(HookError::DeadlinePassed),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// As [`answer`], within `limits`.
 pub async fn answer_with(
     service: &ServiceDef,
     mut request: HookRequest,
     knowledge: &Knowledge,
     fetcher: &impl Fetch,
     now: time::OffsetDateTime,
-    defaults: &CardOptions,
+    limits: &Limits,
 ) -> Result<Evaluation, HookError> {
     check(service, &request)?;
+    limits.in_time()?;
+    let defaults = &limits.options;
     let options = defaults.with_request(request.extension.as_ref())?;
     let hook = service.hook;
     let mut record = read_drafts(&mut request);
@@ -144,6 +166,7 @@ pub async fn answer_with(
     // The prefetch is read before the trigger is decided: a draft's Medication may be in it.
     let mut missing = prefetch::missing(&request.prefetch);
     let prefetched = read_prefetch(&mut request, &mut record);
+    limits.in_time()?;
     let mut fetched = 0;
     if !missing.is_empty() && trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
         let mut why = Vec::new();
@@ -163,8 +186,11 @@ pub async fn answer_with(
         if !missing.is_empty() && trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
             return Err(prefetch::missing_data(&missing, &why));
         }
+        limits.in_time()?;
     }
-    Ok(finish(hook, &request, &record, knowledge, now, (prefetched, fetched), options))
+    let evaluation = finish(hook, &request, &record, knowledge, now, (prefetched, fetched), options);
+    limits.in_time()?;
+    Ok(evaluation)
 }
 
 /// The request is for this service's hook and its selections name draft orders.

@@ -30,4 +30,7 @@ pub enum HookError {
     /// A card option of the request's extension with a value of the wrong type.
     #[error("{0}")]
     BadOption(String),
+    /// The call took longer than the request timeout (its CPU included).
+    #[error("the call took longer than the service allows")]
+    DeadlinePassed,
 }

@@ -52,6 +52,7 @@ impl ApiError {
         match self {
             ApiError::Hook(HookError::MissingData(_)) => StatusCode::PRECONDITION_FAILED,
             ApiError::Hook(HookError::LimitPassed(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Hook(HookError::DeadlinePassed) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Hook(_) | ApiError::BadFeedback(_) | ApiError::Unreadable(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -76,6 +77,7 @@ impl ApiError {
             ApiError::Hook(HookError::MissingData(_)) => "missing-data",
             ApiError::Hook(HookError::LimitPassed(_)) => "limit",
             ApiError::Hook(HookError::BadOption(_)) => "bad-option",
+            ApiError::Hook(HookError::DeadlinePassed) => "timeout",
             ApiError::UnknownService(_) => "unknown-service",
             ApiError::TooLarge(_) => "too-large",
             ApiError::Unreadable(_) => "unreadable-body",
@@ -102,6 +104,7 @@ impl ApiError {
                 keys.iter().map(|(key, why)| format!("prefetch '{key}' could not be read: {why}")).collect(),
             ),
             ApiError::Hook(HookError::LimitPassed(_)) => ("too-long", vec![self.to_string()]),
+            ApiError::Hook(HookError::DeadlinePassed) => ("timeout", vec![self.to_string()]),
             ApiError::Hook(HookError::MalformedJson(_)) | ApiError::Unreadable(_) => {
                 ("structure", vec![self.to_string()])
             }

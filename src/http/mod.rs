@@ -207,7 +207,7 @@ async fn hook_handler(
         latency_us = tracing::field::Empty,
     );
     async move {
-        let result = answer(&state, service, raw).await;
+        let result = answer(&state, service, raw, started).await;
         let span = tracing::Span::current();
         span.record("latency_us", started.elapsed().as_micros() as u64);
         match result {
@@ -248,6 +248,7 @@ async fn answer(
     state: &AppState,
     service: &'static call::ServiceDef,
     raw: Request,
+    started: Instant,
 ) -> Result<call::Evaluation, ApiError> {
     let bytes = body::read(raw, state.config.max_body_bytes).await?;
     // The record's entries are slices of `bytes`: it is freed when they have been read.
@@ -257,7 +258,8 @@ async fn answer(
     span.record("hook", loggable(&request.hook));
     span.record("hook_instance", loggable(&request.hook_instance));
     let now = time::OffsetDateTime::now_utc();
-    Ok(call::answer_with(service, request, &state.knowledge, &state.fetcher, now, &state.options).await?)
+    let limits = call::Limits { options: state.options, deadline: Some(started + state.config.request_timeout) };
+    Ok(call::answer_with(service, request, &state.knowledge, &state.fetcher, now, &limits).await?)
 }
 
 async fn feedback_handler(
