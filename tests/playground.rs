@@ -172,12 +172,24 @@ async fn the_playground_in_headless_chromium() {
     assert!(narrow.starts_with(b"\x89PNG"));
     client.find(Locator::Id("narrow")).await.unwrap().click().await.unwrap();
 
-    // A pasted Bundle, as order-select: the page makes the hook request.
+    // A pasted Bundle, as order-select, its draft chosen: the page makes the hook request.
     let bundle = std::fs::read_to_string(repo().join("examples/bundles/01-untreated-patient.json")).unwrap();
+    let draft = serde_json::from_str::<Value>(&bundle).unwrap()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == "MedicationRequest" && r["status"] == "draft")
+        .map(|r| format!("MedicationRequest/{}", r["id"].as_str().unwrap()))
+        .unwrap();
     paste(&client, &bundle).await;
     client.find(Locator::Id("hook")).await.unwrap().select_by_value("order-select").await.unwrap();
+    client.find(Locator::Id("draft")).await.unwrap().select_by_value(&draft).await.unwrap();
     client.find(Locator::Id("send")).await.unwrap().click().await.unwrap();
     until(&client, "return document.getElementById('request-pane').textContent.includes('\"order-select\"') && document.querySelectorAll('#cards .card.warning').length === 1", "the Bundle's card").await;
+    let pane = js(&client, "return document.getElementById('request-pane').textContent").await;
+    let sent: Value = serde_json::from_str(pane.as_str().unwrap()).unwrap();
+    assert_eq!(sent["context"]["selections"], json!([draft]), "the chosen draft is the selection");
 
     // A Condition display that is HTML is shown as text, never run.
     let payload = "<img src=x onerror=alert(1)>";
@@ -197,6 +209,24 @@ async fn the_playground_in_headless_chromium() {
     let detail = js(&client, "return document.querySelector('#cards .card .detail').textContent").await;
     assert!(detail.as_str().unwrap().contains(payload), "the display appears as text: {detail}");
     assert!(client.get_alert_text().await.is_err(), "no alert ran");
+
+    // Override with a reason from the menu: real feedback, answered 200.
+    client
+        .find(Locator::Css("#cards .override-reason"))
+        .await
+        .unwrap()
+        .select_by_value("pain-specialist-plan")
+        .await
+        .unwrap();
+    client.find(Locator::Css("#cards .override-button")).await.unwrap().click().await.unwrap();
+    until(&client, "return document.getElementById('feedback-status').dataset.status === '200' && document.getElementById('feedback-request').textContent.includes('overridden')", "the override answered 200").await;
+    let sent = js(&client, "return document.getElementById('feedback-request').textContent").await;
+    let sent: Value = serde_json::from_str(sent.as_str().unwrap()).unwrap();
+    assert_eq!(sent["feedback"][0]["overrideReason"]["reason"]["code"], "pain-specialist-plan");
+    assert_eq!(
+        sent["feedback"][0]["overrideReason"]["reason"]["system"],
+        "https://fhir.ketamine-cds.example/CodeSystem/override-reason"
+    );
     assert_eq!(
         js(&client, "return document.getElementById('analytics-link').getAttribute('href')").await,
         "/analytics"

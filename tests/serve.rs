@@ -536,3 +536,77 @@ fn a_short_soak_under_attack_keeps_answering_with_bounded_memory_and_ends_on_sig
     assert!(terminate(&mut child).success());
     assert!(started.elapsed() < Duration::from_secs(4), "shutdown took {:?}", started.elapsed());
 }
+
+/// Two `ketamine-cds serve` processes on one PostgreSQL store, as replicas behind a load
+/// balancer: a card issued by one and overridden through the other joins into one report, the
+/// snooze it starts holds on both, and an order-select override on one keeps order-sign on the
+/// other from repeating the card.
+#[test]
+fn two_replica_processes_on_one_postgresql_share_cards_feedback_snoozes_and_repeats() {
+    let pg = postgres::Postgres::start();
+    let url = pg.database("processes");
+    let env = || {
+        vec![
+            ("KETAMINE_CDS_STORE", url.clone()),
+            ("KETAMINE_CDS_STORE__PATIENT_KEY_SECRET", "the-same-secret-on-every-replica".to_owned()),
+            ("KETAMINE_CDS_STORE__MEMORY_REFRESH_MS", "200".to_owned()),
+        ]
+    };
+    let (pa, pb) = (free_port(), free_port());
+    let mut a = serve(&["--listen", &format!("127.0.0.1:{pa}")], &env());
+    let mut b = serve(&["--listen", &format!("127.0.0.1:{pb}")], &env());
+    wait_ready(&mut a, pa);
+    wait_ready(&mut b, pb);
+    let call = |port: u16, hook: &str, encounter: &str, n: u32| -> serde_json::Value {
+        let mut r = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+        r["hookInstance"] = serde_json::json!(format!("3a7e1c00-0000-4000-8000-{n:012}"));
+        r["hook"] = serde_json::json!(hook);
+        r["context"]["encounterId"] = serde_json::json!(encounter);
+        if hook == "order-select" {
+            r["context"]["selections"] = serde_json::json!(["MedicationRequest/ketamine-draft"]);
+        }
+        let service = if hook == "order-select" { "ketamine-order-select" } else { "ketamine-order-sign" };
+        let answer = post(port, &format!("/cds-services/{service}"), &r.to_string());
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap()
+    };
+    let overridden = |port: u16, service: &str, card: &serde_json::Value, code: &str| {
+        let body = serde_json::json!({ "feedback": [{
+            "card": card["uuid"], "outcome": "overridden",
+            "overrideReason": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": code } },
+            "outcomeTimestamp": "2100-01-01T00:00:00Z"
+        }]});
+        let answer = post(port, &format!("/cds-services/{service}/feedback"), &body.to_string());
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    };
+    let until_empty = |port: u16, hook: &str, encounter: &str, from: u32| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for n in from.. {
+            if call(port, hook, encounter, n)["cards"] == serde_json::json!([]) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the other replica never held the card back");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    // Order-select on A, overridden ("does not apply": no snooze) through B; order-sign on B in
+    // the same encounter does not repeat it, in another encounter it does.
+    let select = call(pa, "order-select", "encounter-1", 1);
+    overridden(pb, "ketamine-order-select", &select["cards"][0], "not-applicable");
+    until_empty(pb, "order-sign", "encounter-1", 100);
+    assert_eq!(call(pb, "order-sign", "encounter-2", 2)["cards"][0]["indicator"], "warning");
+
+    // A sign card from A snoozed through B holds on A too.
+    let sign = call(pa, "order-sign", "encounter-3", 3);
+    overridden(pb, "ketamine-order-sign", &sign["cards"][0], "pain-specialist-plan");
+    until_empty(pa, "order-sign", "encounter-4", 200);
+    assert!(terminate(&mut a).success() && terminate(&mut b).success());
+
+    // One report of both.
+    let report = report_json(&url);
+    assert_eq!(report["feedback"]["overridden"], 2);
+    assert_eq!(report["feedback"]["unmatched"], 0);
+    assert!(report["suppressed"].as_i64() >= Some(2), "{report:#}");
+    assert_eq!(report["override_reasons"], serde_json::json!({ "not-applicable": 1, "pain-specialist-plan": 1 }));
+}
