@@ -243,3 +243,22 @@ pub fn millis_of(instant: &str) -> Option<i64> {
 pub fn millis(at: time::OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comment_is_kept_only_when_the_site_says_so_and_the_same_item_has_the_same_id() {
+        let body = br#"{"feedback":[{"card":"c1","outcome":"overridden","overrideReason":{"reason":{"system":"s","code":"crps"},"userComment":"seen by Dr X"},"outcomeTimestamp":"2026-12-02T10:00:00Z"}]}"#;
+        let entries = crate::hooks::feedback::parse(body).unwrap();
+        let dropped = of_feedback("svc", &entries, 1, false);
+        assert_eq!(dropped[0].comment, None);
+        let kept = of_feedback("svc", &entries, 2, true);
+        assert_eq!(kept[0].comment.as_deref(), Some("seen by Dr X"));
+        assert_eq!(dropped[0].id, kept[0].id, "a retry of the same item is the same row");
+        assert_eq!(kept[0].reason_code.as_deref(), Some("crps"));
+        assert_eq!(kept[0].outcome_at, millis_of("2026-12-02T10:00:00Z"));
+        assert_eq!(millis_of("not a time"), None);
+    }
+}
