@@ -268,3 +268,47 @@ fn normalize_all(value: &mut Value) {
         _ => {}
     }
 }
+
+/// Other FHIR versions' shapes of the elements the rules read, in a prefetch (the direct reader
+/// passes them to the normaliser) and in the drafts: R5's `medication` and `reason`
+/// CodeableReferences, DSTU2's `wasNotTaken`, STU3's `taken`.
+#[test]
+fn r5_medication_and_reasons_and_older_not_taken_flags_are_read() {
+    use common::{evaluate, read_json, repo};
+    let mut request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+    let r4 = evaluate(&request).unwrap();
+    // R5: the draft's medication as a CodeableReference, and its reason.
+    let draft = &mut request["context"]["draftOrders"]["entry"][0]["resource"];
+    let concept = draft.as_object_mut().unwrap().remove("medicationCodeableConcept").expect("an R4 draft");
+    draft["medication"] = serde_json::json!({ "concept": concept });
+    let r5 = evaluate(&request).unwrap();
+    assert_eq!(r5["cards"][0]["summary"], r4["cards"][0]["summary"], "an R5 ketamine draft is examined as the R4 one");
+    assert_eq!(r5["cards"][0]["indicator"], "warning");
+
+    // An R5 duloxetine statement in the prefetch counts as the R4 one would; the same with
+    // `taken: "n"` (STU3) or `wasNotTaken: true` (DSTU2) documents nothing.
+    let statement = |extra: serde_json::Value| {
+        let mut r = serde_json::json!({
+            "resourceType": "MedicationStatement", "id": "ms-1", "status": "completed",
+            "subject": { "reference": "Patient/example-patient" },
+            "medication": { "concept": { "coding": [{ "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "596930", "display": "duloxetine 30 MG Delayed Release Oral Capsule" }] } },
+            "effectivePeriod": { "start": "2026-01-01", "end": "2026-04-01" },
+            "reason": [{ "concept": { "text": "ineffective" } }]
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    };
+    let with = |resource: serde_json::Value| {
+        let mut r = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+        r["prefetch"]["medicationStatements"] =
+            serde_json::json!({ "resourceType": "Bundle", "type": "searchset", "entry": [{ "resource": resource }] });
+        let answer = evaluate(&r).unwrap();
+        answer["cards"][0]["extension"]["ketamine-cds-card"]["classes"][0]["status"].as_str().unwrap().to_owned()
+    };
+    let tried = with(statement(serde_json::json!({})));
+    assert_ne!(tried, "not-documented", "the R5 statement is a trial of the SNRI class");
+    assert_eq!(with(statement(serde_json::json!({ "taken": "n" }))), "not-documented");
+    assert_eq!(with(statement(serde_json::json!({ "wasNotTaken": true }))), "not-documented");
+}

@@ -98,6 +98,7 @@ pub fn read(text: &str) -> Direct {
     let typed = match kind.as_ref() {
         "Patient" => strict(text).map(Typed::Patient),
         "Condition" if !marks.has(Needle::Patient) => strict(text).map(Typed::Condition),
+        "MedicationRequest" | "MedicationStatement" if marks.has(Needle::OtherVersion) => None,
         "MedicationRequest" => strict::<MedicationRequest>(text)
             .filter(|mr| doses_in_place(&mr.dosage_instruction, &marks))
             .map(Typed::Request),
@@ -133,10 +134,13 @@ enum Needle {
     DoseSimpleQuantity,
     DoseQuantity,
     DoseRange,
+    /// Keys of other FHIR versions the lean structs do not have: R5's `medication` and `reason`
+    /// (CodeableReferences), DSTU2's `wasNotTaken`, STU3's `taken`.
+    OtherVersion,
 }
 
-/// In the order of [`Needle`]'s variants.
-const NEEDLES: [&str; 9] = [
+/// In the order of [`Needle`]'s variants (the last four are all [`Needle::OtherVersion`]).
+const NEEDLES: [&str; 13] = [
     "\"resourceType\"",
     "\\u",
     "null",
@@ -146,6 +150,10 @@ const NEEDLES: [&str; 9] = [
     "\"doseSimpleQuantity\"",
     "\"doseQuantity\"",
     "\"doseRange\"",
+    "\"medication\"",
+    "\"reason\"",
+    "\"wasNotTaken\"",
+    "\"taken\"",
 ];
 
 /// Which needles a resource's text holds, found in one pass over it.
@@ -163,7 +171,7 @@ impl Marks {
         });
         let mut marks = Self { found: 0, resource_types: 0 };
         for m in NEEDLE_SEARCH.find_iter(text) {
-            let index = m.pattern().as_usize();
+            let index = m.pattern().as_usize().min(Needle::OtherVersion as usize);
             marks.found |= 1 << index;
             marks.resource_types += usize::from(index == Needle::ResourceType as usize);
         }

@@ -18,6 +18,7 @@ fn is_list_element(key: &str) -> bool {
             | "modifierExtension"
             | "reasonCode"
             | "reasonReference"
+            | "reason"
             | "dosageInstruction"
             | "doseAndRate"
             | "note"
@@ -66,10 +67,15 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
     wrap_lists(obj);
     match kind.as_str() {
         "MedicationRequest" => {
+            r5_medication(obj);
+            r5_reasons(obj);
             first_of_list(obj, "statusReason");
             normalize_dosages(obj, "dosageInstruction");
         }
         "MedicationStatement" => {
+            r5_medication(obj);
+            r5_reasons(obj);
+            not_taken(obj);
             rename(obj, "patient", "subject");
             ensure_list(obj, "statusReason");
             ensure_list(obj, "dosage");
@@ -100,6 +106,47 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
         _ => {}
     }
     Some(kind)
+}
+
+/// R5 names the medication of a MedicationRequest or MedicationStatement with one
+/// CodeableReference, `medication: {concept | reference}`: read as R4's
+/// `medicationCodeableConcept` / `medicationReference`.
+fn r5_medication(obj: &mut Map<String, Value>) {
+    if obj.contains_key("medicationCodeableConcept") || obj.contains_key("medicationReference") {
+        return;
+    }
+    let Some(Value::Object(mut medication)) = obj.remove("medication") else { return };
+    if let Some(concept) = medication.remove("concept") {
+        obj.insert("medicationCodeableConcept".into(), concept);
+    }
+    if let Some(reference) = medication.remove("reference") {
+        obj.insert("medicationReference".into(), reference);
+    }
+}
+
+/// R5's `reason` (a list of CodeableReferences) read as R4's `reasonCode` and
+/// `reasonReference`.
+fn r5_reasons(obj: &mut Map<String, Value>) {
+    let Some(Value::Array(reasons)) = obj.remove("reason") else { return };
+    for reason in reasons {
+        let Value::Object(mut reason) = reason else { continue };
+        for (part, key) in [("concept", "reasonCode"), ("reference", "reasonReference")] {
+            if let Some(value) = reason.remove(part) {
+                if let Value::Array(list) = obj.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
+                    list.push(value);
+                }
+            }
+        }
+    }
+}
+
+/// DSTU2's `wasNotTaken: true` and STU3's `taken: "n"` say what R4's status `not-taken` says.
+fn not_taken(obj: &mut Map<String, Value>) {
+    let dstu2 = obj.remove("wasNotTaken").is_some_and(|v| v == Value::Bool(true));
+    let stu3 = obj.remove("taken").is_some_and(|v| v == "n");
+    if dstu2 || stu3 {
+        obj.insert("status".into(), Value::from("not-taken"));
+    }
 }
 
 /// Removes and returns the `contained` resources of `resource`, so that a broken contained

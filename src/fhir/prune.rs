@@ -18,9 +18,10 @@ use serde_json::{Map, Value};
 
 use super::raw::{EntryList, RawEntry};
 
-/// Elements of a FHIR resource that are kept: every element the lean structs read, the older
-/// spellings the normaliser renames (`patient`, `reasonCodeableConcept`, `dateWritten`), and
-/// `resourceType`. A test checks this against the structs' own field lists.
+/// Elements of a FHIR resource that are kept: every element the lean structs read, the other
+/// versions' spellings the normaliser rewrites (`patient`, `reasonCodeableConcept`,
+/// `dateWritten`; R5's `medication` and `reason`; `taken`, `wasNotTaken`), and `resourceType`.
+/// A test checks this against the structs' own field lists.
 pub const READ_ELEMENTS: &[&str] = &[
     "resourceType",
     "id",
@@ -28,6 +29,7 @@ pub const READ_ELEMENTS: &[&str] = &[
     "statusReason",
     "medicationCodeableConcept",
     "medicationReference",
+    "medication",
     "subject",
     "patient",
     "authoredOn",
@@ -35,6 +37,9 @@ pub const READ_ELEMENTS: &[&str] = &[
     "reasonCode",
     "reasonCodeableConcept",
     "reasonReference",
+    "reason",
+    "taken",
+    "wasNotTaken",
     "dosageInstruction",
     "dispenseRequest",
     "effectiveDateTime",
