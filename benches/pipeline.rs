@@ -51,6 +51,7 @@ fn stages(c: &mut Criterion) {
         let assessments = guideline::assess(Hook::OrderSign, &[], &record, &knowledge, &today);
         let call = CallInfo {
             hook: Hook::OrderSign,
+            version: Default::default(),
             hook_instance: &request.hook_instance,
             patient_id: "p1",
             encounter_id: None,

@@ -157,11 +157,12 @@ pub async fn answer_with(
     limits.in_time()?;
     let defaults = &limits.options;
     let options = defaults.with_request(request.extension.as_ref())?;
+    let version = crate::fhir::version::of_drafts(&request.context.draft_orders);
     let hook = service.hook;
     let mut record = read_drafts(&mut request);
     if !trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
         // No ketamine order: no patient data is needed, and none is read.
-        return Ok(finish(hook, &request, &record, knowledge, now, (0, 0), options));
+        return Ok(finish(hook, &request, &record, knowledge, now, (0, 0), (options, version)));
     }
     // The prefetch is read before the trigger is decided: a draft's Medication may be in it.
     let mut missing = prefetch::missing(&request.prefetch);
@@ -188,7 +189,7 @@ pub async fn answer_with(
         }
         limits.in_time()?;
     }
-    let evaluation = finish(hook, &request, &record, knowledge, now, (prefetched, fetched), options);
+    let evaluation = finish(hook, &request, &record, knowledge, now, (prefetched, fetched), (options, version));
     limits.in_time()?;
     Ok(evaluation)
 }
@@ -233,8 +234,8 @@ fn fhir_server(request: &HookRequest) -> Option<FhirServer<'_>> {
     })
 }
 
-/// Assesses the record and words the cards the options let through; `data` is the prefetched
-/// and fetched key counts.
+/// Assesses the record and words the cards the options let through, their suggestions in the
+/// client's FHIR version; `(prefetched, fetched)` are the key counts.
 fn finish(
     hook: Hook,
     request: &HookRequest,
@@ -242,12 +243,13 @@ fn finish(
     knowledge: &Knowledge,
     now: time::OffsetDateTime,
     (prefetched, fetched): (usize, usize),
-    options: CardOptions,
+    (options, version): (CardOptions, crate::fhir::version::FhirVersion),
 ) -> Evaluation {
     let assessments =
         guideline::assess(hook, &request.context.selections, record, knowledge, &Today::from_datetime(now));
     let call = CallInfo {
         hook,
+        version,
         hook_instance: &request.hook_instance,
         patient_id: &request.context.patient_id,
         encounter_id: request.context.encounter_id.as_deref(),

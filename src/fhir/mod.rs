@@ -27,5 +27,6 @@ pub mod prune;
 pub mod raw;
 pub mod record;
 pub mod resources;
+pub mod version;
 
 pub use record::{Origin, PatientRecord};
