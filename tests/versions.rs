@@ -87,3 +87,26 @@ fn every_version_gets_the_same_card_and_suggestions_in_its_own_shape() {
     assert!(order["dosageInstruction"][0]["doseAndRate"].is_array());
     assert_eq!(order["encounter"]["reference"], "Encounter/example-encounter");
 }
+
+/// A call shaped as the public CDS Hooks sandbox sends it to a DSTU2 FHIR server: the draft a
+/// `MedicationOrder` with `patient` and `dateWritten`, over HTTP. The warning comes back with a
+/// MedicationOrder to create and the draft (named as a MedicationOrder) to delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_shaped_dstu2_medication_order_call() {
+    let server = TestServer::start();
+    let request = untreated(|d| {
+        d.insert("resourceType".into(), json!("MedicationOrder"));
+        let subject = d.remove("subject").unwrap();
+        d.insert("patient".into(), subject);
+        d.remove("intent");
+        d.insert("dateWritten".into(), json!("2026-11-20"));
+    });
+    let response =
+        client().post(format!("{}/cds-services/ketamine-order-sign", server.base)).json(&request).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_valid_response(&body);
+    assert_eq!(body["cards"][0]["indicator"], "warning");
+    assert_eq!(created(&body)["resourceType"], "MedicationOrder");
+    assert_eq!(deleted(&body), "MedicationOrder/ketamine-draft");
+}
