@@ -13,6 +13,31 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::knowledge::Knowledge;
+use crate::store::Location;
+use crate::store::db::Db;
+
+/// The store a reading command (`report`, `snoozes`) opens: a SQLite file that exists or a
+/// PostgreSQL URL (`none`, and a file not there, would read nothing — or create an empty one).
+fn existing_store(url: &str) -> Result<Location, String> {
+    match Location::parse(url)? {
+        Location::None => Err("--store none keeps nothing to read".into()),
+        Location::Sqlite(path) if !path.is_file() => {
+            Err(format!("no store at {} (the service creates it on first start)", path.display()))
+        }
+        location => Ok(location),
+    }
+}
+
+/// Runs `read` on the store at `location` on a runtime of its own, then closes the store.
+fn with_store<T>(location: &Location, read: impl AsyncFnOnce(&Db) -> Result<T, sqlx::Error>) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let db = Db::connect_lazy(location)?.ok_or_else(|| "no store".to_owned())?;
+        let result = read(&db).await.map_err(|e| format!("store {}: {e}", location.describe()));
+        db.close().await;
+        result
+    })
+}
 
 /// `check-profiles [DIR]`: prints every problem with file and JSON path; exit code 1 if any.
 pub fn check_profiles(dir: Option<&Path>, out: &mut dyn Write) -> u8 {

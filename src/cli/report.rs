@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::report::{self, render, window};
-use crate::store::db::Db;
-use crate::store::{Location, location};
+use crate::store::location;
 
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
@@ -34,19 +33,7 @@ pub fn run(
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> u8 {
-    let location = match Location::parse(&args.store) {
-        Ok(Location::None) => {
-            let _ = writeln!(err, "ketamine-cds report: --store none has nothing to report");
-            return 2;
-        }
-        Ok(Location::Sqlite(path)) if !path.is_file() => {
-            let _ = writeln!(
-                err,
-                "ketamine-cds report: no store at {} (the service creates it on first start)",
-                path.display()
-            );
-            return 2;
-        }
+    let location = match super::existing_store(&args.store) {
         Ok(l) => l,
         Err(e) => {
             let _ = writeln!(err, "ketamine-cds report: {e}");
@@ -60,21 +47,7 @@ pub fn run(
             return 2;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = writeln!(err, "ketamine-cds report: {e}");
-            return 1;
-        }
-    };
-    let tallies = runtime.block_on(async {
-        let db = Db::connect_lazy(&location)?.ok_or_else(|| "no store".to_owned())?;
-        let tallies =
-            db.tallies(window.since, window.until).await.map_err(|e| format!("store {}: {e}", location.describe()));
-        db.close().await;
-        tallies
-    });
-    let tallies = match tallies {
+    let tallies = match super::with_store(&location, async |db| db.tallies(window.since, window.until).await) {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(err, "ketamine-cds report: {e}");

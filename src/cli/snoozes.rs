@@ -5,10 +5,9 @@
 use clap::Args;
 
 use crate::knowledge::Knowledge;
-use crate::store::db::Db;
 use crate::store::events::millis;
+use crate::store::location;
 use crate::store::memory::Snapshot;
-use crate::store::{Location, location};
 
 #[derive(Debug, Clone, Args)]
 pub struct SnoozesArgs {
@@ -32,74 +31,61 @@ pub fn run(
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> u8 {
-    let location = match Location::parse(&args.store) {
-        Ok(Location::Sqlite(path)) if !path.is_file() => {
-            let _ = writeln!(err, "ketamine-cds snoozes: no store at {}", path.display());
-            return 2;
-        }
-        Ok(Location::None) => {
-            let _ = writeln!(err, "ketamine-cds snoozes: --store none keeps no snoozes");
-            return 2;
-        }
+    let location = match super::existing_store(&args.store) {
         Ok(l) => l,
         Err(e) => {
             let _ = writeln!(err, "ketamine-cds snoozes: {e}");
             return 2;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = writeln!(err, "ketamine-cds snoozes: {e}");
-            return 1;
-        }
-    };
     let now = millis(now);
     let step_therapy = &knowledge.plan.step_therapy;
-    let result = runtime.block_on(async {
-        let db = Db::connect_lazy(&location)?.ok_or_else(|| "no store".to_owned())?;
-        let describe = |e: sqlx::Error| format!("store {}: {e}", location.describe());
-        let outcome = match &args.lift {
-            Some(card) => {
-                let rows = db.overridden_step_therapy(0).await.map_err(describe)?;
-                let snapshot = Snapshot::build(&rows, |s, c| step_therapy.snooze_days(s, c), now);
-                if !snapshot.snoozes.values().flatten().any(|s| &s.card_uuid == card) {
-                    Err(format!("no snooze in force for card {card}"))
-                } else {
-                    db.lift(card, now).await.map_err(describe)?;
-                    Ok(format!("lifted: the step-therapy warning of card {card} shows again\n"))
-                }
+    let snapshot =
+        |rows: &[crate::store::db::OverriddenCard]| Snapshot::build(rows, |s, c| step_therapy.snooze_days(s, c), now);
+    let result = match &args.lift {
+        Some(card) => super::with_store(&location, async |db| {
+            let in_force = snapshot(&db.overridden_step_therapy(0).await?)
+                .snoozes
+                .values()
+                .flatten()
+                .any(|s| &s.card_uuid == card);
+            if in_force {
+                db.lift(card, now).await?;
             }
-            None => {
-                let longest = step_therapy.snooze_days.iter().flatten().copied().max().unwrap_or(0);
-                let since = now.saturating_sub(i64::from(longest) * 86_400_000);
-                let rows = db.overridden_step_therapy(since).await.map_err(describe)?;
-                let snapshot = Snapshot::build(&rows, |s, c| step_therapy.snooze_days(s, c), now);
-                let mut listed: Vec<(&String, &crate::store::memory::Snooze)> = snapshot
-                    .snoozes
-                    .iter()
-                    .flat_map(|(patient, list)| list.iter().map(move |s| (patient, s)))
-                    .collect();
-                listed.sort_by_key(|(_, s)| s.since);
-                let mut text = format!("{} snoozes in force\n", listed.len());
-                for (patient, s) in listed {
-                    text.push_str(&format!(
-                        "{}  patient {}…  {}  since {}  until {}  knowledge {}  classes {}\n",
-                        s.card_uuid,
-                        patient.get(..12).unwrap_or(patient),
-                        s.reason_code,
-                        crate::report::instant(s.since),
-                        crate::report::instant(s.until),
-                        s.knowledge_version,
-                        s.classes
-                    ));
-                }
-                Ok(text)
+            Ok(in_force)
+        })
+        .and_then(|in_force| {
+            if in_force {
+                Ok(format!("lifted: the step-therapy warning of card {card} shows again\n"))
+            } else {
+                Err(format!("no snooze in force for card {card}"))
             }
-        };
-        db.close().await;
-        outcome
-    });
+        }),
+        None => super::with_store(&location, async |db| {
+            let longest = step_therapy.snooze_days.iter().flatten().copied().max().unwrap_or(0);
+            db.overridden_step_therapy(now.saturating_sub(i64::from(longest) * 86_400_000)).await
+        })
+        .map(|rows| {
+            let snapshot = snapshot(&rows);
+            let mut listed: Vec<(&String, &crate::store::memory::Snooze)> =
+                snapshot.snoozes.iter().flat_map(|(patient, list)| list.iter().map(move |s| (patient, s))).collect();
+            listed.sort_by_key(|(_, s)| s.since);
+            let mut text = format!("{} snoozes in force\n", listed.len());
+            for (patient, s) in listed {
+                text.push_str(&format!(
+                    "{}  patient {}…  {}  since {}  until {}  knowledge {}  classes {}\n",
+                    s.card_uuid,
+                    patient.get(..12).unwrap_or(patient),
+                    s.reason_code,
+                    crate::report::instant(s.since),
+                    crate::report::instant(s.until),
+                    s.knowledge_version,
+                    s.classes
+                ));
+            }
+            text
+        }),
+    };
     match result {
         Ok(text) => {
             let _ = out.write_all(text.as_bytes());

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
+use sqlx::any::AnyRow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, Row, Transaction};
 
@@ -333,124 +334,131 @@ impl Db {
     /// Everything a report over `[since, until)` needs, counted by the database.
     pub async fn tallies(&self, since: i64, until: i64) -> Result<Tallies, sqlx::Error> {
         self.ready().await?;
+        // Every query of a report binds the window as $1, $2 and reads its rows with `read`.
+        let window = |sql: &'static str| sqlx::query(sql).bind(since).bind(until);
+        async fn rows<'q, T>(
+            query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+            pool: &AnyPool,
+            read: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
+        ) -> Result<Vec<T>, sqlx::Error> {
+            query.fetch_all(pool).await?.iter().map(read).collect()
+        }
         let pool = &self.pool;
-        let examined = sqlx::query(
-            "SELECT hook, outcome, knowledge_version, (at - 345600000) / 604800000 AS week, COUNT(*) AS calls, \
-             CAST(SUM(orders) AS BIGINT) AS orders FROM examined WHERE at >= $1 AND at < $2 \
-             GROUP BY hook, outcome, knowledge_version, week ORDER BY week, hook, outcome",
-        )
-        .bind(since)
-        .bind(until)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(ExaminedTally {
-                hook: r.try_get(0)?,
+        let pair = |r: &AnyRow| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?));
+        let outcome = |r: &AnyRow| {
+            Ok(OutcomeTally {
+                kind: r.try_get(0)?,
                 outcome: r.try_get(1)?,
-                knowledge_version: r.try_get(2)?,
-                week: r.try_get(3)?,
-                calls: r.try_get(4)?,
-                orders: r.try_get(5)?,
+                reason_code: r.try_get(2)?,
+                cards: r.try_get(3)?,
             })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-        let cards = sqlx::query(
-            "SELECT hook, kind, suppressed, (issued_at - 345600000) / 604800000 AS week, COUNT(*) AS n FROM cards \
-             WHERE issued_at >= $1 AND issued_at < $2 GROUP BY hook, kind, suppressed, week ORDER BY week, hook, kind",
-        )
-        .bind(since)
-        .bind(until)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(CardTally {
-                hook: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                suppressed: r.try_get::<i64, _>(2)? != 0,
-                week: r.try_get(3)?,
-                cards: r.try_get(4)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-        let outcome_rows = |sql: &'static str| async move {
-            sqlx::query(sql)
-                .bind(since)
-                .bind(until)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(OutcomeTally {
-                        kind: r.try_get(0)?,
-                        outcome: r.try_get(1)?,
-                        reason_code: r.try_get(2)?,
-                        cards: r.try_get(3)?,
-                    })
+        };
+        let examined = rows(
+            window(
+                "SELECT hook, outcome, knowledge_version, (at - 345600000) / 604800000 AS week, COUNT(*) AS calls, \
+                 CAST(SUM(orders) AS BIGINT) AS orders FROM examined WHERE at >= $1 AND at < $2 \
+                 GROUP BY hook, outcome, knowledge_version, week ORDER BY week, hook, outcome",
+            ),
+            pool,
+            |r| {
+                Ok(ExaminedTally {
+                    hook: r.try_get(0)?,
+                    outcome: r.try_get(1)?,
+                    knowledge_version: r.try_get(2)?,
+                    week: r.try_get(3)?,
+                    calls: r.try_get(4)?,
+                    orders: r.try_get(5)?,
                 })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        };
-        let outcomes = outcome_rows(
-            "SELECT c.kind, f.outcome, CAST(NULL AS TEXT), COUNT(DISTINCT c.uuid) FROM cards c \
-             JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
-             GROUP BY c.kind, f.outcome ORDER BY c.kind, f.outcome",
+            },
         )
         .await?;
-        let override_reasons = outcome_rows(
-            "SELECT c.kind, f.outcome, f.reason_code, COUNT(DISTINCT c.uuid) FROM cards c \
-             JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
-             AND f.outcome = 'overridden' GROUP BY c.kind, f.outcome, f.reason_code ORDER BY c.kind, f.reason_code",
+        let cards = rows(
+            window(
+                "SELECT hook, kind, suppressed, (issued_at - 345600000) / 604800000 AS week, COUNT(*) AS n FROM cards \
+                 WHERE issued_at >= $1 AND issued_at < $2 GROUP BY hook, kind, suppressed, week ORDER BY week, hook, kind",
+            ),
+            pool,
+            |r| {
+                Ok(CardTally {
+                    hook: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    suppressed: r.try_get::<i64, _>(2)? != 0,
+                    week: r.try_get(3)?,
+                    cards: r.try_get(4)?,
+                })
+            },
         )
         .await?;
-        let pairs = |sql: &'static str| async move {
-            sqlx::query(sql)
-                .bind(since)
-                .bind(until)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        };
-        let with_feedback = pairs(
-            "SELECT c.kind, COUNT(*) FROM cards c WHERE c.issued_at >= $1 AND c.issued_at < $2 \
-             AND EXISTS (SELECT 1 FROM feedback f WHERE f.card_uuid = c.uuid) GROUP BY c.kind ORDER BY c.kind",
+        let outcomes = rows(
+            window(
+                "SELECT c.kind, f.outcome, CAST(NULL AS TEXT), COUNT(DISTINCT c.uuid) FROM cards c \
+                 JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
+                 GROUP BY c.kind, f.outcome ORDER BY c.kind, f.outcome",
+            ),
+            pool,
+            outcome,
         )
         .await?;
-        let offered = pairs(
-            "SELECT agent, COUNT(*) FROM suggestions WHERE issued_at >= $1 AND issued_at < $2 \
-             GROUP BY agent ORDER BY agent",
+        let override_reasons = rows(
+            window(
+                "SELECT c.kind, f.outcome, f.reason_code, COUNT(DISTINCT c.uuid) FROM cards c \
+                 JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
+                 AND f.outcome = 'overridden' GROUP BY c.kind, f.outcome, f.reason_code ORDER BY c.kind, f.reason_code",
+            ),
+            pool,
+            outcome,
         )
         .await?;
-        let accepted = pairs(
-            "SELECT s.agent, COUNT(DISTINCT s.uuid) FROM accepted a JOIN suggestions s ON s.uuid = a.suggestion_uuid \
-             WHERE s.issued_at >= $1 AND s.issued_at < $2 GROUP BY s.agent ORDER BY s.agent",
+        let with_feedback = rows(
+            window(
+                "SELECT c.kind, COUNT(*) FROM cards c WHERE c.issued_at >= $1 AND c.issued_at < $2 \
+                 AND EXISTS (SELECT 1 FROM feedback f WHERE f.card_uuid = c.uuid) GROUP BY c.kind ORDER BY c.kind",
+            ),
+            pool,
+            pair,
         )
         .await?;
-        let versions = pairs(
-            "SELECT knowledge_version, MIN(at) FROM examined WHERE at >= $1 AND at < $2 \
-             GROUP BY knowledge_version ORDER BY MIN(at)",
+        let offered = rows(
+            window(
+                "SELECT agent, COUNT(*) FROM suggestions WHERE issued_at >= $1 AND issued_at < $2 \
+                 GROUP BY agent ORDER BY agent",
+            ),
+            pool,
+            pair,
         )
         .await?;
-        let delays_ms = sqlx::query(
-            "SELECT f.outcome_at - c.issued_at FROM feedback f JOIN cards c ON c.uuid = f.card_uuid \
-             WHERE c.issued_at >= $1 AND c.issued_at < $2 AND f.outcome_at >= c.issued_at LIMIT $3",
+        let accepted = rows(
+            window(
+                "SELECT s.agent, COUNT(DISTINCT s.uuid) FROM accepted a JOIN suggestions s ON s.uuid = a.suggestion_uuid \
+                 WHERE s.issued_at >= $1 AND s.issued_at < $2 GROUP BY s.agent ORDER BY s.agent",
+            ),
+            pool,
+            pair,
         )
-        .bind(since)
-        .bind(until)
-        .bind(MAX_DELAYS)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<_, sqlx::Error>>()?;
-        let unmatched_feedback = sqlx::query(
+        .await?;
+        let versions = rows(
+            window(
+                "SELECT knowledge_version, MIN(at) FROM examined WHERE at >= $1 AND at < $2 \
+                 GROUP BY knowledge_version ORDER BY MIN(at)",
+            ),
+            pool,
+            pair,
+        )
+        .await?;
+        let delays_ms = rows(
+            window(
+                "SELECT f.outcome_at - c.issued_at FROM feedback f JOIN cards c ON c.uuid = f.card_uuid \
+                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND f.outcome_at >= c.issued_at LIMIT $3",
+            )
+            .bind(MAX_DELAYS),
+            pool,
+            |r| r.try_get::<i64, _>(0),
+        )
+        .await?;
+        let unmatched_feedback = window(
             "SELECT COUNT(*) FROM feedback f WHERE f.received_at >= $1 AND f.received_at < $2 \
              AND NOT EXISTS (SELECT 1 FROM cards c WHERE c.uuid = f.card_uuid)",
         )
-        .bind(since)
-        .bind(until)
         .fetch_one(pool)
         .await?
         .try_get(0)?;

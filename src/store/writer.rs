@@ -95,9 +95,6 @@ impl Queue {
             }
         }
     }
-}
-
-impl Queue {
     /// Waits (at most `within`) until every row offered so far has been written; false if the
     /// time ran out (the database is slow or down).
     pub async fn flushed(&self, within: Duration) -> bool {
