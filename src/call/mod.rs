@@ -20,6 +20,7 @@ use std::future::Future;
 
 use crate::cards::{self, CallInfo};
 use crate::fhir::fetch::{Fetcher, KeyResult, Search};
+use crate::fhir::version::FhirVersion;
 use crate::fhir::{Origin, PatientRecord};
 use crate::guideline::{self, Hook, Today, trigger};
 use crate::hooks::options::CardOptions;
@@ -90,14 +91,26 @@ pub struct FhirServer<'a> {
     pub token: Option<&'a str>,
 }
 
-/// Reads prefetch keys the client did not send from its FHIR server.
+/// Searches for the server's FHIR version (`None`: it did not say).
+pub type SearchesFor<'a> = Box<dyn FnOnce(Option<FhirVersion>) -> Vec<Search> + Send + 'a>;
+
+/// Reads prefetch keys the client did not send from its FHIR server: the searches written for
+/// the server's version, which it returns too.
 pub trait Fetch: Sync {
-    fn fetch(&self, server: FhirServer<'_>, searches: &[Search]) -> impl Future<Output = Vec<KeyResult>> + Send;
+    fn fetch<'a>(
+        &'a self,
+        server: FhirServer<'a>,
+        searches: SearchesFor<'a>,
+    ) -> impl Future<Output = (Option<FhirVersion>, Vec<KeyResult>)> + Send + 'a;
 }
 
 /// The FHIR-server fallback.
 impl Fetch for Fetcher {
-    fn fetch(&self, server: FhirServer<'_>, searches: &[Search]) -> impl Future<Output = Vec<KeyResult>> + Send {
+    fn fetch<'a>(
+        &'a self,
+        server: FhirServer<'a>,
+        searches: SearchesFor<'a>,
+    ) -> impl Future<Output = (Option<FhirVersion>, Vec<KeyResult>)> + Send + 'a {
         Fetcher::fetch(self, server.base, server.token, searches)
     }
 }
@@ -107,9 +120,13 @@ impl Fetch for Fetcher {
 pub struct NoFetch;
 
 impl Fetch for NoFetch {
-    async fn fetch(&self, _: FhirServer<'_>, searches: &[Search]) -> Vec<KeyResult> {
+    async fn fetch<'a>(
+        &'a self,
+        _: FhirServer<'a>,
+        searches: SearchesFor<'a>,
+    ) -> (Option<FhirVersion>, Vec<KeyResult>) {
         let why = "not prefetched (absent or an OperationOutcome); this caller reads no FHIR server";
-        searches.iter().map(|s| (s.key, Err(why.to_owned()))).collect()
+        (None, searches(None).iter().map(|s| (s.key, Err(why.to_owned()))).collect())
     }
 }
 
@@ -157,11 +174,18 @@ pub async fn answer_with(
     limits.in_time()?;
     let defaults = &limits.options;
     let options = defaults.with_request(request.extension.as_ref())?;
-    let version = crate::fhir::version::of_drafts(&request.context.draft_orders);
     let hook = service.hook;
     let mut record = read_drafts(&mut request);
+    // The drafts tell the client's version, else its server's /metadata, else the rest of the
+    // call (see fhir::version).
+    let drafts_version = record.seen_version;
+    let mut server_version = None;
+    let client_version = |record: &PatientRecord, server: Option<FhirVersion>| {
+        drafts_version.or(server).or(record.seen_version).unwrap_or_default()
+    };
     if !trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
         // No ketamine order: no patient data is needed, and none is read.
+        let version = client_version(&record, None);
         return Ok(finish(hook, &request, &record, knowledge, now, (0, 0), (options, version)));
     }
     // The prefetch is read before the trigger is decided: a draft's Medication may be in it.
@@ -172,8 +196,13 @@ pub async fn answer_with(
     if !missing.is_empty() && trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
         let mut why = Vec::new();
         if let Some(server) = fhir_server(&request) {
-            let searches = prefetch::searches(&missing, &request.context.patient_id);
-            for (key, result) in fetcher.fetch(server, &searches).await {
+            let (keys, patient_id) = (missing.clone(), request.context.patient_id.as_str());
+            let guess = client_version(&record, None);
+            let searches: SearchesFor<'_> =
+                Box::new(move |version| prefetch::searches(&keys, patient_id, version.unwrap_or(guess)));
+            let (version, results) = fetcher.fetch(server, searches).await;
+            server_version = version;
+            for (key, result) in results {
                 match result {
                     Ok(bundle) => {
                         record.add(bundle, Origin::History);
@@ -189,6 +218,7 @@ pub async fn answer_with(
         }
         limits.in_time()?;
     }
+    let version = client_version(&record, server_version);
     let evaluation = finish(hook, &request, &record, knowledge, now, (prefetched, fetched), (options, version));
     limits.in_time()?;
     Ok(evaluation)
@@ -243,7 +273,7 @@ fn finish(
     knowledge: &Knowledge,
     now: time::OffsetDateTime,
     (prefetched, fetched): (usize, usize),
-    (options, version): (CardOptions, crate::fhir::version::FhirVersion),
+    (options, version): (CardOptions, FhirVersion),
 ) -> Evaluation {
     let assessments =
         guideline::assess(hook, &request.context.selections, record, knowledge, &Today::from_datetime(now));

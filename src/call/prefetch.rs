@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::fhir::fetch::Search;
+use crate::fhir::version::FhirVersion;
 use crate::hooks::{HookError, Prefetched};
 
 /// Prefetch keys and the FHIR query each stands for. The patient record is built from these;
@@ -45,12 +46,20 @@ pub fn missing(prefetch: &BTreeMap<String, Prefetched>) -> Vec<&'static str> {
     REQUIRED.iter().copied().filter(|key| matches!(prefetch.get(*key), None | Some(Prefetched::Failed(_)))).collect()
 }
 
-/// The searches that read `keys` for `patient_id` (the templates, the patient id filled in).
-pub fn searches(keys: &[&'static str], patient_id: &str) -> Vec<Search> {
+/// The searches that read `keys` for `patient_id` from a server of `version`: the templates,
+/// the patient id filled in. Every version has the templates' search parameters (`patient`,
+/// `_include`) but DSTU2, whose orders are `MedicationOrder`s. None filters Conditions by
+/// status: the parameter differs (`clinicalstatus` in DSTU2, a code in STU3, a token on a
+/// CodeableConcept from R4), and a server-side filter would drop the problem-list entries
+/// without a status, which the rules count as active.
+pub fn searches(keys: &[&'static str], patient_id: &str, version: FhirVersion) -> Vec<Search> {
     keys.iter()
         .filter_map(|key| {
             let (_, template) = TEMPLATES.iter().find(|(k, _)| k == key)?;
-            Some(Search { key, path: template.replace("{{context.patientId}}", patient_id) })
+            let path = template.replace("{{context.patientId}}", patient_id);
+            let path =
+                if version == FhirVersion::Dstu2 { path.replace("MedicationRequest", "MedicationOrder") } else { path };
+            Some(Search { key, path })
         })
         .collect()
 }
@@ -77,12 +86,28 @@ mod tests {
     #[test]
     fn every_required_key_has_a_template_and_every_record_type_a_key() {
         for key in REQUIRED {
-            assert_eq!(searches(&[key], "p1").len(), 1, "{key} has no template");
+            assert_eq!(searches(&[key], "p1", FhirVersion::R4).len(), 1, "{key} has no template");
         }
         for kind in ["Condition", "MedicationRequest", "Medication", "MedicationStatement", "AllergyIntolerance"] {
             assert!(key_for(kind).is_some_and(|k| REQUIRED.contains(&k)), "{kind}");
         }
-        assert_eq!(searches(&["conditions"], "p1")[0].path, "Condition?patient=p1");
+        assert_eq!(searches(&["conditions"], "p1", FhirVersion::R4)[0].path, "Condition?patient=p1");
+    }
+
+    #[test]
+    fn a_dstu2_server_is_searched_for_medication_orders_the_others_as_the_templates_say() {
+        let keys = ["conditions", "medicationRequests"];
+        let paths = |v| searches(&keys, "p1", v).into_iter().map(|s| s.path).collect::<Vec<_>>();
+        assert_eq!(
+            paths(FhirVersion::Dstu2),
+            ["Condition?patient=p1", "MedicationOrder?patient=p1&_include=MedicationOrder:medication"]
+        );
+        for version in [FhirVersion::Stu3, FhirVersion::R4, FhirVersion::R5] {
+            assert_eq!(
+                paths(version),
+                ["Condition?patient=p1", "MedicationRequest?patient=p1&_include=MedicationRequest:medication"]
+            );
+        }
     }
 
     #[test]

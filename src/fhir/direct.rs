@@ -105,7 +105,9 @@ pub fn read(text: &str) -> Direct {
         "MedicationStatement" if !marks.has(Needle::Patient) => {
             strict::<MedicationStatement>(text).filter(|ms| doses_in_place(&ms.dosage, &marks)).map(Typed::Statement)
         }
-        "Medication" if !marks.has(Needle::Subject) => strict(text).map(Typed::Medication),
+        "Medication" if !marks.has(Needle::Subject) && !marks.has(Needle::OtherVersion) => {
+            strict(text).map(Typed::Medication)
+        }
         "Condition" | "MedicationStatement" | "Medication" | "AllergyIntolerance" | "MedicationOrder" => None,
         _ => return Direct::NotRead,
     };
@@ -135,12 +137,13 @@ enum Needle {
     DoseQuantity,
     DoseRange,
     /// Keys of other FHIR versions the lean structs do not have: R5's `medication` and `reason`
-    /// (CodeableReferences), DSTU2's `wasNotTaken`, STU3's `taken`.
+    /// (CodeableReferences), DSTU2's `wasNotTaken`, STU3's `taken` and encounter as `context`;
+    /// of a Medication, R5's `doseForm` and ingredient `item`, DSTU2's `product`.
     OtherVersion,
 }
 
-/// In the order of [`Needle`]'s variants (the last four are all [`Needle::OtherVersion`]).
-const NEEDLES: [&str; 13] = [
+/// In the order of [`Needle`]'s variants (the last eight are all [`Needle::OtherVersion`]).
+const NEEDLES: [&str; 17] = [
     "\"resourceType\"",
     "\\u",
     "null",
@@ -154,6 +157,10 @@ const NEEDLES: [&str; 13] = [
     "\"reason\"",
     "\"wasNotTaken\"",
     "\"taken\"",
+    "\"doseForm\"",
+    "\"item\"",
+    "\"product\"",
+    "\"context\"",
 ];
 
 /// Which needles a resource's text holds, found in one pass over it.

@@ -5,25 +5,58 @@
 //! 412, never a hang or a 5xx. The token is used for this call only and never logged; neither
 //! are URLs (they hold the patient id).
 //!
+//! **The server's version.** Before its first search of a server, the fallback reads the
+//! server's `/metadata` (its CapabilityStatement's `fhirVersion`) and keeps the answer for an
+//! hour ([`VERSION_TTL`]; a server that did not say is asked again after a minute), for at most
+//! [`MAX_SERVERS`] servers. The searches are then written for that version (a DSTU2 server's
+//! orders are `MedicationOrder`s), and the suggestions too when the drafts do not tell. The read
+//! has a quarter of the deadline; a server that does not say is searched as the drafts' version.
+//!
 //! reqwest directly rather than fhir-sdk's client: that client parses into fhir-sdk's typed
 //! resources (the whole `Resource` enum, see `resources.rs`) and brings its own TLS stack, while
 //! the fallback must hand the same raw JSON as prefetch to the same lenient normalisation —
 //! the rules must see identical data whichever way it arrived. A search past the resource cap is
 //! refused rather than used partially: a partial record could silence or raise a card wrongly.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span};
 
+use super::version::{FhirVersion, of_fhir_version};
 use crate::config::FhirConfig;
+
+/// How long a server's `/metadata` answer is kept (a server may be upgraded).
+pub const VERSION_TTL: Duration = Duration::from_secs(3600);
+/// How long a server that did not say its version is left unasked.
+const NO_VERSION_TTL: Duration = Duration::from_secs(60);
+/// Most servers whose versions are kept (the fhirServer of a call is the client's to name).
+pub const MAX_SERVERS: usize = 1024;
+/// Most bytes read of one answer (a search page or a CapabilityStatement).
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// Each server's version (`None`: it did not say) and when it was read.
+type KnownVersions = HashMap<String, (Instant, Option<FhirVersion>)>;
+
+/// The two elements of a CapabilityStatement read (the rest is skipped unbuilt).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Capabilities {
+    resource_type: Option<String>,
+    fhir_version: Option<String>,
+}
 
 /// Reads prefetch keys from a FHIR server; one per process, its connections reused.
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     config: FhirConfig,
+    versions: Arc<Mutex<KnownVersions>>,
+    /// `/metadata` reads made (for tests: once per server).
+    metadata_reads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// One search to run for a prefetch key: the key, and the query relative to the server's base.
@@ -43,22 +76,80 @@ impl Fetcher {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
-        Ok(Self { client, config })
+        Ok(Self { client, config, versions: Arc::default(), metadata_reads: Arc::default() })
     }
 
-    /// Runs `searches`; each key gets a searchset Bundle or the reason it could not.
-    pub async fn fetch(&self, fhir_server: &str, token: Option<&str>, searches: &[Search]) -> Vec<KeyResult> {
+    /// `/metadata` reads made so far.
+    pub fn metadata_reads(&self) -> usize {
+        self.metadata_reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs the searches `searches_for` writes for the server's version (`None`: it did not
+    /// say); each key gets a searchset Bundle or the reason it could not. Returns the version too.
+    pub async fn fetch(
+        &self,
+        fhir_server: &str,
+        token: Option<&str>,
+        searches_for: impl FnOnce(Option<FhirVersion>) -> Vec<Search>,
+    ) -> (Option<FhirVersion>, Vec<KeyResult>) {
         let base = fhir_server.trim_end_matches('/').to_owned();
         let secure = base.starts_with("https://") || (self.config.allow_insecure_http && base.starts_with("http://"));
         if !secure {
             let why = "fhirServer is not an https URL (http is allowed only when [fhir] allow_insecure_http is set)";
-            return searches.iter().map(|s| (s.key, Err(why.to_owned()))).collect();
+            return (None, searches_for(None).iter().map(|s| (s.key, Err(why.to_owned()))).collect());
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.deadline_ms);
+        let version = self.server_version(&base, token).await;
+        (version, self.search_all(&base, token, &searches_for(version), deadline).await)
+    }
+
+    /// The server's FHIR version: kept, or read from its `/metadata` within a quarter of the
+    /// deadline.
+    async fn server_version(&self, base: &str, token: Option<&str>) -> Option<FhirVersion> {
+        let kept = |versions: &KnownVersions| {
+            let (at, version) = versions.get(base)?;
+            let ttl = if version.is_some() { VERSION_TTL } else { NO_VERSION_TTL };
+            (at.elapsed() < ttl).then_some(*version)
+        };
+        if let Some(version) = self.versions.lock().ok().and_then(|v| kept(&v)) {
+            return version;
+        }
+        self.metadata_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let budget = Duration::from_millis(self.config.deadline_ms / 4);
+        let url = format!("{base}/metadata");
+        let version = match tokio::time::timeout(budget, self.get(&url, token)).await {
+            Ok(Ok(body)) => serde_json::from_slice::<Capabilities>(&body)
+                .ok()
+                // DSTU2 calls it a Conformance.
+                .filter(|c| matches!(c.resource_type.as_deref(), Some("CapabilityStatement" | "Conformance")))
+                .and_then(|c| c.fhir_version)
+                .and_then(|v| of_fhir_version(&v)),
+            _ => None,
+        };
+        if let Ok(mut versions) = self.versions.lock() {
+            if versions.len() >= MAX_SERVERS {
+                versions.retain(|_, (at, v)| at.elapsed() < if v.is_some() { VERSION_TTL } else { NO_VERSION_TTL });
+            }
+            if versions.len() < MAX_SERVERS {
+                versions.insert(base.to_owned(), (Instant::now(), version));
+            }
+        }
+        info!(known = version.is_some(), "FHIR server version read");
+        version
+    }
+
+    /// Runs `searches` until `deadline`.
+    async fn search_all(
+        &self,
+        base: &str,
+        token: Option<&str>,
+        searches: &[Search],
+        deadline: tokio::time::Instant,
+    ) -> Vec<KeyResult> {
         let mut tasks = JoinSet::new();
         for search in searches {
             let url = format!("{base}/{}", search.path);
-            let (this, key, base, token) = (self.clone(), search.key, base.clone(), token.map(str::to_owned));
+            let (this, key, base, token) = (self.clone(), search.key, base.to_owned(), token.map(str::to_owned));
             let span =
                 info_span!("fhir_fetch", key = %key, status = tracing::field::Empty, resources = tracing::field::Empty);
             tasks.spawn(
@@ -139,12 +230,13 @@ impl Fetcher {
         Ok(serde_json::json!({ "resourceType": "Bundle", "type": "searchset", "entry": entries }))
     }
 
-    async fn page(&self, url: &str, token: Option<&str>) -> Result<Value, String> {
+    /// One GET of FHIR JSON: its body, at most [`MAX_ANSWER_BYTES`].
+    async fn get(&self, url: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
         let mut request = self.client.get(url).header(reqwest::header::ACCEPT, "application/fhir+json");
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| {
+        let mut response = request.send().await.map_err(|e| {
             if e.is_connect() {
                 "the FHIR server could not be reached".to_owned()
             } else {
@@ -155,7 +247,22 @@ impl Fetcher {
         if !status.is_success() {
             return Err(format!("the FHIR server answered {status}"));
         }
-        let body = response.bytes().await.map_err(|_| "the FHIR server's answer was cut off".to_owned())?;
+        let too_large = || format!("the FHIR server's answer is larger than {} MiB", MAX_ANSWER_BYTES >> 20);
+        if response.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|_| "the FHIR server's answer was cut off".to_owned())? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    async fn page(&self, url: &str, token: Option<&str>) -> Result<Value, String> {
+        let body = self.get(url, token).await?;
         let value =
             super::prune::bundle_from_slice(&body).map_err(|_| "the FHIR server's answer is not JSON".to_owned())?;
         match (value["resourceType"].as_str(), value["type"].as_str()) {

@@ -63,24 +63,35 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
         rename(obj, "reasonCodeableConcept", "reasonCode");
         rename(obj, "patient", "subject");
         rename(obj, "dateWritten", "authoredOn");
+        rename(obj, "reasonEnded", "statusReason");
     }
     wrap_lists(obj);
     match kind.as_str() {
         "MedicationRequest" => {
             r5_medication(obj);
             r5_reasons(obj);
+            r5_request_status(obj);
             first_of_list(obj, "statusReason");
             normalize_dosages(obj, "dosageInstruction");
         }
         "MedicationStatement" => {
             r5_medication(obj);
             r5_reasons(obj);
+            r5_adherence(obj);
             not_taken(obj);
             rename(obj, "patient", "subject");
+            // DSTU2 and STU3: why it was not taken; DSTU2: why it is taken.
+            rename(obj, "reasonNotTaken", "statusReason");
+            rename(obj, "reasonForUseCodeableConcept", "reasonCode");
+            rename(obj, "reasonForUseReference", "reasonReference");
             ensure_list(obj, "statusReason");
+            ensure_list(obj, "reasonCode");
+            ensure_list(obj, "reasonReference");
             ensure_list(obj, "dosage");
+            dstu2_statement_doses(obj);
             normalize_dosages(obj, "dosage");
         }
+        "Medication" => other_version_medication(obj),
         "Condition" => {
             rename(obj, "patient", "subject");
             status_string_to_concept(obj, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/condition-clinical");
@@ -91,6 +102,9 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
             );
         }
         "AllergyIntolerance" => {
+            dstu2_allergy(obj);
+            rename(obj, "assertedDate", "recordedDate");
+            r5_manifestations(obj);
             ensure_list(obj, "category");
             status_string_to_concept(
                 obj,
@@ -135,6 +149,103 @@ fn r5_reasons(obj: &mut Map<String, Value>) {
                 if let Value::Array(list) = obj.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
                     list.push(value);
                 }
+            }
+        }
+    }
+}
+
+/// R5's MedicationRequest status `ended` (closed, no further action) reads as R4's `completed`.
+fn r5_request_status(obj: &mut Map<String, Value>) {
+    if obj.get("status").is_some_and(|s| s == "ended") {
+        obj.insert("status".into(), Value::from("completed"));
+    }
+}
+
+/// R5 records a MedicationStatement (`status: recorded`) and says whether the medication is
+/// taken in `adherence`: read as R4's status (`stopped…` → stopped, `on-hold…` → on-hold,
+/// `not-taking` → not-taken, `taking…` → active, `unknown` → unknown) with the adherence's
+/// reason as the statusReason. A recorded statement without an adherence is a record of use:
+/// `active`.
+fn r5_adherence(obj: &mut Map<String, Value>) {
+    let adherence = obj.remove("adherence");
+    if !obj.get("status").is_some_and(|s| s == "recorded") {
+        return;
+    }
+    let code = adherence.as_ref().and_then(|a| a["code"]["coding"].as_array()).and_then(|codings| {
+        codings.iter().find_map(|c| c["code"].as_str().filter(|_| c["system"] == ADHERENCE).map(str::to_owned))
+    });
+    let status = match code.as_deref() {
+        Some(c) if c.starts_with("stopped") => "stopped",
+        Some(c) if c.starts_with("on-hold") => "on-hold",
+        Some("not-taking") => "not-taken",
+        Some("unknown") => "unknown",
+        _ => "active",
+    };
+    obj.insert("status".into(), Value::from(status));
+    if let Some(reason) = adherence.and_then(|mut a| a.get_mut("reason").map(Value::take)) {
+        obj.entry("statusReason").or_insert(reason);
+    }
+}
+
+const ADHERENCE: &str = "http://hl7.org/fhir/CodeSystem/medication-statement-adherence";
+
+/// DSTU2's MedicationStatement Dosage gives its dose as `quantityQuantity` / `quantityRange`.
+fn dstu2_statement_doses(obj: &mut Map<String, Value>) {
+    for dosage in obj.get_mut("dosage").and_then(Value::as_array_mut).into_iter().flatten() {
+        if let Some(dosage) = dosage.as_object_mut() {
+            rename(dosage, "quantityQuantity", "doseQuantity");
+            rename(dosage, "quantityRange", "doseRange");
+        }
+    }
+}
+
+/// R5's `doseForm` and CodeableReference ingredients, DSTU2's `product` (form and
+/// ingredients by reference), read as R4's Medication.
+fn other_version_medication(obj: &mut Map<String, Value>) {
+    rename(obj, "doseForm", "form");
+    if let Some(Value::Object(mut product)) = obj.remove("product") {
+        for key in ["form", "ingredient"] {
+            if let Some(value) = product.remove(key) {
+                obj.entry(key).or_insert(value);
+            }
+        }
+    }
+    for ingredient in obj.get_mut("ingredient").and_then(Value::as_array_mut).into_iter().flatten() {
+        let Some(ingredient) = ingredient.as_object_mut() else { continue };
+        let Some(Value::Object(mut item)) = ingredient.remove("item") else { continue };
+        // R5: a CodeableReference (`concept`, or `reference` holding a Reference); DSTU2: the
+        // Reference itself (`reference` holding a string).
+        if item.contains_key("concept") || item.get("reference").is_some_and(Value::is_object) {
+            if let Some(concept) = item.remove("concept") {
+                ingredient.insert("itemCodeableConcept".into(), concept);
+            }
+            if let Some(reference) = item.remove("reference") {
+                ingredient.insert("itemReference".into(), reference);
+            }
+        } else {
+            ingredient.insert("itemReference".into(), Value::Object(item));
+        }
+    }
+}
+
+/// DSTU2's AllergyIntolerance: `substance` for the code, one `status` for R4's clinical and
+/// verification statuses.
+fn dstu2_allergy(obj: &mut Map<String, Value>) {
+    rename(obj, "substance", "code");
+    let Some(Value::String(status)) = obj.remove("status") else { return };
+    let key = match status.as_str() {
+        "active" | "inactive" | "resolved" => "clinicalStatus",
+        _ => "verificationStatus",
+    };
+    obj.entry(key).or_insert(Value::String(status));
+}
+
+/// R5's reaction manifestations are CodeableReferences: their concept is R4's manifestation.
+fn r5_manifestations(obj: &mut Map<String, Value>) {
+    for reaction in obj.get_mut("reaction").and_then(Value::as_array_mut).into_iter().flatten() {
+        for m in reaction.get_mut("manifestation").and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(concept) = m.get_mut("concept").map(Value::take) {
+                *m = concept;
             }
         }
     }

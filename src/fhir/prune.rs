@@ -20,7 +20,9 @@ use super::raw::{EntryList, RawEntry};
 
 /// Elements of a FHIR resource that are kept: every element the lean structs read, the other
 /// versions' spellings the normaliser rewrites (`patient`, `reasonCodeableConcept`,
-/// `dateWritten`; R5's `medication` and `reason`; `taken`, `wasNotTaken`), and `resourceType`.
+/// `dateWritten`, `reasonEnded`, `reasonNotTaken`, `reasonForUse…`, `substance`, `product`,
+/// `assertedDate`; R5's `medication`, `reason`, `adherence`, `doseForm`; `taken`,
+/// `wasNotTaken`), STU3's `context` (it tells the version), and `resourceType`.
 /// A test checks this against the structs' own field lists.
 pub const READ_ELEMENTS: &[&str] = &[
     "resourceType",
@@ -40,6 +42,16 @@ pub const READ_ELEMENTS: &[&str] = &[
     "reason",
     "taken",
     "wasNotTaken",
+    "reasonEnded",
+    "reasonNotTaken",
+    "reasonForUseCodeableConcept",
+    "reasonForUseReference",
+    "adherence",
+    "substance",
+    "assertedDate",
+    "doseForm",
+    "product",
+    "context",
     "dosageInstruction",
     "dispenseRequest",
     "effectiveDateTime",

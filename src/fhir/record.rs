@@ -63,6 +63,9 @@ pub struct PatientRecord {
     /// Contained Medications by `(owner key, "#id")`.
     contained: HashMap<(String, String), Medication>,
     pub stats: ReadStats,
+    /// The FHIR version the first draft that tells one is written in, else the first other
+    /// resource of another version than R4 (see [`super::version::of_resource`]).
+    pub seen_version: Option<super::version::FhirVersion>,
 }
 
 impl PatientRecord {
@@ -95,6 +98,14 @@ impl PatientRecord {
     }
 
     fn add_resource(&mut self, mut resource: Value, full_url: Option<String>, origin: Origin) {
+        // R4 is told by the drafts alone: a history resource read this way may be an R4 one
+        // that needed a repair, while every other version's resource is always read this way.
+        if self.seen_version.is_none() {
+            let told = super::version::of_resource(&resource);
+            if origin == Origin::Draft || told != Some(super::version::FhirVersion::R4) {
+                self.seen_version = told;
+            }
+        }
         let Some(kind) = normalize(&mut resource) else {
             return;
         };

@@ -162,7 +162,17 @@ impl HookRequest {
         let patient_id = take_string(&mut context, "patientId").unwrap_or_default();
         let patient_id = patient_id.strip_prefix("Patient/").unwrap_or(&patient_id).to_owned();
         let selections = match context.remove("selections") {
-            Some(Value::Array(items)) => items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            // A DSTU2 client selects `MedicationOrder/…`: the drafts are read as MedicationRequests.
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|v| {
+                    let s = v.as_str()?;
+                    Some(
+                        s.strip_prefix("MedicationOrder/")
+                            .map_or_else(|| s.to_owned(), |id| format!("MedicationRequest/{id}")),
+                    )
+                })
+                .collect(),
             _ => Vec::new(),
         };
         let context = OrderContext {
