@@ -33,6 +33,23 @@ struct FhirData {
     by_type: HashMap<String, Vec<Value>>,
     page_size: usize,
     behaviour: Behaviour,
+    /// The `fhirVersion` `/metadata` reports (none: it answers as any unknown path).
+    fhir_version: Option<&'static str>,
+    metadata_reads: std::sync::atomic::AtomicUsize,
+}
+
+async fn metadata(State(data): State<Arc<FhirData>>) -> Response {
+    data.metadata_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    match data.fhir_version {
+        // DSTU2 calls its CapabilityStatement a Conformance.
+        Some(version) => {
+            let kind = if version.starts_with("1.") { "Conformance" } else { "CapabilityStatement" };
+            let statement = json!({ "resourceType": kind, "status": "active", "fhirVersion": version, "format": ["json"],
+                                    "rest": [{ "mode": "server", "resource": [] }] });
+            ([("content-type", "application/fhir+json")], axum::Json(statement)).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 fn reference_id(reference: &Value) -> String {
@@ -66,7 +83,7 @@ async fn search(
         .get(&kind)
         .into_iter()
         .flatten()
-        .filter(|r| reference_id(if kind == "AllergyIntolerance" { &r["patient"] } else { &r["subject"] }) == patient)
+        .filter(|r| reference_id(r.get("subject").unwrap_or(&r["patient"])) == patient)
         .cloned()
         .collect();
     if kind.starts_with("Medication") {
@@ -89,13 +106,27 @@ async fn search(
 }
 
 fn fhir_server(record: &Value, behaviour: Behaviour, page_size: usize) -> AppServer {
+    versioned_fhir_server(record, behaviour, page_size, None).0
+}
+
+/// A FHIR server whose `/metadata` says `fhir_version`; also the data, to count its reads.
+fn versioned_fhir_server(
+    record: &Value,
+    behaviour: Behaviour,
+    page_size: usize,
+    fhir_version: Option<&'static str>,
+) -> (AppServer, Arc<FhirData>) {
     let mut by_type: HashMap<String, Vec<Value>> = HashMap::new();
     for entry in record["entry"].as_array().into_iter().flatten() {
         let r = &entry["resource"];
         by_type.entry(r["resourceType"].as_str().unwrap_or_default().to_owned()).or_default().push(r.clone());
     }
-    let data = Arc::new(FhirData { by_type, page_size, behaviour });
-    serve_app(axum::Router::new().route("/fhir/{kind}", get(search)).with_state(data))
+    let data = Arc::new(FhirData { by_type, page_size, behaviour, fhir_version, metadata_reads: Default::default() });
+    let app = axum::Router::new()
+        .route("/fhir/metadata", get(metadata))
+        .route("/fhir/{kind}", get(search))
+        .with_state(Arc::clone(&data));
+    (serve_app(app), data)
 }
 
 fn server_with(fhir: FhirConfig) -> TestServer {
@@ -254,4 +285,54 @@ async fn more_resources_than_the_cap_is_a_412() {
         post(&server, &pointing_at(request, &fhir, &["allergyIntolerances", "medicationStatements"])).await;
     assert_eq!(status, 412);
     assert!(diagnostics(&outcome).contains("more than 12 resources"), "{outcome}");
+}
+
+/// The prefetched resources of `request` as one collection (what a FHIR server would hold).
+fn server_record(request: &Value) -> Value {
+    let mut entries = Vec::new();
+    for bundle in request["prefetch"].as_object().into_iter().flat_map(|p| p.values()) {
+        entries.extend(bundle["entry"].as_array().into_iter().flatten().cloned());
+    }
+    json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dstu2_server_is_read_for_its_medication_orders_and_asked_its_version_once() {
+    use common::fhir_versions::{self, FhirVersion};
+    // Example 09 (a duloxetine failure through a Medication) as a DSTU2 EHR holds it.
+    let r4 = read_json(&repo().join("examples/hooks/09-medication-reference.json"));
+    let request = fhir_versions::write_request(FhirVersion::Dstu2, &r4).unwrap();
+    let (fhir, data) = versioned_fhir_server(&server_record(&request), Behaviour::Normal, 50, Some("1.0.2"));
+    assert!(data.by_type.contains_key("MedicationOrder") && !data.by_type.contains_key("MedicationRequest"));
+    let server = server_with(local_fhir());
+    let expected = evaluate(&r4).unwrap();
+    for _ in 0..3 {
+        let (status, body, _) = post(&server, &pointing_at(request.clone(), &fhir, &[])).await;
+        assert_eq!(status, 200, "{body:#}");
+        let cards = |v: &Value| v["cards"].as_array().cloned().unwrap_or_default();
+        // The failure is found only among the server's MedicationOrders.
+        fhir_versions::assert_same_cards(FhirVersion::Dstu2, &cards(&expected), &cards(&body));
+    }
+    assert_eq!(data.metadata_reads.load(std::sync::atomic::Ordering::SeqCst), 1, "the version is asked once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_version_writes_the_suggestions_when_the_drafts_do_not_tell() {
+    use common::fhir_versions::{self, FhirVersion};
+    let mut request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+    let draft = request["context"]["draftOrders"]["entry"][0]["resource"].as_object_mut().unwrap();
+    draft.remove("dosageInstruction");
+    draft.remove("encounter");
+    let record = server_record(&request);
+    for (version, expected) in
+        [(Some("3.0.1"), FhirVersion::Stu3), (Some("4.0.1"), FhirVersion::R4), (None, FhirVersion::R4)]
+    {
+        let (fhir, _) = versioned_fhir_server(&record, Behaviour::Normal, 50, version);
+        let server = server_with(local_fhir());
+        let (status, body, _) = post(&server, &pointing_at(request.clone(), &fhir, &[])).await;
+        assert_eq!(status, 200, "{body:#}");
+        let created = &body["cards"][0]["suggestions"][0]["actions"][0]["resource"];
+        fhir_versions::validate(expected, created).unwrap_or_else(|e| panic!("{version:?}: {e}"));
+        assert_eq!(created.get("context").is_some(), expected == FhirVersion::Stu3, "{version:?}: {created}");
+    }
 }

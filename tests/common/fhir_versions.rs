@@ -46,32 +46,7 @@ pub fn write(version: FhirVersion, r4: &Value) -> Written {
 /// (a DSTU2 client selects `MedicationOrder/…`).
 pub fn write_request(version: FhirVersion, r4: &Value) -> Written {
     let mut request = r4.clone();
-    let Some(parts) = request.as_object_mut() else { return Err("a request is an object".into()) };
-    let mut resources: Vec<&mut Value> = Vec::new();
-    let mut prefetch = None;
-    for (key, value) in parts.iter_mut() {
-        match key.as_str() {
-            "context" => resources.extend(
-                value
-                    .pointer_mut("/draftOrders/entry")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                    .map(|e| &mut e["resource"]),
-            ),
-            "prefetch" => prefetch = value.as_object_mut(),
-            _ => {}
-        }
-    }
-    for bundle in prefetch.into_iter().flat_map(|p| p.values_mut()) {
-        match bundle["resourceType"].as_str() {
-            Some("Bundle") => resources.extend(
-                bundle.get_mut("entry").and_then(Value::as_array_mut).into_iter().flatten().map(|e| &mut e["resource"]),
-            ),
-            Some(_) => resources.push(bundle),
-            None => {}
-        }
-    }
+    let resources = request_resources(&mut request);
     for resource in resources {
         *resource = write(version, resource)?;
     }
@@ -508,6 +483,39 @@ fn medication(v: FhirVersion, obj: &mut Obj) -> Result<(), String> {
     Ok(())
 }
 
+/// `theirs` (the cards of `version`) say what the R4 cards say; the resources their suggestions
+/// create are valid in `version` and order what R4's order.
+pub fn assert_same_cards(version: FhirVersion, r4: &[Value], theirs: &[Value]) {
+    let (mut r4, mut theirs) = (r4.to_vec(), theirs.to_vec());
+    let (ours, created) = (created_resources(&mut r4), created_resources(&mut theirs));
+    assert_eq!(theirs, r4, "{version:?} cards differ from R4's");
+    for (r4_resource, resource) in ours.iter().zip(&created) {
+        validate(version, resource).unwrap_or_else(|e| panic!("{version:?} suggestion {resource}: {e}"));
+        let medication = |r: &Value| r.get("medicationCodeableConcept").unwrap_or(&r["medication"]["concept"]).clone();
+        assert_eq!(medication(resource), medication(r4_resource), "{version:?} orders another medication");
+    }
+    assert_eq!(ours.len(), created.len());
+}
+
+/// Takes the resources the cards' suggestions create out of them (and names deleted drafts as
+/// R4 does), leaving what every version's cards must share.
+pub fn created_resources(cards: &mut [Value]) -> Vec<Value> {
+    let mut created = Vec::new();
+    for action in cards
+        .iter_mut()
+        .flat_map(|c| c["suggestions"].as_array_mut().into_iter().flatten())
+        .flat_map(|s| s["actions"].as_array_mut().into_iter().flatten())
+    {
+        if let Some(resource) = action.as_object_mut().and_then(|a| a.remove("resource")) {
+            created.push(resource);
+        }
+        if let Some(id) = action["resourceId"].as_str().and_then(|id| id.strip_prefix("MedicationOrder/")) {
+            action["resourceId"] = json!(format!("MedicationRequest/{id}"));
+        }
+    }
+    created
+}
+
 /// Whether `resource` is a valid resource of `version`: it reads as fhir-sdk's model of that
 /// version (STU3, R4B for R4, R5) and loses nothing in the reading — fhir-sdk's models ignore
 /// unknown elements, so one that is not that version's would vanish. fhir-sdk has no DSTU2
@@ -673,4 +681,128 @@ fn dstu2_shape(resource: &Value) -> Result<(), String> {
         return Err("a DSTU2 MedicationOrder names its patient".into());
     }
     Ok(())
+}
+
+/// An STU3 resource as R4 says the same (the corpus's STU3 requests have R4 equivalents made
+/// this way): a dose on the Dosage into `doseAndRate`, `context` as `encounter`, `taken: n` as
+/// status `not-taken` with `reasonNotTaken` as its statusReason, code statuses as
+/// CodeableConcepts, `assertedDate` as `recordedDate`, a Medication ingredient's `amount` as its
+/// `strength`. (The reverse of [`write`]'s STU3 writer, written apart from the service's reader.)
+pub fn stu3_to_r4(stu3: &Value) -> Value {
+    let Some(mut obj) = stu3.as_object().cloned() else { return stu3.clone() };
+    if let Some(Value::Array(contained)) = obj.get("contained") {
+        let upgraded = contained.iter().map(stu3_to_r4).collect();
+        obj.insert("contained".into(), Value::Array(upgraded));
+    }
+    let doses_into_rates = |obj: &mut Obj, key: &str| {
+        for dosage in
+            obj.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten().filter_map(Value::as_object_mut)
+        {
+            let mut rate = Map::new();
+            for part in ["doseQuantity", "doseRange", "rateQuantity", "rateRange", "rateRatio"] {
+                if let Some(value) = dosage.remove(part) {
+                    rate.insert(part.to_owned(), value);
+                }
+            }
+            if !rate.is_empty() {
+                dosage.insert("doseAndRate".into(), json!([rate]));
+            }
+        }
+    };
+    let code_to_concept = |obj: &mut Obj, key: &str, system: &str| {
+        if let Some(Value::String(code)) = obj.get(key).cloned() {
+            obj.insert(key.to_owned(), json!({ "coding": [{ "system": system, "code": code }] }));
+        }
+    };
+    match obj.get("resourceType").and_then(Value::as_str).unwrap_or_default() {
+        "MedicationRequest" => {
+            doses_into_rates(&mut obj, "dosageInstruction");
+            rename(&mut obj, "context", "encounter");
+            if let Some(Value::Object(requester)) = obj.remove("requester") {
+                if let Some(agent) = requester.get("agent") {
+                    obj.insert("requester".into(), agent.clone());
+                }
+            }
+            if let Some(category) = obj.remove("category") {
+                obj.insert("category".into(), if category.is_array() { category } else { json!([category]) });
+            }
+        }
+        "MedicationStatement" => {
+            doses_into_rates(&mut obj, "dosage");
+            if obj.remove("taken").is_some_and(|t| t == "n") {
+                obj.insert("status".into(), json!("not-taken"));
+            }
+            rename(&mut obj, "reasonNotTaken", "statusReason");
+        }
+        "Condition" => {
+            code_to_concept(&mut obj, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/condition-clinical");
+            code_to_concept(
+                &mut obj,
+                "verificationStatus",
+                "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+            );
+            rename(&mut obj, "assertedDate", "recordedDate");
+            // R4 has no abatementBoolean: `true` says it abated (and no more), `false` nothing.
+            if let Some(abated) = obj.remove("abatementBoolean") {
+                if abated == true {
+                    obj.insert("abatementString".into(), json!("abated"));
+                }
+            }
+        }
+        "AllergyIntolerance" => {
+            let clinical = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical";
+            code_to_concept(&mut obj, "clinicalStatus", clinical);
+            let verification = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
+            code_to_concept(&mut obj, "verificationStatus", verification);
+            rename(&mut obj, "assertedDate", "recordedDate");
+        }
+        "Medication" => {
+            for ingredient in obj
+                .get_mut("ingredient")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object_mut)
+            {
+                rename(ingredient, "amount", "strength");
+            }
+        }
+        _ => {}
+    }
+    Value::Object(obj)
+}
+
+/// Every resource of a request (its drafts, prefetch Bundles' entries, lone prefetched
+/// resources).
+pub fn request_resources(request: &mut Value) -> Vec<&mut Value> {
+    let mut resources: Vec<&mut Value> = Vec::new();
+    let Some(parts) = request.as_object_mut() else { return resources };
+    for (key, value) in parts.iter_mut() {
+        match key.as_str() {
+            // A Bundle, as CDS Hooks 2.0 says; some older examples send the one resource.
+            "context" => {
+                if let Some(drafts) = value.get_mut("draftOrders") {
+                    bundle_or_resource(drafts, &mut resources);
+                }
+            }
+            "prefetch" => {
+                for item in value.as_object_mut().into_iter().flat_map(|p| p.values_mut()) {
+                    bundle_or_resource(item, &mut resources);
+                }
+            }
+            _ => {}
+        }
+    }
+    resources
+}
+
+/// A Bundle's entries' resources, or a lone resource.
+fn bundle_or_resource<'a>(value: &'a mut Value, into: &mut Vec<&'a mut Value>) {
+    if value["resourceType"] == "Bundle" {
+        into.extend(
+            value.get_mut("entry").and_then(Value::as_array_mut).into_iter().flatten().map(|e| &mut e["resource"]),
+        );
+    } else if value.get("resourceType").is_some() {
+        into.push(value);
+    }
 }

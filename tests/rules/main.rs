@@ -210,7 +210,7 @@ impl Case {
         for version in fhir_versions::OTHER_VERSIONS {
             let Ok(written) = fhir_versions::write_request(version, &body) else { continue };
             let told = if written == body { FhirVersion::R4 } else { version };
-            assert_same_cards(told, &cards, &cards_of(&written));
+            fhir_versions::assert_same_cards(told, &cards, &cards_of(&written));
         }
         cards
     }
@@ -229,39 +229,6 @@ fn cards_of(body: &Value) -> Vec<Value> {
     let response = evaluate(body).expect("call accepted");
     assert_valid_response(&response);
     response["cards"].as_array().cloned().unwrap_or_default()
-}
-
-/// `theirs` (the cards of `version`) say what the R4 cards say; the resources their suggestions
-/// create are valid in `version` and order what R4's order.
-fn assert_same_cards(version: FhirVersion, r4: &[Value], theirs: &[Value]) {
-    let (mut r4, mut theirs) = (r4.to_vec(), theirs.to_vec());
-    let (ours, created) = (created_resources(&mut r4), created_resources(&mut theirs));
-    assert_eq!(theirs, r4, "{version:?} cards differ from R4's");
-    for (r4_resource, resource) in ours.iter().zip(&created) {
-        fhir_versions::validate(version, resource).unwrap_or_else(|e| panic!("{version:?} suggestion {resource}: {e}"));
-        let medication = |r: &Value| r.get("medicationCodeableConcept").unwrap_or(&r["medication"]["concept"]).clone();
-        assert_eq!(medication(resource), medication(r4_resource), "{version:?} orders another medication");
-    }
-    assert_eq!(ours.len(), created.len());
-}
-
-/// Takes the resources the cards' suggestions create out of them (and names deleted drafts as
-/// R4 does), leaving what every version's cards must share.
-fn created_resources(cards: &mut [Value]) -> Vec<Value> {
-    let mut created = Vec::new();
-    for action in cards
-        .iter_mut()
-        .flat_map(|c| c["suggestions"].as_array_mut().into_iter().flatten())
-        .flat_map(|s| s["actions"].as_array_mut().into_iter().flatten())
-    {
-        if let Some(resource) = action.as_object_mut().and_then(|a| a.remove("resource")) {
-            created.push(resource);
-        }
-        if let Some(id) = action["resourceId"].as_str().and_then(|id| id.strip_prefix("MedicationOrder/")) {
-            action["resourceId"] = json!(format!("MedicationRequest/{id}"));
-        }
-    }
-    created
 }
 
 fn topics(cards: &[Value]) -> Vec<String> {
