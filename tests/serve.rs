@@ -171,17 +171,7 @@ fn sigterm_during_a_slow_call_lets_it_finish() {
 
 /// An order-sign call to `port`; returns the raw HTTP answer.
 fn post_hook(port: u16, body: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        stream,
-        "POST /cds-services/ketamine-order-sign HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
+    post(port, "/cds-services/ketamine-order-sign", body)
 }
 
 #[cfg(not(feature = "otlp"))]

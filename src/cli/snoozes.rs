@@ -62,8 +62,7 @@ pub fn run(
             }
         }),
         None => super::with_store(&location, async |db| {
-            let longest = step_therapy.snooze_days.iter().flatten().copied().max().unwrap_or(0);
-            db.overridden_step_therapy(now.saturating_sub(i64::from(longest) * 86_400_000)).await
+            db.overridden_step_therapy(step_therapy.snooze_look_back(now, 0)).await
         })
         .map(|rows| {
             let snapshot = snapshot(&rows);

@@ -2,9 +2,13 @@
 //!
 //! EHRs and example generators send shapes the strict typed read rejects: a lone object where
 //! the element is a list (the CDS Hooks sandbox sends `reasonCode` and `category` that way), nulls
-//! inside lists, a zero `frequency`, DSTU2/STU3 spellings (`MedicationOrder`,
-//! `reasonCodeableConcept`, a string `clinicalStatus`, `doseQuantity` directly on a Dosage). Each
-//! fix keeps the meaning; anything still unreadable is skipped by the caller and counted.
+//! inside lists, a zero `frequency`; and other FHIR versions' spellings of what the rules read —
+//! DSTU2's (`MedicationOrder`, `reasonEnded`, `wasNotTaken`, `substance` and one `status` on an
+//! AllergyIntolerance, `Medication.product`), STU3's (a string `clinicalStatus`, `doseQuantity`
+//! directly on a Dosage, `taken`, `reasonNotTaken`, `assertedDate`) and R5's (CodeableReferences
+//! for medication, reason and manifestation, a MedicationStatement's `adherence`,
+//! `Medication.doseForm`). The mapping per version: `docs/fhir-versions.md`. Each fix keeps the
+//! meaning; anything still unreadable is skipped by the caller and counted.
 
 use serde_json::{Map, Value, json};
 
@@ -383,6 +387,69 @@ mod tests {
         assert_eq!(mo["reasonCode"][0]["text"], "pain");
         assert_eq!(mo["subject"]["reference"], "Patient/1");
         assert_eq!(mo["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"], 10);
+    }
+
+    #[test]
+    fn r5_adherence_says_the_status_and_why() {
+        let statement = |code: &str| {
+            let mut ms = json!({"resourceType": "MedicationStatement", "status": "recorded",
+                "adherence": {"code": {"coding": [{"system": ADHERENCE, "code": code}]}, "reason": {"text": "no effect"}}});
+            normalize(&mut ms);
+            ms
+        };
+        for (code, status) in [
+            ("stopped-not-as-directed", "stopped"),
+            ("on-hold", "on-hold"),
+            ("not-taking", "not-taken"),
+            ("taking", "active"),
+            ("unknown", "unknown"),
+        ] {
+            assert_eq!(statement(code)["status"], status, "{code}");
+        }
+        assert_eq!(statement("stopped")["statusReason"][0]["text"], "no effect");
+        let mut no_adherence = json!({"resourceType": "MedicationStatement", "status": "recorded"});
+        normalize(&mut no_adherence);
+        assert_eq!(no_adherence["status"], "active");
+        let mut ended = json!({"resourceType": "MedicationRequest", "status": "ended"});
+        normalize(&mut ended);
+        assert_eq!(ended["status"], "completed");
+    }
+
+    #[test]
+    fn dstu2_statement_and_allergy_shapes_read_as_r4() {
+        let mut ms = json!({"resourceType": "MedicationStatement", "status": "intended", "wasNotTaken": true,
+            "patient": {"reference": "Patient/1"}, "reasonNotTaken": {"text": "refused"},
+            "reasonForUseCodeableConcept": {"text": "pain"}, "dosage": [{"quantityQuantity": {"value": 25}}]});
+        normalize(&mut ms);
+        assert_eq!(ms["status"], "not-taken");
+        assert_eq!(ms["statusReason"][0]["text"], "refused");
+        assert_eq!(ms["reasonCode"][0]["text"], "pain");
+        assert_eq!(ms["dosage"][0]["doseAndRate"][0]["doseQuantity"]["value"], 25);
+        let mut ai = json!({"resourceType": "AllergyIntolerance", "status": "refuted", "substance": {"text": "gabapentin"},
+            "category": "medication"});
+        normalize(&mut ai);
+        assert_eq!(ai["code"]["text"], "gabapentin");
+        assert_eq!(ai["verificationStatus"]["coding"][0]["code"], "refuted");
+        assert_eq!(ai["category"], json!(["medication"]));
+        let mut mo =
+            json!({"resourceType": "MedicationOrder", "status": "stopped", "reasonEnded": {"text": "no effect"}});
+        normalize(&mut mo);
+        assert_eq!(mo["statusReason"]["text"], "no effect");
+    }
+
+    #[test]
+    fn r5_and_dstu2_medication_forms_and_ingredients_read_as_r4() {
+        let mut r5 = json!({"resourceType": "Medication", "doseForm": {"text": "Topical Cream"},
+            "ingredient": [{"item": {"concept": {"text": "doxepin"}}}, {"item": {"reference": {"reference": "Medication/x"}}}]});
+        normalize(&mut r5);
+        assert_eq!(r5["form"]["text"], "Topical Cream");
+        assert_eq!(r5["ingredient"][0]["itemCodeableConcept"]["text"], "doxepin");
+        assert_eq!(r5["ingredient"][1]["itemReference"]["reference"], "Medication/x");
+        let mut dstu2 = json!({"resourceType": "Medication", "product": {"form": {"text": "Tablet"},
+            "ingredient": [{"item": {"reference": "Substance/s"}}]}});
+        normalize(&mut dstu2);
+        assert_eq!(dstu2["form"]["text"], "Tablet");
+        assert_eq!(dstu2["ingredient"][0]["itemReference"]["reference"], "Substance/s");
     }
 
     #[test]

@@ -107,6 +107,13 @@ impl CardText {
             .find(|(r, _)| r.code == code && system.is_none_or(|s| s == r.system))
             .and_then(|(_, days)| *days)
     }
+
+    /// How far back an override can still hold a snooze: the longest snooze period, as the
+    /// earliest override time (ms since the epoch) at `now` — at least `at_least_days` back.
+    pub fn snooze_look_back(&self, now_ms: i64, at_least_days: u32) -> i64 {
+        let days = self.snooze_days.iter().flatten().copied().max().unwrap_or(0).max(at_least_days);
+        now_ms.saturating_sub(i64::from(days) * 86_400_000)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -236,8 +236,7 @@ impl Store {
     pub async fn refresh(&self) {
         let Some(db) = self.db() else { return };
         let now = events::millis(time::OffsetDateTime::now_utc());
-        let longest = self.step_therapy.snooze_days.iter().flatten().copied().max().unwrap_or(0).max(REPEAT_DAYS);
-        let since = now.saturating_sub(i64::from(longest) * 86_400_000);
+        let since = self.step_therapy.snooze_look_back(now, REPEAT_DAYS);
         match db.overridden_step_therapy(since).await {
             Ok(rows) => {
                 let step_therapy = &self.step_therapy;
