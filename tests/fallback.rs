@@ -304,10 +304,21 @@ async fn a_dstu2_server_is_read_for_its_medication_orders_and_asked_its_version_
     let request = fhir_versions::write_request(FhirVersion::Dstu2, &r4).unwrap();
     let (fhir, data) = versioned_fhir_server(&server_record(&request), Behaviour::Normal, 50, Some("1.0.2"));
     assert!(data.by_type.contains_key("MedicationOrder") && !data.by_type.contains_key("MedicationRequest"));
-    let server = server_with(local_fhir());
+    let server = Arc::new(server_with(local_fhir()));
     let expected = evaluate(&r4).unwrap();
-    for _ in 0..3 {
-        let (status, body, _) = post(&server, &pointing_at(request.clone(), &fhir, &[])).await;
+    let request = pointing_at(request, &fhir, &[]);
+    // Four calls at once to a server not seen before, then one more.
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        let (server, request) = (Arc::clone(&server), request.clone());
+        calls.push(tokio::spawn(async move { post(&server, &request).await }));
+    }
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    answers.push(post(&server, &request).await);
+    for (status, body, _) in answers {
         assert_eq!(status, 200, "{body:#}");
         let cards = |v: &Value| v["cards"].as_array().cloned().unwrap_or_default();
         // The failure is found only among the server's MedicationOrders.

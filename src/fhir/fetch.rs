@@ -8,7 +8,7 @@
 //! **The server's version.** Before its first search of a server, the fallback reads the
 //! server's `/metadata` (its CapabilityStatement's `fhirVersion`) and keeps the answer for an
 //! hour ([`VERSION_TTL`]; a server that did not say is asked again after a minute), for at most
-//! [`MAX_SERVERS`] servers. The searches are then written for that version (a DSTU2 server's
+//! [`MAX_SERVERS`] servers; concurrent first calls to a server wait for one read. The searches are then written for that version (a DSTU2 server's
 //! orders are `MedicationOrder`s), and the suggestions too when the drafts do not tell. The read
 //! has a quarter of the deadline; a server that does not say is searched as the drafts' version.
 //!
@@ -38,8 +38,15 @@ pub const MAX_SERVERS: usize = 1024;
 /// Most bytes read of one answer (a search page or a CapabilityStatement).
 pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
-/// Each server's version (`None`: it did not say) and when it was read.
-type KnownVersions = HashMap<String, (Instant, Option<FhirVersion>)>;
+/// A server's version (`None`: it did not say) and when it was read; empty until the first read,
+/// behind an async lock so that concurrent first calls to a server make one read.
+type VersionSlot = Arc<tokio::sync::Mutex<Option<(Instant, Option<FhirVersion>)>>>;
+type KnownVersions = HashMap<String, VersionSlot>;
+
+/// Whether a version read at `at` is still kept.
+fn fresh((at, version): (Instant, Option<FhirVersion>)) -> bool {
+    at.elapsed() < if version.is_some() { VERSION_TTL } else { NO_VERSION_TTL }
+}
 
 /// The two elements of a CapabilityStatement read (the rest is skipped unbuilt).
 #[derive(serde::Deserialize)]
@@ -55,8 +62,6 @@ pub struct Fetcher {
     client: reqwest::Client,
     config: FhirConfig,
     versions: Arc<Mutex<KnownVersions>>,
-    /// `/metadata` reads made (for tests: once per server).
-    metadata_reads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// One search to run for a prefetch key: the key, and the query relative to the server's base.
@@ -76,12 +81,7 @@ impl Fetcher {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
-        Ok(Self { client, config, versions: Arc::default(), metadata_reads: Arc::default() })
-    }
-
-    /// `/metadata` reads made so far.
-    pub fn metadata_reads(&self) -> usize {
-        self.metadata_reads.load(std::sync::atomic::Ordering::Relaxed)
+        Ok(Self { client, config, versions: Arc::default() })
     }
 
     /// Runs the searches `searches_for` writes for the server's version (`None`: it did not
@@ -106,15 +106,33 @@ impl Fetcher {
     /// The server's FHIR version: kept, or read from its `/metadata` within a quarter of the
     /// deadline.
     async fn server_version(&self, base: &str, token: Option<&str>) -> Option<FhirVersion> {
-        let kept = |versions: &KnownVersions| {
-            let (at, version) = versions.get(base)?;
-            let ttl = if version.is_some() { VERSION_TTL } else { NO_VERSION_TTL };
-            (at.elapsed() < ttl).then_some(*version)
+        let slot = {
+            let Ok(mut versions) = self.versions.lock() else { return self.read_version(base, token).await };
+            if !versions.contains_key(base) && versions.len() >= MAX_SERVERS {
+                // Forget the stale (a slot being read is in use, and kept).
+                versions.retain(|_, slot| slot.try_lock().map_or(true, |kept| kept.is_some_and(fresh)));
+            }
+            if !versions.contains_key(base) && versions.len() >= MAX_SERVERS {
+                None
+            } else {
+                Some(Arc::clone(versions.entry(base.to_owned()).or_default()))
+            }
         };
-        if let Some(version) = self.versions.lock().ok().and_then(|v| kept(&v)) {
-            return version;
+        let Some(slot) = slot else { return self.read_version(base, token).await };
+        // Concurrent first calls to a server wait for one read (at most its budget).
+        let mut kept = slot.lock().await;
+        if let Some((at, version)) = *kept {
+            if fresh((at, version)) {
+                return version;
+            }
         }
-        self.metadata_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let version = self.read_version(base, token).await;
+        *kept = Some((Instant::now(), version));
+        version
+    }
+
+    /// Reads the server's `/metadata` for its `fhirVersion`.
+    async fn read_version(&self, base: &str, token: Option<&str>) -> Option<FhirVersion> {
         let budget = Duration::from_millis(self.config.deadline_ms / 4);
         let url = format!("{base}/metadata");
         let version = match tokio::time::timeout(budget, self.get(&url, token)).await {
@@ -126,14 +144,6 @@ impl Fetcher {
                 .and_then(|v| of_fhir_version(&v)),
             _ => None,
         };
-        if let Ok(mut versions) = self.versions.lock() {
-            if versions.len() >= MAX_SERVERS {
-                versions.retain(|_, (at, v)| at.elapsed() < if v.is_some() { VERSION_TTL } else { NO_VERSION_TTL });
-            }
-            if versions.len() < MAX_SERVERS {
-                versions.insert(base.to_owned(), (Instant::now(), version));
-            }
-        }
         info!(known = version.is_some(), "FHIR server version read");
         version
     }
