@@ -103,6 +103,41 @@ fn each_version_gets_its_own_shape_of_suggestion() {
     }
 }
 
+/// The resources of a request as one Bundle (a patient record as an EHR exports it).
+fn bundle_of(request: &Value) -> Value {
+    let mut request = request.clone();
+    let entries: Vec<Value> =
+        fhir_versions::request_resources(&mut request).into_iter().map(|r| json!({ "resource": r })).collect();
+    json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
+}
+
+/// `ketamine-cds evaluate` and the playground read a patient's Bundle as a hook request: one
+/// exported from a DSTU2, STU3 or R5 EHR gives the cards its R4 equivalent gives.
+#[test]
+fn a_bundle_from_any_version_makes_the_same_call() {
+    let options =
+        ketamine_cds::call::bundle::BundleOptions { hook: ketamine_cds::guideline::Hook::OrderSign, order: None };
+    let request =
+        |bundle: Value| ketamine_cds::call::bundle::request_for(bundle, "case", &options, knowledge()).unwrap();
+    let mut compared = 0;
+    for (name, r4) in example_requests() {
+        let Ok(r4_request) = ketamine_cds::call::bundle::request_for(bundle_of(&r4), "case", &options, knowledge())
+        else {
+            continue;
+        };
+        let r4_cards = cards(&evaluate(&r4_request).unwrap());
+        for version in OTHER_VERSIONS {
+            let Ok(written) = fhir_versions::write_request(version, &r4) else { continue };
+            let response =
+                evaluate(&request(bundle_of(&written))).unwrap_or_else(|e| panic!("{name} {version:?}: {e:?}"));
+            let told = if written == r4 { FhirVersion::R4 } else { version };
+            fhir_versions::assert_same_cards(told, &r4_cards, &cards(&response));
+            compared += 1;
+        }
+    }
+    assert!(compared >= 30, "only {compared} bundles compared");
+}
+
 /// A call's record with the version it was told left out (the one thing that differs).
 fn record_of(request: &Value) -> PatientRecord {
     let mut request = HookRequest::from_value(request.clone()).expect("a valid request");

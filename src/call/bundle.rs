@@ -55,7 +55,8 @@ fn from_bundle(bundle: Value, name: &str, options: &BundleOptions, knowledge: &K
         let kind = resource["resourceType"].as_str().unwrap_or_default().to_owned();
         if draft {
             if patient_id.is_empty() {
-                patient_id = reference_id(&resource["subject"]);
+                // DSTU2 names the patient `patient`.
+                patient_id = reference_id(resource.get("subject").unwrap_or(&resource["patient"]));
             }
             drafts.push(json!({ "resource": resource }));
             continue;
@@ -98,15 +99,13 @@ fn from_bundle(bundle: Value, name: &str, options: &BundleOptions, knowledge: &K
     }))
 }
 
-/// Marks the MedicationRequests with status `draft` that are ketamine orders by the trigger rule
-/// (their Medication found anywhere in the Bundle).
+/// Marks the MedicationRequests (or DSTU2 MedicationOrders) with status `draft` that are
+/// ketamine orders by the trigger rule (their Medication found anywhere in the Bundle).
 fn ketamine_drafts(entries: &[Value], knowledge: &Knowledge) -> Vec<bool> {
     let mut record = PatientRecord::new("");
     let drafts: Vec<Value> = entries
         .iter()
-        .filter(|r| {
-            r["resourceType"] == "Medication" || (r["resourceType"] == "MedicationRequest" && r["status"] == "draft")
-        })
+        .filter(|r| r["resourceType"] == "Medication" || (is_order(r) && r["status"] == "draft"))
         .cloned()
         .collect();
     record.add(json!({ "resourceType": "Bundle", "entry": drafts.into_iter().map(|r| json!({ "resource": r })).collect::<Vec<_>>() }), Origin::Draft);
@@ -119,11 +118,16 @@ fn ketamine_drafts(entries: &[Value], knowledge: &Knowledge) -> Vec<bool> {
     entries
         .iter()
         .map(|r| {
-            r["resourceType"] == "MedicationRequest"
+            is_order(r)
                 && r["status"] == "draft"
                 && r["id"].as_str().is_some_and(|id| ketamine_ids.iter().any(|k| k == id))
         })
         .collect()
+}
+
+/// A MedicationRequest, or DSTU2's MedicationOrder.
+fn is_order(resource: &Value) -> bool {
+    matches!(resource["resourceType"].as_str(), Some("MedicationRequest" | "MedicationOrder"))
 }
 
 fn reference_id(reference: &Value) -> String {

@@ -29,12 +29,13 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 pub const REQUIRED: &[&str] = &["conditions", "medicationRequests", "medicationStatements", "allergyIntolerances"];
 
 /// The prefetch key whose query returns resources of `resource_type` (a Medication comes with
-/// the MedicationRequests that `_include` it).
+/// the MedicationRequests that `_include` it; DSTU2's MedicationOrders are its
+/// MedicationRequests).
 pub fn key_for(resource_type: &str) -> Option<&'static str> {
     match resource_type {
         "Patient" => Some("patient"),
         "Condition" => Some("conditions"),
-        "MedicationRequest" | "Medication" => Some("medicationRequests"),
+        "MedicationRequest" | "MedicationOrder" | "Medication" => Some("medicationRequests"),
         "MedicationStatement" => Some("medicationStatements"),
         "AllergyIntolerance" => Some("allergyIntolerances"),
         _ => None,
