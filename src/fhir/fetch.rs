@@ -8,9 +8,10 @@
 //! **The server's version.** Before its first search of a server, the fallback reads the
 //! server's `/metadata` (its CapabilityStatement's `fhirVersion`) and keeps the answer for an
 //! hour ([`VERSION_TTL`]; a server that did not say is asked again after a minute), for at most
-//! [`MAX_SERVERS`] servers; concurrent first calls to a server wait for one read. The searches are then written for that version (a DSTU2 server's
-//! orders are `MedicationOrder`s), and the suggestions too when the drafts do not tell. The read
-//! has a quarter of the deadline; a server that does not say is searched as the drafts' version.
+//! [`MAX_SERVERS`] servers; concurrent first calls to a server wait for one read. The searches
+//! are then written for that version (a DSTU2 server's orders are `MedicationOrder`s), and the
+//! suggestions too when the drafts do not tell. The read has a quarter of the deadline; a server
+//! that does not say is searched as the version the call's own resources tell.
 //!
 //! reqwest directly rather than fhir-sdk's client: that client parses into fhir-sdk's typed
 //! resources (the whole `Resource` enum, see `resources.rs`) and brings its own TLS stack, while

@@ -84,6 +84,15 @@ pub struct HookRequest {
     pub extension: Option<Value>,
 }
 
+/// A draft's reference as the record reads it: a DSTU2 `MedicationOrder/…` is the
+/// `MedicationRequest/…` it is read as.
+fn as_read(reference: &str) -> String {
+    match reference.strip_prefix("MedicationOrder/") {
+        Some(id) => format!("MedicationRequest/{id}"),
+        None => reference.to_owned(),
+    }
+}
+
 impl HookRequest {
     /// Parses and validates a request body. Prefetched resources keep only the elements the
     /// rules read, and the entries of prefetched Bundles stay unparsed until the patient record
@@ -110,9 +119,7 @@ impl HookRequest {
             .flatten()
             .filter_map(|e| {
                 let r = &e["resource"];
-                let kind = r["resourceType"].as_str()?;
-                let kind = if kind == "MedicationOrder" { "MedicationRequest" } else { kind };
-                Some(format!("{kind}/{}", r["id"].as_str()?))
+                Some(as_read(&format!("{}/{}", r["resourceType"].as_str()?, r["id"].as_str()?)))
             })
             .collect()
     }
@@ -163,16 +170,7 @@ impl HookRequest {
         let patient_id = patient_id.strip_prefix("Patient/").unwrap_or(&patient_id).to_owned();
         let selections = match context.remove("selections") {
             // A DSTU2 client selects `MedicationOrder/…`: the drafts are read as MedicationRequests.
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .filter_map(|v| {
-                    let s = v.as_str()?;
-                    Some(
-                        s.strip_prefix("MedicationOrder/")
-                            .map_or_else(|| s.to_owned(), |id| format!("MedicationRequest/{id}")),
-                    )
-                })
-                .collect(),
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(as_read).collect(),
             _ => Vec::new(),
         };
         let context = OrderContext {

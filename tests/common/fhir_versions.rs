@@ -83,22 +83,32 @@ fn list_len(obj: &Obj, key: &str) -> usize {
     obj.get(key).and_then(Value::as_array).map_or(0, Vec::len)
 }
 
-/// A list element that is single in `version`: its one item, or refused.
-fn single(version: FhirVersion, obj: &mut Obj, key: &str, to: &str) -> Result<(), String> {
+/// A list element that is single in `version`: its one item (or the lone value), or refused.
+fn take_single(version: FhirVersion, obj: &mut Obj, key: &str) -> Result<Option<Value>, String> {
     match obj.remove(key) {
-        Some(Value::Array(mut items)) if items.len() <= 1 => {
-            if let Some(item) = items.pop() {
-                obj.insert(to.to_owned(), item);
-            }
-            Ok(())
-        }
+        Some(Value::Array(mut items)) if items.len() <= 1 => Ok(items.pop()),
         Some(Value::Array(_)) => Err(cannot(version, &format!("more than one {key}"))),
-        Some(other) => {
-            obj.insert(to.to_owned(), other);
-            Ok(())
-        }
-        None => Ok(()),
+        other => Ok(other),
     }
+}
+
+/// As [`take_single`], put back as `to`.
+fn single(version: FhirVersion, obj: &mut Obj, key: &str, to: &str) -> Result<(), String> {
+    if let Some(item) = take_single(version, obj, key)? {
+        obj.insert(to.to_owned(), item);
+    }
+    Ok(())
+}
+
+/// DSTU2's one reason (of an order, or for a use): R4's `reasonCode` as `[code, reference]`'s
+/// concept key, `reasonReference` as its reference key; more than one is refused.
+fn dstu2_reason(obj: &mut Obj, [code, reference]: [&str; 2]) -> Result<(), String> {
+    let v = FhirVersion::Dstu2;
+    if list_len(obj, "reasonCode") + list_len(obj, "reasonReference") > 1 {
+        return Err(cannot(v, "more than one reason"));
+    }
+    single(v, obj, "reasonCode", code)?;
+    single(v, obj, "reasonReference", reference)
 }
 
 fn status(obj: &Obj) -> String {
@@ -189,11 +199,7 @@ fn medication_request(v: FhirVersion, obj: &mut Obj) -> Result<(), String> {
             if obj.remove("intent").is_some_and(|i| i != "order") {
                 return Err(cannot(v, "a MedicationOrder other than an order"));
             }
-            if list_len(obj, "reasonCode") + list_len(obj, "reasonReference") > 1 {
-                return Err(cannot(v, "more than one reason for an order"));
-            }
-            single(v, obj, "reasonCode", "reasonCodeableConcept")?;
-            single(v, obj, "reasonReference", "reasonReference")?;
+            dstu2_reason(obj, ["reasonCodeableConcept", "reasonReference"])?;
             rename(obj, "subject", "patient");
             rename(obj, "authoredOn", "dateWritten");
             rename(obj, "statusReason", "reasonEnded");
@@ -254,11 +260,7 @@ fn medication_statement(v: FhirVersion, obj: &mut Obj) -> Result<(), String> {
                 "active" | "completed" | "entered-in-error" | "intended" => {}
                 other => return Err(cannot(v, &format!("a MedicationStatement {other}"))),
             }
-            if list_len(obj, "reasonCode") + list_len(obj, "reasonReference") > 1 {
-                return Err(cannot(v, "more than one reason for use"));
-            }
-            single(v, obj, "reasonCode", "reasonForUseCodeableConcept")?;
-            single(v, obj, "reasonReference", "reasonForUseReference")?;
+            dstu2_reason(obj, ["reasonForUseCodeableConcept", "reasonForUseReference"])?;
             rename(obj, "subject", "patient");
             rename(obj, "statusReason", "reasonNotTaken");
             flat_doses(v, obj, "dosage", ["quantityQuantity", "quantityRange"])
@@ -277,16 +279,8 @@ fn medication_statement(v: FhirVersion, obj: &mut Obj) -> Result<(), String> {
             if !adherence.is_empty() {
                 let system = "http://hl7.org/fhir/CodeSystem/medication-statement-adherence";
                 let mut value = json!({ "code": { "coding": [{ "system": system, "code": adherence }] } });
-                match obj.remove("statusReason") {
-                    Some(Value::Array(reasons)) if reasons.len() > 1 => {
-                        return Err(cannot(v, "more than one reason for an adherence"));
-                    }
-                    Some(Value::Array(reasons)) => {
-                        if let Some(reason) = reasons.into_iter().next() {
-                            value["reason"] = reason;
-                        }
-                    }
-                    _ => {}
+                if let Some(reason) = take_single(v, obj, "statusReason")? {
+                    value["reason"] = reason;
                 }
                 obj.insert("status".into(), json!("recorded"));
                 obj.insert("adherence".into(), value);
@@ -481,6 +475,12 @@ fn medication(v: FhirVersion, obj: &mut Obj) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The version a request `written` from `r4` is answered in: `version`, unless the writer
+/// changed nothing (a call that reads alike in STU3 and R4 is answered in R4).
+pub fn told(version: FhirVersion, written: &Value, r4: &Value) -> FhirVersion {
+    if written == r4 { FhirVersion::R4 } else { version }
 }
 
 /// `theirs` (the cards of `version`) say what the R4 cards say; the resources their suggestions
