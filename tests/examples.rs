@@ -90,3 +90,35 @@ async fn every_example_posted_to_the_server_gives_its_checked_in_response() {
         assert_eq!(body, read_json(&expected_path(&file)), "{}", file.display());
     }
 }
+
+/// Words a reader reads: whitespace-separated tokens with a letter or digit (markdown marks,
+/// dashes and bullets alone are not words).
+fn words(text: &str) -> usize {
+    text.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count()
+}
+
+#[test]
+fn every_shipped_step_therapy_detail_is_at_most_120_words_and_every_label_at_most_80_characters() {
+    let mut measured = 0;
+    for file in example_requests() {
+        let response = read_json(&expected_path(&file));
+        for card in response["cards"].as_array().into_iter().flatten() {
+            for label in card["suggestions"].as_array().into_iter().flatten().filter_map(|s| s["label"].as_str()) {
+                assert!(
+                    label.chars().count() <= 80,
+                    "{}: label of {} characters: {label}",
+                    file.display(),
+                    label.len()
+                );
+            }
+            if card["extension"]["ketamine-cds-card"]["kind"] != "step-therapy" {
+                continue;
+            }
+            let detail = card["detail"].as_str().unwrap_or_default();
+            assert!(words(detail) <= 120, "{}: {} words:\n{detail}", file.display(), words(detail));
+            measured += 1;
+        }
+    }
+    assert!(measured >= 10, "only {measured} step-therapy cards measured");
+    assert_eq!(words("**Risks**: psychedelic effects — a, b.\n- **SNRI — x**"), 7);
+}

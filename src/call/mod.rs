@@ -190,13 +190,20 @@ pub async fn answer_with(
     }
     // The prefetch is read before the trigger is decided: a draft's Medication may be in it.
     let mut missing = prefetch::missing(&request.prefetch);
+    // The Patient (its age) is read with the other keys when the client did not send it; it
+    // never causes a 412 of its own.
+    let patient_missing = matches!(request.prefetch.get("patient"), None | Some(Prefetched::Failed(_)));
     let prefetched = read_prefetch(&mut request, &mut record);
     limits.in_time()?;
     let mut fetched = 0;
     if !missing.is_empty() && trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
         let mut why = Vec::new();
         if let Some(server) = fhir_server(&request) {
-            let (keys, patient_id) = (missing.clone(), request.context.patient_id.as_str());
+            let mut keys = missing.clone();
+            if patient_missing {
+                keys.push("patient");
+            }
+            let patient_id = request.context.patient_id.as_str();
             let guess = client_version(&record, None);
             let searches: SearchesFor<'_> =
                 Box::new(move |version| prefetch::searches(&keys, patient_id, version.unwrap_or(guess)));

@@ -48,7 +48,8 @@ pub fn missing(prefetch: &BTreeMap<String, Prefetched>) -> Vec<&'static str> {
 }
 
 /// The searches that read `keys` for `patient_id` from a server of `version`: the templates,
-/// the patient id filled in. Every version has the templates' search parameters (`patient`,
+/// the patient id filled in (the Patient as a search by `_id`, so that every answer is a
+/// searchset). Every version has the templates' search parameters (`patient`, `_id`,
 /// `_include`) but DSTU2, whose orders are `MedicationOrder`s. None filters Conditions by
 /// status: the parameter differs (`clinicalstatus` in DSTU2, a code in STU3, a token on a
 /// CodeableConcept from R4), and a server-side filter would drop the problem-list entries
@@ -57,7 +58,10 @@ pub fn searches(keys: &[&'static str], patient_id: &str, version: FhirVersion) -
     keys.iter()
         .filter_map(|key| {
             let (_, template) = TEMPLATES.iter().find(|(k, _)| k == key)?;
-            let path = template.replace("{{context.patientId}}", patient_id);
+            let path = match *key {
+                "patient" => format!("Patient?_id={patient_id}"),
+                _ => template.replace("{{context.patientId}}", patient_id),
+            };
             let path =
                 if version == FhirVersion::Dstu2 { path.replace("MedicationRequest", "MedicationOrder") } else { path };
             Some(Search { key, path })

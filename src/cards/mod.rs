@@ -11,6 +11,7 @@ pub mod wording;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::fhir::datatypes::CodeableConcept;
 use crate::fhir::version::FhirVersion;
 use crate::guideline::{Applicability, ClassAssessment, ClassStatus, Hook, OrderAssessment, capitalise};
 use crate::hooks::options::CardOptions;
@@ -19,7 +20,11 @@ use crate::hooks::response::{
 };
 use crate::knowledge::plan::{CardText, DrugClass, Statement};
 use crate::knowledge::{BASE, Code, Grade, Knowledge};
-use wording::{class_line, grade, join_and, limit, number, trial};
+use wording::{class_line, grade, join_and, limit, number, shorten, trial};
+
+/// The most characters a suggestion's label has (§4): the rest is in its actions'
+/// descriptions and the order.
+pub const MAX_LABEL: usize = 80;
 
 /// The name of the card extension (CDS Hooks extensions are keyed by name).
 pub const EXTENSION: &str = "ketamine-cds-card";
@@ -145,12 +150,13 @@ fn codings(codes: &[Code]) -> Vec<Coding> {
     codes.iter().map(coding).collect()
 }
 
+/// The card's source: its own (the contraindication card cites the ASRA consensus) or the plan's.
 fn source(text: &CardText, knowledge: &Knowledge) -> Source {
-    Source {
-        label: knowledge.plan.source_label.clone(),
-        url: knowledge.plan.source_url.clone(),
-        topic: text.topic.as_ref().map(coding),
-    }
+    let (label, url) = match &text.source {
+        Some((label, url)) => (label.clone(), url.clone()),
+        None => (knowledge.plan.source_label.clone(), knowledge.plan.source_url.clone()),
+    };
+    Source { label, url, topic: text.topic.as_ref().map(coding) }
 }
 
 fn links(text: &CardText) -> Vec<Link> {
@@ -196,8 +202,9 @@ fn extension(
     map
 }
 
-fn fill(template: &str, agent: &str, classes: &str, conditions: &str) -> String {
-    template.replace("{agent}", agent).replace("{classes}", classes).replace("{conditions}", conditions)
+/// A summary template with its `{name}` placeholders filled.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(template.to_owned(), |text, (name, value)| text.replace(&format!("{{{name}}}"), value))
 }
 
 /// "**Orders**: Ketamine 50 MG/ML Injectable Solution; Ketamine 10 mg/mL infusion".
@@ -207,8 +214,21 @@ fn orders_line(orders: &Orders<'_>) -> String {
     format!("**{label}**: {}", texts.join("; "))
 }
 
+/// The orders and what they are for, on one line: "**Order**: ketamine 50 MG/ML Injectable
+/// Solution, for Postherpetic neuralgia (active problem list)".
+fn order_and_indication_line(orders: &Orders<'_>) -> String {
+    let (names, whence) = indication(orders);
+    format!("{}, for {} ({whence})", orders_line(orders), join_and(&names))
+}
+
 /// The indication of the orders: the conditions each names, and where they came from.
 fn indication_line(orders: &Orders<'_>) -> String {
+    let (names, whence) = indication(orders);
+    format!("**Indication** ({whence}): {}", join_and(&names))
+}
+
+/// The conditions of the orders' indications, and where they came from.
+fn indication(orders: &Orders<'_>) -> (Vec<String>, &'static str) {
     let (mut names, mut from_order, mut from_list) = (Vec::<String>::new(), false, false);
     for o in &orders.assessed {
         if let Applicability::Applies { conditions, from_order: own, .. } = &o.applicability {
@@ -225,7 +245,7 @@ fn indication_line(orders: &Orders<'_>) -> String {
         (true, false) => "reason on the order",
         _ => "active problem list",
     };
-    format!("**Indication** ({whence}): {}", join_and(&names))
+    (names, whence)
 }
 
 /// Whether any order's indication is cancer-related, or CRPS.
@@ -236,16 +256,17 @@ fn indication_marks(orders: &Orders<'_>) -> (bool, bool) {
     })
 }
 
-/// The guideline's position on ketamine, the 2020 RCT, and the indication-specific evidence
-/// only where it applies to this patient; then the risks. Returns the text and the statements
-/// it cites.
+/// In two lines: the guideline's position on ketamine, the indication-specific evidence only
+/// where it applies to this patient, the 2020 RCT; then the risks — each in its short form (the
+/// full texts are behind the card's source and links). Returns the text and the statements it
+/// cites.
 fn position<'k>(orders: &Orders<'_>, knowledge: &'k Knowledge) -> (String, Vec<&'k Statement>) {
     let plan = &knowledge.plan;
     let (cancer, crps) = indication_marks(orders);
     let mut cited = vec![&plan.step_therapy.statement];
-    let mut lines = vec![format!("**Guideline position**: {}", plan.step_therapy.statement.text)];
+    let mut parts = vec![plan.step_therapy.statement.brief().to_owned()];
     let mut evidence = |statement: &'k Statement| {
-        lines.push(format!("- {} ({}): {}", statement.title, grade(statement), statement.text));
+        parts.push(format!("{} ({}): {}", statement.title, grade(statement), statement.brief()));
         cited.push(statement);
     };
     if cancer {
@@ -255,7 +276,7 @@ fn position<'k>(orders: &Orders<'_>, knowledge: &'k Knowledge) -> (String, Vec<&
         evidence(&plan.crps);
     }
     evidence(&plan.rct);
-    let text = format!("{}\n\n**Risks**: {}", lines.join("\n"), plan.risks.text);
+    let text = format!("**Guideline position**: {}.\n\n**Risks**: {}.", parts.join("; "), plan.risks.brief());
     (text, cited)
 }
 
@@ -278,14 +299,12 @@ fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge)
     let patient = orders.patient();
     let agent = orders.agents(knowledge);
     let missing = required_class_titles(&patient.classes, knowledge, |c| c.status != ClassStatus::Failed);
-    let summary = limit(fill(&plan.step_therapy.summary, &agent, &join_and(&missing), ""));
+    let summary = limit(fill(&plan.step_therapy.summary, &[("agent", &agent), ("classes", &join_and(&missing))]));
     let required: Vec<String> =
         patient.classes.iter().filter(|c| plan.classes[c.class].required).map(|c| class_line(c, knowledge)).collect();
-    let mut sections = vec![
-        orders_line(orders),
-        indication_line(orders),
-        format!("**Required first-line classes** (each needs a documented failure):\n{}", required.join("\n")),
-    ];
+    // The class lines first: what the clinician must read.
+    let mut sections =
+        vec![format!("**Required first-line classes** (each needs a documented failure):\n{}", required.join("\n"))];
     // Second-line agents only when the record has any, on a line of their own.
     let second_line: Vec<String> = patient
         .classes
@@ -296,9 +315,14 @@ fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge)
     if !second_line.is_empty() {
         sections.push(format!("**Second-line agents** (not required): {}", second_line.join("; ")));
     }
+    sections.push(order_and_indication_line(orders));
     let (suggestions, left_out) = suggestions(call, orders, knowledge);
     if !left_out.is_empty() {
         sections.push(format!("**Not suggested**: {}", left_out.join("; ")));
+    }
+    if patient.minor {
+        let age = plan.adult_age.map(|a| format!(" under {a}")).unwrap_or_default();
+        sections.push(format!("**Patient{age}**: {}", capitalise(&plan.minor_text)));
     }
     let (position, cited) = position(orders, knowledge);
     sections.push(position);
@@ -323,11 +347,12 @@ fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge)
     }
 }
 
-/// One suggestion per required class with no trial on record or only an inadequate one: a
-/// `create` of the class's preferred first-line order, then a `delete` of every examined
-/// ketamine draft (some clients apply only the first action). No suggestion for an agent the
-/// patient's conditions rule out; those are returned as lines for the detail. The highest-
-/// graded suggestion is recommended.
+/// One suggestion per required class with no trial on record or only an inadequate one, and no
+/// trial of it still running: a `create` of the class's preferred first-line order, then a
+/// `delete` of every examined ketamine draft (some clients apply only the first action). No
+/// suggestion for an agent the patient's conditions rule out; those are returned as lines for
+/// the detail. The highest-graded suggestion is recommended. A patient under the adult age gets
+/// no first-line order (the doses are adult doses): only the removal of the ketamine drafts.
 fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> (Vec<Suggestion>, Vec<String>) {
     let plan = &knowledge.plan;
     let patient = orders.patient();
@@ -336,16 +361,16 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
     for c in patient.classes.iter() {
         let class = &plan.classes[c.class];
         let Some(suggested) = class.suggestion.as_ref() else { continue };
-        if !class.required || !matches!(c.status, ClassStatus::NotDocumented | ClassStatus::InadequateTrial) {
+        let wanted = matches!(c.status, ClassStatus::NotDocumented | ClassStatus::InadequateTrial);
+        if !class.required || !wanted || c.is_running() {
             continue;
         }
+        let name = suggested_agent(&suggested.medication, knowledge).unwrap_or_else(|| suggested.title.to_lowercase());
         let ruled_out: Vec<String> = patient
             .suggestions_ruled_out
             .iter()
             .filter(|r| r.class == c.class)
-            .map(|r| {
-                format!("{} — {} on record: {}", suggested.title.to_lowercase(), join_and(&r.conditions), r.reason)
-            })
+            .map(|r| format!("{name} — {}: {}", join_and(&r.conditions), r.reason))
             .collect();
         if ruled_out.is_empty() {
             candidates.push((class, c.status));
@@ -353,10 +378,12 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
             left_out.extend(ruled_out);
         }
     }
+    if patient.minor {
+        let removal = removal(call, orders, knowledge);
+        return (removal.into_iter().collect(), left_out);
+    }
     let rank = |class: &DrugClass| class.statement.grade.as_ref().map_or(i64::MIN, |g| g.rank);
     let best = candidates.iter().map(|(class, _)| rank(class)).max();
-    let agent = knowledge.medications.agent(patient.agent).name.clone();
-    let several = orders.assessed.len() > 1;
     let mut recommended_given = false;
     let suggestions = candidates
         .into_iter()
@@ -365,41 +392,32 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
             let is_recommended = !recommended_given && Some(rank(class)) == best;
             recommended_given |= is_recommended;
             let retrial = match (status, class.min_daily_mg) {
-                (ClassStatus::InadequateTrial, Some(min)) => Some(plan.retrial_text.replace("{dose}", &number(min))),
+                (ClassStatus::InadequateTrial, Some(min)) => Some(number(min)),
                 _ => None,
             };
+            let retrial_text = retrial.as_ref().map(|dose| plan.retrial_text.replace("{dose}", dose));
             let mut dosage = suggested.dosage.clone();
-            if let (Some(retrial), Some(first)) = (&retrial, dosage.get_mut(0)) {
+            if let (Some(retrial), Some(first)) = (&retrial_text, dosage.get_mut(0)) {
                 let text = first["text"].as_str().map_or_else(|| retrial.clone(), |t| format!("{t}; {retrial}"));
                 first["text"] = Value::String(text);
             }
+            let title = suggested.title.to_lowercase();
+            let grade = format!("{}, {}", class.title, grade(&class.statement));
+            let then = retrial_text.map(|r| format!(", then {r}")).unwrap_or_default();
             let mut actions = vec![Action {
                 kind: ActionType::Create,
-                description: format!("Order {}", suggested.title.to_lowercase()),
+                description: format!("Order {title}{then} ({grade})"),
                 resource: Some(draft_order(call, &suggested.medication, &dosage)),
                 resource_id: None,
             }];
-            for (o, order_ref) in orders.assessed.iter().filter_map(|o| Some((o, o.order_ref.as_ref()?))) {
-                let description = if several {
-                    format!("Remove the {agent} order ({})", o.medication_text)
-                } else {
-                    format!("Remove the {agent} order")
-                };
-                actions.push(Action {
-                    kind: ActionType::Delete,
-                    description,
-                    resource: None,
-                    resource_id: Some(order_reference(call, order_ref)),
-                });
-            }
-            let then = retrial.map(|r| format!(", then {r}")).unwrap_or_default();
+            actions.extend(deletes(call, orders, knowledge));
+            // The label says what is ordered; after an inadequate trial, the dose to reach.
+            let label = match &retrial {
+                Some(dose) => format!("Order {title} ({})", plan.retrial_label.replace("{dose}", dose)),
+                None => format!("Order {title} ({grade})"),
+            };
             Some(Suggestion {
-                label: format!(
-                    "Order {}{then} ({}, {}) instead",
-                    suggested.title.to_lowercase(),
-                    class.title,
-                    grade(&class.statement)
-                ),
+                label: shorten(label, MAX_LABEL),
                 uuid: uuid(call, &["step-therapy", &orders.key, &class.id]),
                 is_recommended,
                 actions,
@@ -407,6 +425,49 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
         })
         .collect();
     (suggestions, left_out)
+}
+
+/// The agent a suggested order's medication names ("duloxetine"), for short text.
+fn suggested_agent(medication: &Value, knowledge: &Knowledge) -> Option<String> {
+    let concept: CodeableConcept = serde_json::from_value(medication.clone()).ok()?;
+    let agent = *knowledge.medications.recognise(&concept).first()?;
+    Some(knowledge.medications.agent(agent).name.clone())
+}
+
+/// A `delete` of each examined ketamine draft that has an id.
+fn deletes(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> Vec<Action> {
+    let agent = &knowledge.medications.agent(orders.patient().agent).name;
+    let several = orders.assessed.len() > 1;
+    orders
+        .assessed
+        .iter()
+        .filter_map(|o| Some((o, o.order_ref.as_ref()?)))
+        .map(|(o, order_ref)| Action {
+            kind: ActionType::Delete,
+            description: if several {
+                format!("Remove the {agent} order ({})", o.medication_text)
+            } else {
+                format!("Remove the {agent} order")
+            },
+            resource: None,
+            resource_id: Some(order_reference(call, order_ref)),
+        })
+        .collect()
+}
+
+/// The suggestion that only removes the ketamine drafts (a patient under the adult age), when
+/// any has an id to remove.
+fn removal(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> Option<Suggestion> {
+    let actions = deletes(call, orders, knowledge);
+    let agent = &knowledge.medications.agent(orders.patient().agent).name;
+    let label =
+        if actions.len() > 1 { format!("Remove the {agent} orders") } else { format!("Remove the {agent} order") };
+    (!actions.is_empty()).then(|| Suggestion {
+        label: shorten(label, MAX_LABEL),
+        uuid: uuid(call, &["step-therapy", &orders.key, "remove"]),
+        is_recommended: false,
+        actions,
+    })
 }
 
 /// The suggested first-line order, as a draft in the client's FHIR version: an R4 (R4B)
@@ -494,7 +555,7 @@ fn monitoring(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -
         .collect();
     Card {
         uuid: uuid(call, &["monitoring", &orders.key]),
-        summary: limit(fill(&plan.monitoring.summary, &agent, &join_and(&required), "")),
+        summary: limit(fill(&plan.monitoring.summary, &[("agent", &agent), ("classes", &join_and(&required))])),
         indicator: Indicator::Info,
         detail: Some(detail),
         source: source(&plan.monitoring, knowledge),
@@ -511,13 +572,17 @@ fn contraindication(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowle
     let patient = orders.patient();
     let agent = orders.agents(knowledge);
     let conditions: Vec<String> = patient.contraindications.iter().flat_map(|f| f.conditions.iter().cloned()).collect();
+    let categories: Vec<String> =
+        patient.contraindications.iter().map(|f| plan.contraindication_groups[f.group].title.clone()).collect();
+    // Each category: the conditions the record names, its grade and what to do.
     let lines: Vec<String> = patient
         .contraindications
         .iter()
         .map(|f| {
             let group = &plan.contraindication_groups[f.group];
             let grade = group.grade.as_ref().map_or("not graded".to_owned(), |g| g.display.clone());
-            format!("- **{}** ({grade}): {}", capitalise(&group.title), join_and(&f.conditions))
+            let advice = if group.advice.is_empty() { String::new() } else { format!(" — {}", group.advice) };
+            format!("- **{}** ({grade}): {}{advice}", capitalise(&group.title), join_and(&f.conditions))
         })
         .collect();
     let detail = format!(
@@ -530,7 +595,10 @@ fn contraindication(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowle
         patient.contraindications.iter().filter_map(|f| plan.contraindication_groups[f.group].grade.as_ref()).collect();
     Card {
         uuid: uuid(call, &["contraindications", &orders.key]),
-        summary: limit(fill(&plan.contraindication.summary, &agent, "", &join_and(&conditions))),
+        summary: limit(fill(
+            &plan.contraindication.summary,
+            &[("agent", &agent), ("categories", &join_and(&categories)), ("conditions", &join_and(&conditions))],
+        )),
         indicator: Indicator::Warning,
         detail: Some(detail),
         source: source(&plan.contraindication, knowledge),

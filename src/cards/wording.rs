@@ -18,13 +18,23 @@ pub fn join_and(items: &[String]) -> String {
     }
 }
 
-/// Cuts a summary to the CDS Hooks limit (< 140 characters).
+/// Cuts a summary to the CDS Hooks limit (< 140 characters), at a word's end.
 pub fn limit(summary: String) -> String {
-    if summary.chars().count() < 140 {
-        return summary;
+    shorten(summary, 139)
+}
+
+/// Cuts a text to at most `max` characters, at a word's end, marking the cut with "…": a
+/// name is never shown cut mid-word.
+pub fn shorten(text: String, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text;
     }
-    let cut: String = summary.chars().take(138).collect();
-    format!("{}…", cut.trim_end())
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let at_word = match cut.rfind(char::is_whitespace) {
+        Some(end) if end > 0 => &cut[..end],
+        _ => cut.as_str(),
+    };
+    format!("{}…", at_word.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ':'))
 }
 
 pub fn grade(statement: &Statement) -> String {
@@ -56,9 +66,14 @@ pub fn trial(trial: &Trial, knowledge: &Knowledge) -> String {
                 Some(d) => format!(" ({kind} {d})"),
                 None => String::new(),
             };
+            // A reason the record gives is quoted, and said to be no failure reason.
+            let not_a_failure = || {
+                let quoted = trial.other_reason.as_ref()?;
+                Some(format!("\"{quoted}\" is {}", knowledge.plan.not_a_failure_text))
+            };
             let why = match trial.outcome {
                 ClassStatus::Ongoing => "trial still running".to_owned(),
-                _ => reason.unwrap_or_else(|| "no reason recorded".to_owned()),
+                _ => reason.or_else(not_a_failure).unwrap_or_else(|| "no reason recorded".to_owned()),
             };
             line.push_str(&format!(", {status}{when}: {why}"));
         }
@@ -88,7 +103,10 @@ pub fn status_label(status: ClassStatus) -> &'static str {
     }
 }
 
-/// "- **TCA — inadequate trial** (strong recommendation): Amitriptyline 25 mg/day, stopped …".
+/// "- **TCA — inadequate trial** (strong recommendation): Amitriptyline 25 mg/day, stopped …":
+/// the class's status, the records behind it, and — for a class without a failure — what would
+/// back the order: no trial on record, the outcome to record, the running trial to finish, the
+/// dose an adequate trial needs.
 pub fn class_line(assessment: &ClassAssessment, knowledge: &Knowledge) -> String {
     let class = &knowledge.plan.classes[assessment.class];
     let mut title = capitalise(&class.title);
@@ -103,7 +121,17 @@ pub fn class_line(assessment: &ClassAssessment, knowledge: &Knowledge) -> String
             None => trial(t, knowledge),
         })
         .collect();
-    let evidence = if evidence.is_empty() { "no trial on record".to_owned() } else { evidence.join("; ") };
+    let mut evidence = if evidence.is_empty() { "no trial on record".to_owned() } else { evidence.join("; ") };
+    let plan = &knowledge.plan;
+    match assessment.status {
+        ClassStatus::TriedOutcomeUnknown => evidence.push_str(&format!(" — {}", plan.record_outcome_text)),
+        ClassStatus::Ongoing => evidence.push_str(&format!(" — {}", plan.running_trial_text)),
+        ClassStatus::InadequateTrial if assessment.is_running() => {
+            let running: Vec<String> = assessment.running.iter().map(|t| trial(t, knowledge)).collect();
+            evidence.push_str(&format!("; {} — {}", running.join("; "), plan.running_trial_text));
+        }
+        _ => {}
+    }
     let grade = class.statement.grade.as_ref().map(|g| format!(" ({})", g.display)).unwrap_or_default();
     format!("- **{title} — {}**{grade}: {evidence}", status_label(assessment.status))
 }

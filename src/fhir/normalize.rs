@@ -3,7 +3,7 @@
 //! EHRs and example generators send shapes the strict typed read rejects: a lone object where
 //! the element is a list (the CDS Hooks sandbox sends `reasonCode` and `category` that way), nulls
 //! inside lists, a zero `frequency`; and other FHIR versions' spellings of what the rules read —
-//! DSTU2's (`MedicationOrder`, `reasonEnded`, `wasNotTaken`, `substance` and one `status` on an
+//! DSTU2's (`MedicationOrder`, `reasonEnded`, `wasNotTaken`, `Timing.repeat.periodUnits`, `substance` and one `status` on an
 //! AllergyIntolerance, `Medication.product`), STU3's (a string `clinicalStatus`, `doseQuantity`
 //! directly on a Dosage, `taken`, `reasonNotTaken`, `assertedDate`) and R5's (CodeableReferences
 //! for medication, reason and manifestation, a MedicationStatement's `adherence`,
@@ -61,6 +61,9 @@ fn is_list_element(key: &str) -> bool {
 pub fn normalize(resource: &mut Value) -> Option<String> {
     let obj = resource.as_object_mut()?;
     let mut kind = obj.get("resourceType")?.as_str()?.to_owned();
+    // DSTU2's orders are MedicationOrders and its statements name their `patient`: their
+    // Timing spells `periodUnits` (R4 and STU3: `periodUnit`).
+    let dstu2 = kind == "MedicationOrder" || (kind == "MedicationStatement" && obj.contains_key("patient"));
     if kind == "MedicationOrder" {
         kind = "MedicationRequest".to_owned();
         obj.insert("resourceType".into(), Value::from(kind.clone()));
@@ -76,7 +79,7 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
             r5_reasons(obj);
             r5_request_status(obj);
             first_of_list(obj, "statusReason");
-            normalize_dosages(obj, "dosageInstruction");
+            normalize_dosages(obj, "dosageInstruction", dstu2);
         }
         "MedicationStatement" => {
             r5_medication(obj);
@@ -93,7 +96,7 @@ pub fn normalize(resource: &mut Value) -> Option<String> {
             ensure_list(obj, "reasonReference");
             ensure_list(obj, "dosage");
             dstu2_statement_doses(obj);
-            normalize_dosages(obj, "dosage");
+            normalize_dosages(obj, "dosage", dstu2);
         }
         "Medication" => other_version_medication(obj),
         "Condition" => {
@@ -329,14 +332,15 @@ fn rename(obj: &mut Map<String, Value>, from: &str, to: &str) {
 }
 
 /// STU3/DSTU2 put `doseQuantity` on the Dosage itself; R4 has it in `doseAndRate`. A zero
-/// frequency (which R4B forbids) means the same as none.
-fn normalize_dosages(obj: &mut Map<String, Value>, key: &str) {
+/// frequency (which R4B forbids) means the same as none. DSTU2's `periodUnits` and
+/// `durationUnits` are R4's `periodUnit` and `durationUnit`.
+fn normalize_dosages(obj: &mut Map<String, Value>, key: &str, dstu2: bool) {
     if let Some(Value::Array(dosages)) = obj.get_mut(key) {
-        dosages.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_dosage);
+        dosages.iter_mut().filter_map(Value::as_object_mut).for_each(|d| normalize_dosage(d, dstu2));
     }
 }
 
-fn normalize_dosage(dosage: &mut Map<String, Value>) {
+fn normalize_dosage(dosage: &mut Map<String, Value>, dstu2: bool) {
     if !dosage.contains_key("doseAndRate") {
         let mut dose_and_rate = Map::new();
         for key in ["doseQuantity", "doseRange", "doseSimpleQuantity"] {
@@ -351,6 +355,10 @@ fn normalize_dosage(dosage: &mut Map<String, Value>) {
     }
     let repeat = dosage.get_mut("timing").and_then(|t| t.get_mut("repeat")).and_then(Value::as_object_mut);
     if let Some(repeat) = repeat {
+        if dstu2 {
+            rename(repeat, "periodUnits", "periodUnit");
+            rename(repeat, "durationUnits", "durationUnit");
+        }
         for key in ["frequency", "frequencyMax", "count", "countMax"] {
             if repeat.get(key).and_then(Value::as_f64).is_some_and(|n| n < 1.0 || n.fract() != 0.0) {
                 repeat.remove(key);

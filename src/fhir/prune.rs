@@ -28,6 +28,7 @@ pub const READ_ELEMENTS: &[&str] = &[
     "resourceType",
     "id",
     "status",
+    "doNotPerform",
     "statusReason",
     "medicationCodeableConcept",
     "medicationReference",

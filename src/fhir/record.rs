@@ -27,6 +27,13 @@ pub struct Owner<'a> {
     pub id: Option<&'a str>,
 }
 
+impl Owner<'_> {
+    /// `Type/id`, the key its contained resources are kept under.
+    fn key(&self) -> String {
+        format!("{}/{}", self.kind, self.id.unwrap_or_default())
+    }
+}
+
 /// Where a resource came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -62,6 +69,9 @@ pub struct PatientRecord {
     medications: HashMap<String, Medication>,
     /// Contained Medications by `(owner key, "#id")`.
     contained: HashMap<(String, String), Medication>,
+    /// Contained Conditions (an order's own reason, `reasonReference: "#id"`) by
+    /// `(owner key, "#id")`. Not on the problem list: they are the order's.
+    contained_conditions: HashMap<(String, String), Condition>,
     pub stats: ReadStats,
     /// The FHIR version the first draft that tells one is written in, else the first other
     /// resource of another version than R4 (see [`super::version::of_resource`]).
@@ -182,18 +192,22 @@ impl PatientRecord {
         self.stats.read += 1;
     }
 
+    /// A contained Medication or Condition, kept under its owner; any other type is passed over.
     fn add_contained(&mut self, owner: &str, mut resource: Value) {
-        if normalize(&mut resource).as_deref() != Some("Medication") {
+        let kind = normalize(&mut resource);
+        if !matches!(kind.as_deref(), Some("Medication" | "Condition")) {
             return;
         }
         let Some(id) = resource.get("id").and_then(Value::as_str).map(|id| format!("#{id}")) else {
             return;
         };
-        match parse::<Medication>(resource) {
-            Some(m) => {
-                self.contained.insert((owner.to_owned(), id), m);
-            }
-            None => self.stats.skipped += 1,
+        let key = (owner.to_owned(), id);
+        let kept = match kind.as_deref() {
+            Some("Medication") => parse::<Medication>(resource).map(|m| self.contained.insert(key, m)).is_some(),
+            _ => parse::<Condition>(resource).map(|c| self.contained_conditions.insert(key, c)).is_some(),
+        };
+        if !kept {
+            self.stats.skipped += 1;
         }
     }
 
@@ -229,8 +243,7 @@ impl PatientRecord {
     pub fn medication(&self, owner: Owner<'_>, reference: &Reference) -> Option<&Medication> {
         let target = reference.reference.as_deref()?;
         if target.starts_with('#') {
-            let owner = format!("{}/{}", owner.kind, owner.id.unwrap_or_default());
-            return self.contained.get(&(owner, target.to_owned()));
+            return self.contained.get(&(owner.key(), target.to_owned()));
         }
         if let Some(m) = self.medications.get(target) {
             return Some(m);
@@ -248,10 +261,28 @@ impl PatientRecord {
     }
 
     /// Whether an order names its medication by a reference to a Medication this record does not
-    /// (yet) hold.
+    /// (yet) hold, or whose ingredients reference one it does not hold.
     pub fn medication_unresolved(&self, request: &MedicationRequest) -> bool {
         let owner = Owner { kind: "MedicationRequest", id: request.id.as_deref() };
-        matches!(request.medication(), Some(MedicationRef::Reference(r)) if self.medication(owner, r).is_none())
+        let Some(MedicationRef::Reference(r)) = request.medication() else { return false };
+        let Some(medication) = self.medication(owner, r) else { return true };
+        let scope = Self::scope_of(owner, r, medication);
+        medication
+            .ingredient
+            .iter()
+            .filter_map(|i| i.item_reference.as_ref())
+            .any(|item| self.medication(scope, item).is_none())
+    }
+
+    /// The resource whose contained resources a Medication's own `#id` references point into:
+    /// a contained Medication's are its owner's (contained resources hold none of their own:
+    /// an ingredient `#ing-ket` is a sibling); any other Medication's are its own.
+    fn scope_of<'m>(owner: Owner<'m>, reference: &Reference, medication: &'m Medication) -> Owner<'m> {
+        if reference.reference.as_deref().is_some_and(|r| r.starts_with('#')) {
+            owner
+        } else {
+            Owner { kind: "Medication", id: medication.id.as_deref() }
+        }
     }
 
     /// As [`Self::request_medication`], for a MedicationStatement.
@@ -265,20 +296,27 @@ impl PatientRecord {
             MedicationRef::Concept(c) => return Some(Cow::Borrowed(c)),
             MedicationRef::Reference(r) => r,
         };
-        if let Some(concept) = self.medication(owner, reference).and_then(|m| self.medication_concept(m)) {
-            return Some(concept);
+        if let Some(medication) = self.medication(owner, reference) {
+            if let Some(concept) = self.medication_concept(Self::scope_of(owner, reference, medication), medication) {
+                return Some(concept);
+            }
         }
         let display = reference.display.as_deref()?;
         Some(Cow::Owned(CodeableConcept::from_text(display)))
     }
 
     /// What a Medication names: its code, with the item of each ingredient (a concept, or the
-    /// code of the Medication it references) added to its codings and text.
-    fn medication_concept<'a>(&'a self, medication: &'a Medication) -> Option<Cow<'a, CodeableConcept>> {
+    /// code of the Medication it references, `#id` references resolved in `scope`) added to its
+    /// codings and text.
+    fn medication_concept<'a>(
+        &'a self,
+        scope: Owner<'_>,
+        medication: &'a Medication,
+    ) -> Option<Cow<'a, CodeableConcept>> {
         if medication.ingredient.is_empty() {
             return medication.code.as_ref().map(Cow::Borrowed);
         }
-        let owner = Owner { kind: "Medication", id: medication.id.as_deref() };
+        let owner = scope;
         let mut merged = medication.code.clone().unwrap_or_default();
         for ingredient in &medication.ingredient {
             let referenced = || self.medication(owner, ingredient.item_reference.as_ref()?)?.code.as_ref();
@@ -302,9 +340,13 @@ impl PatientRecord {
         }
     }
 
-    /// A Condition of the record by reference (`Condition/id`, absolute URL or `urn:uuid:`).
-    pub fn condition(&self, reference: &Reference) -> Option<&Condition> {
+    /// A Condition a resource references: contained in it (`#id`), or of the record
+    /// (`Condition/id`, absolute URL or `urn:uuid:`: the draft Bundle, prefetch, the server).
+    pub fn condition(&self, owner: Owner<'_>, reference: &Reference) -> Option<&Condition> {
         let target = reference.reference.as_deref()?;
+        if target.starts_with('#') {
+            return self.contained_conditions.get(&(owner.key(), target.to_owned()));
+        }
         let id = target.rsplit('/').next()?.trim_start_matches("urn:uuid:");
         self.conditions.iter().find(|c| c.id.as_deref() == Some(id))
     }

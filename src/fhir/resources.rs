@@ -25,8 +25,8 @@ pub enum MedicationRef<'a> {
     Reference(&'a Reference),
 }
 
-/// The parts of a Dosage the dose rule reads (clinical rules §3, `docs/clinical-rules.md`): the dose of `doseAndRate` and
-/// `timing.repeat`. (fhir-sdk's Dosage reads every element, through serde's buffering of its
+/// The parts of a Dosage the dose rule reads (clinical rules §3, `docs/clinical-rules.md`): the dose of `doseAndRate`,
+/// `timing.repeat` and whether the line is as needed. (fhir-sdk's Dosage reads every element, through serde's buffering of its
 /// choice types — half the cost of reading an order — and refuses the whole order for a flaw
 /// in an element no rule reads, such as a `route` given as text.)
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -39,6 +39,22 @@ pub struct Dosage {
     /// nasal route changes what the order or trial is.
     #[serde(default)]
     pub route: Words,
+    /// As needed (PRN): R4 and earlier `asNeededBoolean` / `asNeededCodeableConcept`, R5
+    /// `asNeeded` / `asNeededFor`. Such a line documents no daily dose.
+    pub as_needed_boolean: Option<bool>,
+    pub as_needed_codeable_concept: Option<IgnoredAny>,
+    pub as_needed: Option<bool>,
+    pub as_needed_for: Option<IgnoredAny>,
+}
+
+impl Dosage {
+    /// Whether the line is taken as needed (PRN).
+    pub fn is_as_needed(&self) -> bool {
+        self.as_needed_boolean == Some(true)
+            || self.as_needed == Some(true)
+            || self.as_needed_codeable_concept.is_some()
+            || self.as_needed_for.is_some()
+    }
 }
 
 /// `Dosage.doseAndRate`: `doseQuantity`, or the low end of `doseRange` (rates are not read).
@@ -82,13 +98,18 @@ pub struct Timing {
     pub repeat: Option<TimingRepeat>,
 }
 
-/// `Timing.repeat`: how often. Frequencies are positive integers, as FHIR requires.
+/// `Timing.repeat`: how often. Frequencies are positive integers, as FHIR requires. Only the
+/// number of `timeOfDay` and `when` entries is read: without a frequency, each is one dose.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimingRepeat {
     pub frequency: Option<NonZeroU32>,
     pub period: Option<f64>,
     pub period_unit: Option<String>,
+    #[serde(default)]
+    pub time_of_day: Vec<IgnoredAny>,
+    #[serde(default)]
+    pub when: Vec<IgnoredAny>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -103,6 +124,8 @@ pub struct MedicationRequest {
     pub id: Option<String>,
     #[serde(default = "unknown")]
     pub status: String,
+    /// An order *not* to give the medication: no order of it, and no trial of it.
+    pub do_not_perform: Option<bool>,
     pub status_reason: Option<CodeableConcept>,
     pub medication_codeable_concept: Option<CodeableConcept>,
     pub medication_reference: Option<Reference>,
@@ -118,6 +141,10 @@ pub struct MedicationRequest {
 }
 
 impl MedicationRequest {
+    pub fn do_not_perform(&self) -> bool {
+        self.do_not_perform == Some(true)
+    }
+
     pub fn medication(&self) -> Option<MedicationRef<'_>> {
         medication(&self.medication_codeable_concept, &self.medication_reference)
     }

@@ -45,7 +45,8 @@ pub enum Applicability {
 /// A reason of the order: a reasonCode concept, or the code of a referenced Condition.
 fn order_reasons<'a>(order: &'a MedicationRequest, record: &'a PatientRecord) -> Vec<&'a CodeableConcept> {
     let codes = order.reason_code.iter().filter(|c| !c.coding.is_empty() || c.text.is_some());
-    let referenced = order.reason_reference.iter().filter_map(|r| record.condition(r)?.code.as_ref());
+    let owner = Owner { kind: "MedicationRequest", id: order.id.as_deref() };
+    let referenced = order.reason_reference.iter().filter_map(move |r| record.condition(owner, r)?.code.as_ref());
     codes.chain(referenced).collect()
 }
 
@@ -81,10 +82,15 @@ pub fn is_active(condition: &Condition, today: &Today) -> bool {
     status_active && !has(condition.verification_status.as_ref(), &["refuted", "entered-in-error"]) && !onset_later
 }
 
-/// Whether an order is in the form that needs an order-level pain reason (esketamine as a nasal
-/// spray: the depression product), by its product names, its Medication's form or its route.
+/// Whether an order is the product that needs an order-level pain reason (esketamine as a nasal
+/// spray: the depression product), by a product code of it (a nasal product, the Spravato brand,
+/// ATC N06AX27), or by its product names, its Medication's form or its route ("nasal" inside any
+/// word, "Spravato").
 fn in_reason_required_form(order: &MedicationRequest, record: &PatientRecord, knowledge: &Knowledge) -> bool {
     let Some(concept) = record.request_medication(order) else { return false };
+    if in_set(&concept, &knowledge.order_reason_required_products) {
+        return true;
+    }
     let owner = Owner { kind: "MedicationRequest", id: order.id.as_deref() };
     let more = super::form_words(record.medication_form(owner, order.medication()), &order.dosage_instruction);
     knowledge.medications.names_form(&concept, &more, &knowledge.plan.order_reason_required_forms)

@@ -4,8 +4,10 @@
 //! - [`trigger`]: which draft orders are ketamine orders to examine (§1);
 //! - [`indication`]: whether the guideline speaks for an order (§2);
 //! - [`trials`] and [`dose`]: each first-line class's status and the evidence behind it (§3);
-//! - [`contraindications`]: relative contraindications on record (§5).
+//! - [`contraindications`]: relative contraindications on record (§5);
+//! - [`age`]: whether the patient is under the adult age of the suggested doses (§4).
 
+pub mod age;
 pub mod contraindications;
 pub mod dose;
 pub mod indication;
@@ -57,6 +59,9 @@ pub struct OrderAssessment {
     pub contraindications: Arc<[ContraindicationFinding]>,
     /// Classes whose suggestion the patient's conditions rule out.
     pub suggestions_ruled_out: Arc<[SuggestionRuledOut]>,
+    /// The patient is under the plan's adult age: no adult-dosed first-line order is suggested.
+    /// False when the age is unknown.
+    pub minor: bool,
 }
 
 impl OrderAssessment {
@@ -104,6 +109,7 @@ pub fn assess(
                 classes: findings.classes,
                 contraindications: findings.contraindications,
                 suggestions_ruled_out: findings.suggestions_ruled_out,
+                minor: findings.minor,
                 applicability,
             }
         })
@@ -116,12 +122,19 @@ struct PatientFindings {
     classes: Arc<[ClassAssessment]>,
     contraindications: Arc<[ContraindicationFinding]>,
     suggestions_ruled_out: Arc<[SuggestionRuledOut]>,
+    minor: bool,
 }
 
 impl PatientFindings {
     fn of(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Self {
         let active = contraindications::active_codes(record, today);
+        let birth_date = record.patient.as_ref().and_then(|p| p.birth_date.as_deref());
+        let minor = match (birth_date, knowledge.plan.adult_age) {
+            (Some(born), Some(adult)) => age::under(born, adult, today).unwrap_or(false),
+            _ => false,
+        };
         Self {
+            minor,
             classes: trials::assess_classes(record, knowledge, today).into(),
             contraindications: contraindications::find(&active, knowledge).into(),
             suggestions_ruled_out: contraindications::suggestions_ruled_out(&active, knowledge).into(),

@@ -6,6 +6,7 @@ use crate::fhir::datatypes::CodeableConcept;
 
 use super::Today;
 use super::dose::{Unit, daily_dose_mg, judge};
+use super::indication::in_set;
 use crate::fhir::PatientRecord;
 use crate::fhir::dates::FhirDate;
 use crate::fhir::record::Owner;
@@ -92,6 +93,9 @@ pub struct Trial {
     pub topical: bool,
     /// The failure reason and how the record words it.
     pub failure: Option<(FailureKind, String)>,
+    /// A reason the record gives that is no failure reason ("Drug therapy discontinued",
+    /// "Treatment changed", free text "Ineffective"), as the record words it.
+    pub other_reason: Option<String>,
     pub daily_dose_mg: Option<f64>,
     pub outcome: ClassStatus,
 }
@@ -103,6 +107,16 @@ pub struct ClassAssessment {
     pub status: ClassStatus,
     /// The records that give the status, newest first (empty for `not-documented`).
     pub evidence: Vec<Trial>,
+    /// Every running (`active`, `on-hold`) record of the class, newest first, whatever the
+    /// status: a class with a running trial gets no new order of that class (§4).
+    pub running: Vec<Trial>,
+}
+
+impl ClassAssessment {
+    /// Whether a trial of one of the class's agents is still running.
+    pub fn is_running(&self) -> bool {
+        !self.running.is_empty()
+    }
 }
 
 pub fn assess_classes(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Vec<ClassAssessment> {
@@ -117,11 +131,12 @@ pub fn assess_classes(record: &PatientRecord, knowledge: &Knowledge, today: &Tod
                 TrialOf::Agent(agent) => class.agents.contains(agent) && !(class.systemic && t.topical),
                 TrialOf::Class(c, _) => *c == index,
             };
-            let mine: Vec<Trial> = trials.iter().filter(of_class).map(|t| judge(t.clone(), class)).collect();
+            let mut mine: Vec<Trial> = trials.iter().filter(of_class).map(|t| judge(t.clone(), class)).collect();
+            mine.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.resource.cmp(&b.resource)));
             let status = mine.iter().map(|t| t.outcome).min().unwrap_or(ClassStatus::NotDocumented);
-            let mut evidence: Vec<Trial> = mine.into_iter().filter(|t| t.outcome == status).collect();
-            evidence.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.resource.cmp(&b.resource)));
-            ClassAssessment { class: index, status, evidence }
+            let running: Vec<Trial> = mine.iter().filter(|t| t.outcome == ClassStatus::Ongoing).cloned().collect();
+            let evidence: Vec<Trial> = mine.into_iter().filter(|t| t.outcome == status).collect();
+            ClassAssessment { class: index, status, evidence, running }
         })
         .collect()
 }
@@ -129,7 +144,8 @@ pub fn assess_classes(record: &PatientRecord, knowledge: &Knowledge, today: &Tod
 /// Every prior record of any agent, classified without class policy.
 fn all_trials(record: &PatientRecord, knowledge: &Knowledge, today: &Today) -> Vec<Trial> {
     let mut trials = Vec::new();
-    for request in &record.medication_requests {
+    // An order not to give a medication (`doNotPerform`) is no trial of it.
+    for request in record.medication_requests.iter().filter(|r| !r.do_not_perform()) {
         if let Some(concept) = record.request_medication(request) {
             trials.extend(from_request(request, &concept, record, knowledge));
         }
@@ -183,12 +199,26 @@ fn failure_reason<'a>(
     found
 }
 
+/// The first reason a record gives, as it words it (a coding's display, the concept's text, a
+/// code), when it gives no failure reason: what the card quotes as "not a recorded failure".
+fn other_reason<'a>(concepts: impl Iterator<Item = &'a CodeableConcept>) -> Option<String> {
+    concepts
+        .filter_map(|c| {
+            c.text
+                .clone()
+                .or_else(|| c.coding.iter().find_map(|c| c.display.clone()))
+                .or_else(|| c.coding.iter().find_map(|c| c.code.clone()))
+        })
+        .find(|words| !words.trim().is_empty())
+}
+
 /// What a MedicationRequest or MedicationStatement says of a trial, before its agents are known.
 struct Facts<'a> {
     resource: String,
     status: &'a str,
     date: Option<(DateKind, String)>,
     failure: Option<(FailureKind, String)>,
+    other_reason: Option<String>,
     dosage: &'a [Dosage],
     topical: bool,
 }
@@ -218,6 +248,7 @@ fn trials(facts: Facts<'_>, agents: Vec<AgentId>, concept: &CodeableConcept, kno
             date_kind: facts.date.as_ref().map_or(DateKind::Recorded, |(k, _)| *k),
             topical: facts.topical,
             failure: facts.failure.clone(),
+            other_reason: facts.other_reason.clone(),
             daily_dose_mg: daily_dose_mg(facts.dosage, |unit| match unit {
                 Unit::Unit => knowledge.medications.strength_mg(concept, agent),
                 Unit::Millilitre => knowledge.medications.concentration_mg_per_ml(concept, agent),
@@ -245,6 +276,7 @@ fn from_request(
         status: &request.status,
         date: request.authored_on.as_ref().map(|d| (DateKind::Ordered, d.to_string())),
         failure: failure_reason(request.status_reason.iter(), knowledge),
+        other_reason: other_reason(request.status_reason.iter()),
         dosage: &request.dosage_instruction,
         topical: is_topical(concept, form, &request.dosage_instruction, knowledge),
     };
@@ -278,6 +310,14 @@ fn from_statement(
         status: &statement.status,
         date: date.map(|(kind, d)| (kind, d.to_string())),
         failure: failure_reason(statement.status_reason.iter().chain(statement.reason_code.iter()), knowledge),
+        // A statement's reasonCode is also why the medication was taken: an indication of the
+        // guideline's is not quoted as a reason for stopping.
+        other_reason: other_reason(
+            statement
+                .status_reason
+                .iter()
+                .chain(statement.reason_code.iter().filter(|c| !in_set(c, &knowledge.in_scope))),
+        ),
         dosage: &statement.dosage,
         topical: is_topical(concept, form, &statement.dosage, knowledge),
     };
@@ -319,6 +359,7 @@ fn from_allergy(allergy: &AllergyIntolerance, knowledge: &Knowledge) -> Vec<Tria
             date_kind: DateKind::Recorded,
             topical: false,
             failure: Some((FailureKind::Intolerance, words.clone())),
+            other_reason: None,
             daily_dose_mg: None,
             outcome: ClassStatus::Failed,
         })

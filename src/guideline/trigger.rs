@@ -1,6 +1,7 @@
-//! Which orders are examined (clinical rules §1, `docs/clinical-rules.md`): on order-sign every draft MedicationRequest, on
-//! order-select only the selected ones; ketamine or esketamine by the recognition rules; not
-//! `entered-in-error`, `cancelled` or `completed`.
+//! Which orders are examined (clinical rules §1, `docs/clinical-rules.md`): on order-sign every
+//! draft MedicationRequest, on order-select only the selected ones; ketamine or esketamine by the
+//! recognition rules; not `entered-in-error`, `cancelled` or `completed`, and not an order *not*
+//! to give it (`doNotPerform`).
 
 use crate::fhir::resources::MedicationRequest;
 
@@ -31,7 +32,7 @@ impl Hook {
 }
 
 /// The drafts the hook examines: on order-sign all, on order-select the selected ones; never
-/// those `entered-in-error`, `cancelled` or `completed`.
+/// those `entered-in-error`, `cancelled` or `completed`, nor those with `doNotPerform`.
 fn in_scope<'r>(
     hook: Hook,
     selections: &'r [String],
@@ -48,6 +49,7 @@ fn in_scope<'r>(
                 .is_some_and(|id| selections.iter().any(|s| s.strip_prefix("MedicationRequest/") == Some(id))),
         })
         .filter(|order| !matches!(order.status.as_str(), "entered-in-error" | "cancelled" | "completed"))
+        .filter(|order| !order.do_not_perform())
 }
 
 /// The trigger agent an order names (ketamine before esketamine when a product names both), or

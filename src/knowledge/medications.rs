@@ -92,21 +92,29 @@ impl Names {
     }
 }
 
-/// A few words (dose-form words: "topical", "nasal"), looked for as whole words in one pass
-/// over a text, without allocating for an ASCII text.
+/// A few words (dose-form words: "topical", "nasal"), looked for in one pass over a text,
+/// without allocating for an ASCII text: as whole words, or inside any word ("nasal" in
+/// "Intranasal").
 #[derive(Debug, Clone)]
 pub struct WordSet {
     words: Vec<String>,
     automaton: Option<AhoCorasick>,
+    inside_words: bool,
 }
 
 impl PartialEq for WordSet {
     fn eq(&self, other: &Self) -> bool {
-        self.words == other.words
+        self.words == other.words && self.inside_words == other.inside_words
     }
 }
 
 impl WordSet {
+    /// Words found inside any word: "nasal" in "Intranasal" and "Transnasal".
+    pub fn inside_words(words: &[String]) -> Self {
+        Self { inside_words: true, ..Self::new(words) }
+    }
+
+    /// Words found as whole words only.
     pub fn new(words: &[String]) -> Self {
         let words: Vec<String> = words.iter().map(|w| w.trim().to_lowercase()).filter(|w| !w.is_empty()).collect();
         let automaton = (!words.is_empty()).then(|| {
@@ -116,13 +124,13 @@ impl WordSet {
                 .build(&words)
                 .expect("a few short words")
         });
-        Self { words, automaton }
+        Self { words, automaton, inside_words: false }
     }
 
     pub fn found_in(&self, text: &str) -> bool {
         let Some(automaton) = &self.automaton else { return false };
         let text = &*searchable(text);
-        automaton.find_overlapping_iter(text).any(|m| is_whole_word(text, m.start(), m.end()))
+        automaton.find_overlapping_iter(text).any(|m| self.inside_words || is_whole_word(text, m.start(), m.end()))
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Knowledge {
     pub trigger_agents: Vec<AgentId>,
     /// Trigger agents that need an order-level pain reason (esketamine).
     pub order_reason_required: Vec<AgentId>,
+    /// Product codes of those agents that need it (the nasal esketamine products).
+    pub order_reason_required_products: ConceptSet,
     pub in_scope: ConceptSet,
     pub cancer_pain: ConceptSet,
     pub crps: ConceptSet,
@@ -128,6 +130,10 @@ impl Knowledge {
             contraindications,
             trigger_agents,
             order_reason_required,
+            order_reason_required_products: match &plan.order_reason_required_product_value_set {
+                Some(url) => sets.concepts(url, 0)?,
+                None => ConceptSet::default(),
+            },
             medications: sets.medications,
             plan,
         };

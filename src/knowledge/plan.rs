@@ -37,6 +37,9 @@ pub struct Citation {
 pub struct Statement {
     pub title: String,
     pub text: String,
+    /// What a card shows of it in a few words (the action's `textEquivalent`); the full text
+    /// stays behind the card's source and links.
+    pub short: Option<String>,
     pub grade: Option<Grade>,
     pub citations: Vec<Citation>,
 }
@@ -69,10 +72,20 @@ pub struct DrugClass {
     pub suggestion: Option<SuggestedOrder>,
 }
 
+impl Statement {
+    /// The short text when there is one, else the full text.
+    pub fn brief(&self) -> &str {
+        self.short.as_deref().unwrap_or(&self.text)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContraindicationGroup {
     pub id: String,
+    /// The category, as a card's summary names it ("cardiovascular disease").
     pub title: String,
+    /// What to do (the action's description): "avoid".
+    pub advice: String,
     pub grade: Option<Grade>,
     pub value_set: String,
 }
@@ -87,9 +100,11 @@ pub struct AvoidedWith {
 /// A card-producing action: its summary template, text, topic, override reasons and links.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CardText {
-    /// With `{agent}`, `{classes}`, `{conditions}` placeholders.
+    /// With `{agent}`, `{classes}`, `{conditions}`, `{categories}` placeholders.
     pub summary: String,
     pub statement: Statement,
+    /// The card's own source (label, URL) when the action names one; else the plan's.
+    pub source: Option<(String, Option<String>)>,
     pub topic: Option<Code>,
     pub override_reasons: Vec<Code>,
     /// Days an override with each reason (same order) holds the step-therapy card back for the
@@ -141,10 +156,26 @@ pub struct Plan {
     pub contraindication_groups: Vec<ContraindicationGroup>,
     /// Words that make a product or route topical ("topical", "transdermal", "gel"…).
     pub topical_forms: WordSet,
-    /// Words of the dose form or route that needs an order-level pain reason ("nasal": the
-    /// esketamine depression product).
+    /// Words of the dose form, route or brand that make the product the one that needs an
+    /// order-level pain reason ("nasal" inside any word, "spravato": the esketamine depression
+    /// product).
     pub order_reason_required_forms: WordSet,
-    /// What a suggestion after an inadequate trial adds to its label and dosage text, with
-    /// `{dose}` for the minimum daily dose.
+    /// Codes of that product (nasal esketamine products, the Spravato brand, ATC N06AX27).
+    pub order_reason_required_product_value_set: Option<String>,
+    /// What a suggestion after an inadequate trial adds to its dosage text and description,
+    /// with `{dose}` for the minimum daily dose.
     pub retrial_text: String,
+    /// The same, short, for the suggestion's label ("titrate to ≥ {dose} mg/day").
+    pub retrial_label: String,
+    /// What a class line says of a running trial ("take it to an adequate trial and record the
+    /// outcome").
+    pub running_trial_text: String,
+    /// What a class line says of a recorded reason that is no failure reason ("not a recorded
+    /// failure"), and what would make it one ("record no response or intolerance").
+    pub not_a_failure_text: String,
+    pub record_outcome_text: String,
+    /// Under this age (years) no first-line order is suggested (the doses are adult doses).
+    pub adult_age: Option<u32>,
+    /// What the step-therapy card says to a patient under that age.
+    pub minor_text: String,
 }

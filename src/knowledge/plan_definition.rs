@@ -70,6 +70,7 @@ pub fn read(
         contraindication_groups.push(ContraindicationGroup {
             id: text(group, "id"),
             title: text(group, "title"),
+            advice: text(group, "description"),
             grade: reader.grade(&path, group)?,
             value_set: reader.input_value_set(&path, group)?,
         });
@@ -104,9 +105,24 @@ pub fn read(
         contraindication: reader.card_text(&contra)?,
         contraindication_groups,
         topical_forms: WordSet::new(&words(step.1, "topical-form")),
-        order_reason_required_forms: WordSet::new(&words(step.1, "order-reason-required-form")),
-        retrial_text: ext(step.1, "retrial-text").map(|e| text(e, "valueString")).unwrap_or_default(),
+        order_reason_required_forms: WordSet::inside_words(&words(step.1, "order-reason-required-form")),
+        order_reason_required_product_value_set: reader
+            .optional_canonical_ext(&step, "order-reason-required-product")?,
+        retrial_text: string_ext(step.1, "retrial-text"),
+        retrial_label: string_ext(step.1, "retrial-label"),
+        running_trial_text: string_ext(step.1, "running-trial-text"),
+        not_a_failure_text: string_ext(step.1, "not-a-failure-text"),
+        record_outcome_text: string_ext(step.1, "record-outcome-text"),
+        adult_age: ext(step.1, "adult-age")
+            .and_then(|e| e["valueInteger"].as_u64())
+            .and_then(|a| u32::try_from(a).ok()),
+        minor_text: string_ext(step.1, "minor-text"),
     })
+}
+
+/// The `valueString` of extension `name` of an action, or "".
+fn string_ext(action: &Value, name: &str) -> String {
+    ext(action, name).map(|e| text(e, "valueString")).unwrap_or_default()
 }
 
 /// The lower-cased `valueString`s of every extension `name` of an action.
@@ -177,6 +193,14 @@ impl<'a> Reader<'a> {
     fn input_value_set(&self, path: &str, action: &Value) -> Result<String, KnowledgeError> {
         let kind = action["input"][0]["type"].as_str().unwrap_or("Condition");
         self.input_of_type(path, action, kind)
+    }
+
+    /// As [`Self::canonical_ext`], for an extension a profiles set may leave out.
+    fn optional_canonical_ext(&self, action: &(String, &Value), name: &str) -> Result<Option<String>, KnowledgeError> {
+        match ext(action.1, name) {
+            Some(_) => self.canonical_ext(action, name).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn canonical_ext(&self, action: &(String, &Value), name: &str) -> Result<String, KnowledgeError> {
@@ -252,6 +276,7 @@ impl<'a> Reader<'a> {
         Ok(Statement {
             title: text(action, "title"),
             text: text(action, "description"),
+            short: action["textEquivalent"].as_str().map(str::to_owned),
             grade: self.grade(path, action)?,
             citations,
         })
@@ -271,9 +296,16 @@ impl<'a> Reader<'a> {
                 snooze_days.push(self.snooze_days(path, &e["valueCoding"])?);
             }
         }
+        let source = ext(action, "card-source").map(|e| {
+            (
+                text(e, "valueString"),
+                ext(action, "card-source-url").and_then(|u| u["valueUrl"].as_str()).map(str::to_owned),
+            )
+        });
         Ok(CardText {
             summary: text(action, "title"),
             statement: self.statement(path, action)?,
+            source,
             topic,
             override_reasons,
             snooze_days,

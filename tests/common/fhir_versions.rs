@@ -141,6 +141,36 @@ fn flat_doses(version: FhirVersion, obj: &mut Obj, key: &str, names: [&str; 2]) 
     Ok(())
 }
 
+/// R4's Dosage timing and as-needed elements as `version` spells them: DSTU2's
+/// `Timing.repeat.periodUnits` / `durationUnits` and one `when` (no `timeOfDay`); R5's
+/// `asNeeded` and `asNeededFor` (a list). STU3 spells them as R4.
+fn dosages(version: FhirVersion, obj: &mut Obj, key: &str) -> Result<(), String> {
+    for dosage in obj.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
+        let Some(dosage) = dosage.as_object_mut() else { continue };
+        match version {
+            FhirVersion::Dstu2 => {
+                let repeat = dosage.get_mut("timing").and_then(|t| t.get_mut("repeat")).and_then(Value::as_object_mut);
+                if let Some(repeat) = repeat {
+                    if repeat.contains_key("timeOfDay") {
+                        return Err(cannot(version, "a time of day (no Timing.repeat.timeOfDay)"));
+                    }
+                    single(version, repeat, "when", "when")?;
+                    rename(repeat, "periodUnit", "periodUnits");
+                    rename(repeat, "durationUnit", "durationUnits");
+                }
+            }
+            FhirVersion::R5 => {
+                rename(dosage, "asNeededBoolean", "asNeeded");
+                if let Some(concept) = dosage.remove("asNeededCodeableConcept") {
+                    dosage.insert("asNeededFor".into(), json!([concept]));
+                }
+            }
+            FhirVersion::Stu3 | FhirVersion::R4 => {}
+        }
+    }
+    Ok(())
+}
+
 /// R4's `medicationCodeableConcept` / `medicationReference` as R5's CodeableReference.
 fn r5_medication(obj: &mut Obj) {
     for (from, part) in [("medicationCodeableConcept", "concept"), ("medicationReference", "reference")] {
@@ -169,6 +199,7 @@ const REQUEST_KEYS: &[&str] = &[
     "contained",
     "status",
     "intent",
+    "doNotPerform",
     "statusReason",
     "medicationCodeableConcept",
     "medicationReference",
@@ -183,6 +214,10 @@ const REQUEST_KEYS: &[&str] = &[
 
 fn medication_request(v: FhirVersion, obj: &mut Obj) -> Result<(), String> {
     only(v, obj, REQUEST_KEYS)?;
+    if obj.contains_key("doNotPerform") && matches!(v, FhirVersion::Dstu2 | FhirVersion::Stu3) {
+        return Err(cannot(v, "an order not to give a medication (no doNotPerform)"));
+    }
+    dosages(v, obj, "dosageInstruction")?;
     match v {
         FhirVersion::Stu3 => {
             if obj.contains_key("statusReason") {
@@ -233,6 +268,7 @@ const STATEMENT_KEYS: &[&str] = &[
 
 fn medication_statement(v: FhirVersion, obj: &mut Obj) -> Result<(), String> {
     only(v, obj, STATEMENT_KEYS)?;
+    dosages(v, obj, "dosage")?;
     let status = status(obj);
     let not_taken = status == "not-taken";
     if obj.contains_key("statusReason") && !not_taken && v != FhirVersion::R5 {

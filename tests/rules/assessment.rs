@@ -121,3 +121,27 @@ fn order_select_assesses_only_the_selected_ketamine_draft() {
     assert_eq!(assessed.len(), 1);
     assert_eq!(assessed[0].order_ref.as_deref(), Some("MedicationRequest/k2"));
 }
+
+#[test]
+fn a_search_bundle_of_operation_outcomes_only_is_an_empty_result() {
+    let outcome_only = json!({ "resourceType": "Bundle", "type": "searchset", "entry": [
+        { "resource": { "resourceType": "OperationOutcome",
+                        "issue": [{ "severity": "information", "code": "not-found", "diagnostics": "no results" }] },
+          "search": { "mode": "outcome" } }] });
+    let mut body = Case::sign().body();
+    body["prefetch"]["medicationStatements"] = outcome_only.clone();
+    body["prefetch"]["allergyIntolerances"] = outcome_only;
+    let response = evaluate(&body).expect("no 412: a known empty result");
+    assert_eq!(response, evaluate(&Case::sign().body()).unwrap());
+}
+
+#[test]
+fn a_running_trial_is_kept_apart_from_the_status_it_does_not_decide() {
+    let old =
+        request("ami", code(RX, "704", "amitriptyline"), "stopped", Some(no_response()), Some(daily(25.0, "mg", 1)));
+    let running = request("nor", code(RX, "7531", "nortriptyline"), "on-hold", None, None);
+    let order = &Case::sign().history(vec![old, running]).assess()[0];
+    let tca = order.classes.iter().find(|c| knowledge().plan.classes[c.class].id == "tca").unwrap();
+    assert_eq!(tca.status, ClassStatus::InadequateTrial);
+    assert_eq!(tca.running.iter().map(|t| t.resource.as_str()).collect::<Vec<_>>(), ["MedicationRequest/nor"]);
+}

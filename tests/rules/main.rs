@@ -132,6 +132,8 @@ struct Case {
     requests: Vec<Value>,
     statements: Vec<Value>,
     allergies: Vec<Value>,
+    /// The prefetched Patient, when the case has one.
+    patient: Option<Value>,
 }
 
 impl Case {
@@ -144,6 +146,7 @@ impl Case {
             requests: vec![],
             statements: vec![],
             allergies: vec![],
+            patient: None,
         }
     }
 
@@ -172,6 +175,12 @@ impl Case {
         self
     }
 
+    /// A prefetched Patient born on `birth_date`.
+    fn born(mut self, birth_date: &str) -> Self {
+        self.patient = Some(json!({ "resourceType": "Patient", "id": PID, "birthDate": birth_date }));
+        self
+    }
+
     fn all_first_line_failed(self) -> Self {
         self.history(vec![duloxetine_failed(), gabapentin_failed(), amitriptyline_failed_at_100mg()])
     }
@@ -186,9 +195,13 @@ impl Case {
             });
             context["selections"] = json!(selections);
         }
-        json!({ "hook": self.hook, "hookInstance": "0f6c2a43-7b61-4c1e-9d39-1a2b3c4d5e6f", "context": context,
+        let mut body = json!({ "hook": self.hook, "hookInstance": "0f6c2a43-7b61-4c1e-9d39-1a2b3c4d5e6f", "context": context,
                 "prefetch": { "conditions": bundle(&self.conditions), "medicationRequests": bundle(&self.requests),
-                              "medicationStatements": bundle(&self.statements), "allergyIntolerances": bundle(&self.allergies) } })
+                              "medicationStatements": bundle(&self.statements), "allergyIntolerances": bundle(&self.allergies) } });
+        if let Some(patient) = &self.patient {
+            body["prefetch"]["patient"] = patient.clone();
+        }
+        body
     }
 
     /// The assessment the rules make of this call (no cards): what `guideline::assess` returns.

@@ -93,7 +93,7 @@ fn two_ketamine_drafts_get_one_card_naming_both_whose_suggestions_replace_both()
     assert_eq!(topics(&cards), ["ketamine-step-therapy"], "one step-therapy card per call");
     let card = &cards[0];
     let detail = card["detail"].as_str().unwrap();
-    assert!(detail.starts_with("**Orders**: ketamine; ketamine oral solution"), "{detail}");
+    assert!(detail.contains("\n\n**Orders**: ketamine; ketamine oral solution, for "), "{detail}");
     assert_eq!(
         card["extension"]["ketamine-cds-card"]["orders"],
         json!(["MedicationRequest/k1", "MedicationRequest/k2"])
@@ -200,4 +200,79 @@ fn a_medication_is_recognised_by_its_ingredients() {
         "code": { "coding": [{ "system": "urn:oid:1.2.3.4.5", "code": "CMP-12", "display": "Compounded infusion" }] },
         "ingredient": [{ "itemCodeableConcept": code(RX, "6130", "ketamine") }, { "itemCodeableConcept": { "text": "midazolam" } }] }]);
     assert_eq!(topics(&Case::sign().drafts(vec![order]).cards()), ["ketamine-step-therapy"]);
+}
+
+// Revision 3 (§1).
+
+#[test]
+fn an_order_not_to_give_ketamine_is_not_examined() {
+    let not_ketamine = with(ketamine_draft(), "doNotPerform", json!(true));
+    assert!(Case::sign().drafts(vec![not_ketamine.clone()]).cards().is_empty());
+    assert!(Case::sign().drafts(vec![not_ketamine]).assess().is_empty(), "no order is examined");
+    let explicit_false = with(ketamine_draft(), "doNotPerform", json!(false));
+    assert_eq!(Case::sign().drafts(vec![explicit_false]).step_card()["indicator"], "warning");
+}
+
+#[test]
+fn an_order_not_to_give_a_first_line_agent_is_no_trial_of_it() {
+    let not_duloxetine = with(duloxetine_failed(), "doNotPerform", json!(true));
+    let card = Case::sign().history(vec![not_duloxetine]).step_card();
+    assert!(class_line(&card, "SNRI").contains("not documented"), "{}", class_line(&card, "SNRI"));
+}
+
+/// A compounded order: a Medication contained in the order whose ingredient `itemReference`
+/// points to `item` (a sibling `#ing-ket`, or a Medication of the prefetch).
+fn compounded_draft(item: &str, contained_ketamine: bool) -> Value {
+    let mut contained =
+        vec![json!({ "resourceType": "Medication", "id": "compound", "code": text("Compounded infusion"),
+        "ingredient": [{ "itemReference": { "reference": item } },
+                       { "itemCodeableConcept": code(RX, "4337", "fentanyl") }] })];
+    if contained_ketamine {
+        contained.push(json!({ "resourceType": "Medication", "id": "ing-ket", "code": ketamine() }));
+    }
+    json!({ "resourceType": "MedicationRequest", "id": "k1", "status": "draft", "intent": "order",
+            "subject": { "reference": format!("Patient/{PID}") }, "contained": contained,
+            "medicationReference": { "reference": "#compound" } })
+}
+
+#[test]
+fn a_compounded_order_whose_ingredient_references_a_sibling_contained_medication_is_a_ketamine_order() {
+    let card = Case::sign().drafts(vec![compounded_draft("#ing-ket", true)]).step_card();
+    assert_eq!(card["summary"], "Ketamine for neuropathic pain: no documented failure of SNRI, gabapentinoid and TCA");
+    assert_eq!(card["extension"]["ketamine-cds-card"]["orders"], json!(["MedicationRequest/k1"]));
+}
+
+#[test]
+fn a_compounded_order_whose_ingredient_is_only_in_prefetch_is_a_ketamine_order() {
+    let ketamine_medication = json!({ "resourceType": "Medication", "id": "ket-bulk", "code": ketamine() });
+    let mut case = Case::sign().drafts(vec![compounded_draft("Medication/ket-bulk", false)]);
+    case.requests.push(ketamine_medication);
+    assert_eq!(case.step_card()["indicator"], "warning");
+    // The same order without that prefetch is not known to be ketamine until it is read: a 412.
+    let mut body = Case::sign().drafts(vec![compounded_draft("Medication/ket-bulk", false)]).body();
+    body["prefetch"].as_object_mut().unwrap().remove("medicationRequests");
+    assert!(evaluate(&body).is_err(), "the ingredient may be in the missing prefetch");
+}
+
+#[test]
+fn an_order_reason_contained_in_the_order_is_its_indication() {
+    let reason = |c: Value| {
+        let condition = json!({ "resourceType": "Condition", "id": "why", "code": c,
+                                "subject": { "reference": format!("Patient/{PID}") } });
+        let order = with(ketamine_draft(), "contained", json!([condition]));
+        with(order, "reasonReference", json!([{ "reference": "#why" }]))
+    };
+    // Trigeminal neuralgia on the order, an empty problem list: the guideline speaks.
+    let trigeminal = reason(code(ICD, "G50.0", "Trigeminal neuralgia"));
+    let card = Case::sign().conditions(vec![]).drafts(vec![trigeminal]).step_card();
+    assert!(card["detail"].as_str().unwrap().contains("for Trigeminal neuralgia (reason on the order)"), "{card}");
+    // Depression on the order: silent, whatever the problem list says.
+    let depression = reason(code(ICD, "F33.1", "Major depressive disorder, recurrent, moderate"));
+    assert!(Case::sign().drafts(vec![depression]).cards().is_empty());
+    // A contained reason is the order's, not a problem-list entry of the patient's.
+    let only_contained = reason(code(ICD, "G50.0", "Trigeminal neuralgia"));
+    let other = with(draft("k2", ketamine()), "reasonCode", json!([text("unrecognised")]));
+    let mut case = Case::select().conditions(vec![]).drafts(vec![only_contained, other]);
+    case.selections = Some(vec!["MedicationRequest/k2".into()]);
+    assert!(case.cards().is_empty(), "k2 has no in-scope indication of its own");
 }

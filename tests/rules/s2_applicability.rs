@@ -34,7 +34,7 @@ fn an_order_pain_reason_wins_over_a_non_pain_reason_on_the_same_order() {
         json!([code(SCT, "72641008", "Sedation"), code(SCT, "247398009", "Neuropathic pain")]),
     );
     let card = Case::sign().conditions(vec![]).drafts(vec![order]).step_card();
-    assert!(card["detail"].as_str().unwrap().contains("**Indication** (reason on the order): Neuropathic pain"));
+    assert!(card["detail"].as_str().unwrap().contains(", for Neuropathic pain (reason on the order)"));
 }
 
 #[test]
@@ -61,7 +61,7 @@ fn order_reason_reference_to_a_condition_is_the_indication() {
     let phn = condition(SCT, "2177002", "Postherpetic neuralgia");
     let order = with(ketamine_draft(), "reasonReference", json!([{ "reference": "Condition/c-2177002" }]));
     let card = Case::sign().conditions(vec![phn]).drafts(vec![order]).step_card();
-    assert!(card["detail"].as_str().unwrap().contains("(reason on the order): Postherpetic neuralgia"));
+    assert!(card["detail"].as_str().unwrap().contains("for Postherpetic neuralgia (reason on the order)"));
 }
 
 #[test]
@@ -136,8 +136,8 @@ fn crps_marks_the_moderate_evidence_statement() {
     let order =
         with(ketamine_draft(), "reasonCode", json!([code(SCT, "734947007", "Complex regional pain syndrome type I")]));
     let detail = Case::sign().drafts(vec![order]).step_card()["detail"].as_str().unwrap().to_owned();
-    let line = detail.lines().find(|l| l.starts_with("- CRPS")).unwrap();
-    assert!(line.contains("(Grade B)"), "{line}");
+    let line = detail.lines().find(|l| l.starts_with("**Guideline position**")).unwrap();
+    assert!(line.contains("CRPS (Grade B): the one condition with moderate evidence"), "{line}");
     assert!(!detail.contains("Cancer-related"), "{detail}");
 }
 
@@ -176,4 +176,55 @@ fn a_condition_without_clinical_status_is_active_unless_it_has_abated() {
     assert_eq!(topics(&Case::sign().conditions(vec![no_status.clone()]).cards()), ["ketamine-step-therapy"]);
     let abated = with(no_status, "abatementDateTime", json!("2024-01-01"));
     assert!(Case::sign().conditions(vec![abated]).cards().is_empty());
+}
+
+// Revision 3 (§2): what makes esketamine the nasal depression product.
+
+#[test]
+fn esketamine_in_any_nasal_form_without_an_order_pain_reason_is_silent() {
+    let route = |display: &str| {
+        with(
+            draft("e1", code(RX, "2119365", "esketamine")),
+            "dosageInstruction",
+            json!([{ "route": { "coding": [{ "system": SCT, "code": "46713006", "display": display }] } }]),
+        )
+    };
+    let route_text =
+        |t: &str| with(draft("e1", text("esketamine 28 mg")), "dosageInstruction", json!([{ "route": text(t) }]));
+    for order in [
+        route("Intranasal"),
+        route("Transnasal"),
+        route_text("INTRANASAL"),
+        draft("e1", text("ESKETAMINE INTRANASAL SPRAY")),
+        draft("e1", json!({ "coding": [{ "system": RX, "code": "2201623" }] })),
+        draft("e1", json!({ "coding": [{ "system": RX, "code": "2201625" }] })),
+        draft("e1", json!({ "coding": [{ "system": RX, "code": "2119382" }] })),
+        draft("e1", text("SPRAVATO 28 MG/DEVICE NA SOLN")),
+        draft("e1", code(ATC, "N06AX27", "esketamine")),
+    ] {
+        let case = Case::sign().drafts(vec![order.clone()]);
+        let assessed = case.assess();
+        assert_eq!(assessed.len(), 1, "{order}: an esketamine order is examined");
+        assert_eq!(
+            assessed[0].applicability,
+            ketamine_cds::guideline::Applicability::NotApplicable(
+                ketamine_cds::guideline::Silence::NoOrderLevelPainReason
+            ),
+            "{order}"
+        );
+        assert!(case.cards().is_empty(), "{order}");
+    }
+}
+
+#[test]
+fn esketamine_whose_form_is_not_stated_or_is_an_injection_is_examined() {
+    for order in [
+        draft("e1", code(RX, "2119365", "esketamine")),
+        draft("e1", text("esketamine")),
+        draft("e1", code(ATC, "N01AX14", "esketamine")),
+        draft("e1", text("Esketamine 25 mg/mL injection")),
+    ] {
+        let card = Case::sign().drafts(vec![order.clone()]).step_card();
+        assert!(card["summary"].as_str().unwrap().starts_with("Esketamine for neuropathic pain"), "{order}");
+    }
 }

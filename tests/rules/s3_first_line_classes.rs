@@ -46,9 +46,10 @@ fn tca_failure_below_75mg_is_an_inadequate_trial() {
     let suggestions = card["suggestions"].as_array().unwrap();
     assert_eq!(suggestions.len(), 1);
     let label = suggestions[0]["label"].as_str().unwrap();
+    assert_eq!(label, "Order amitriptyline 10 mg at night (titrate to ≥ 75 mg/day)");
     assert_eq!(
-        label,
-        "Order amitriptyline 10 mg at night, then titrate to at least 75 mg/day: an adequate trial (TCA, strong recommendation) instead"
+        suggestions[0]["actions"][0]["description"],
+        "Order amitriptyline 10 mg at night, then titrate to at least 75 mg/day: an adequate trial (TCA, strong recommendation)"
     );
     assert_eq!(suggestions[0]["isRecommended"], true);
     let created = &suggestions[0]["actions"][0];
@@ -232,4 +233,52 @@ fn a_dose_range_counts_its_low_end_and_millilitres_their_concentration() {
     let order = &Case::sign().history(vec![solution]).assess()[0];
     let tca = order.classes.iter().find(|c| knowledge().plan.classes[c.class].id == "tca").unwrap();
     assert_eq!((tca.status, tca.evidence[0].daily_dose_mg), (ClassStatus::Failed, Some(80.0)));
+}
+
+// Revision 3 (§3): as-needed lines, times of day, several doses on a line, DSTU2's periodUnits.
+
+fn amitriptyline_no_response(dosage: Value) -> Value {
+    request("ami", code(RX, "704", "amitriptyline"), "stopped", Some(no_response()), Some(dosage))
+}
+
+fn tca_status(dosage: Value) -> ClassStatus {
+    let assessed = Case::sign().history(vec![amitriptyline_no_response(dosage)]).assess();
+    let classes = &knowledge().plan.classes;
+    assessed[0].classes.iter().find(|c| classes[c.class].id == "tca").unwrap().status
+}
+
+#[test]
+fn an_as_needed_tca_documents_no_daily_dose_and_is_no_adequate_trial() {
+    let prn = json!([{ "asNeededBoolean": true, "timing": { "repeat": { "frequency": 1, "period": 8, "periodUnit": "h" } },
+                       "doseAndRate": [{ "doseQuantity": { "value": 25, "unit": "mg" } }] }]);
+    assert_eq!(tca_status(prn.clone()), ClassStatus::InadequateTrial, "25 mg every 8 h as needed is not 75 mg/day");
+    let line = class_line(&Case::sign().history(vec![amitriptyline_no_response(prn)]).step_card(), "TCA");
+    assert!(line.contains("dose not documented"), "{line}");
+    let for_pain = json!([{ "asNeededCodeableConcept": text("pain"), "timing": { "repeat": { "frequency": 1, "period": 8, "periodUnit": "h" } },
+                            "doseAndRate": [{ "doseQuantity": { "value": 25, "unit": "mg" } }] }]);
+    assert_eq!(tca_status(for_pain), ClassStatus::InadequateTrial);
+    let scheduled = json!([{ "timing": { "repeat": { "frequency": 1, "period": 8, "periodUnit": "h" } },
+                             "doseAndRate": [{ "doseQuantity": { "value": 25, "unit": "mg" } }] }]);
+    assert_eq!(tca_status(scheduled), ClassStatus::Failed, "the same dose on a schedule is 75 mg/day");
+}
+
+#[test]
+fn times_of_day_are_the_frequency_when_it_is_missing() {
+    let twice = json!([{ "timing": { "repeat": { "timeOfDay": ["08:00:00", "20:00:00"], "period": 1, "periodUnit": "d" } },
+                         "doseAndRate": [{ "doseQuantity": { "value": 37.5, "unit": "mg" } }] }]);
+    let card = Case::sign().history(vec![amitriptyline_no_response(twice)]).step_card();
+    assert!(class_line(&card, "TCA").contains("— failed**"), "37.5 mg at 08:00 and 20:00 is 75 mg/day");
+    let when = json!([{ "timing": { "repeat": { "when": ["HS"], "period": 1, "periodUnit": "d" } },
+                        "doseAndRate": [{ "doseQuantity": { "value": 50, "unit": "mg" } }] }]);
+    let card = Case::sign().history(vec![amitriptyline_no_response(when)]).step_card();
+    assert!(class_line(&card, "TCA").contains("Amitriptyline 50 mg/day"), "{}", class_line(&card, "TCA"));
+}
+
+#[test]
+fn of_several_doses_on_a_line_the_mg_dose_counts_and_a_dose_per_kg_alone_documents_nothing() {
+    let q = |value: f64, unit: &str| json!({ "doseQuantity": { "value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit } });
+    let line = |doses: Value| json!([{ "timing": { "repeat": { "frequency": 1, "period": 1, "periodUnit": "d" } }, "doseAndRate": doses }]);
+    assert_eq!(tca_status(line(json!([q(1.2, "mg/kg"), q(100.0, "mg")]))), ClassStatus::Failed);
+    assert_eq!(tca_status(line(json!([q(100.0, "mL"), q(25.0, "mg")]))), ClassStatus::InadequateTrial, "mg first");
+    assert_eq!(tca_status(line(json!([q(1.2, "mg/kg")]))), ClassStatus::InadequateTrial, "per kg alone");
 }

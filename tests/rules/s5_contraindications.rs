@@ -4,24 +4,52 @@ use super::*;
 
 #[test]
 fn each_contraindication_group_adds_a_graded_warning() {
-    for (c, display, group, grade) in [
-        ("I50.22", "Chronic systolic heart failure", "Poorly controlled cardiovascular disease", "Grade B"),
-        ("I21.4", "NSTEMI", "Poorly controlled cardiovascular disease", "Grade B"),
-        ("O09.90", "Supervision of high risk pregnancy", "Pregnancy", "Grade B"),
-        ("Z33.1", "Pregnant state", "Pregnancy", "Grade B"),
-        ("F20.9", "Schizophrenia", "Active psychosis", "Grade B"),
-        ("K74.60", "Cirrhosis of liver", "Severe hepatic disease", "Grade C"),
-        ("H40.11X0", "Primary open-angle glaucoma", "Raised intracranial or intraocular pressure", "Grade C"),
-        ("F11.20", "Opioid dependence", "Active substance use disorder", "Grade C"),
+    const CONTROL: &str = "ketamine raises blood pressure and heart rate: a relative contraindication when poorly controlled; control it and monitor closely";
+    for (c, display, group, grade, advice) in [
+        ("I50.22", "Chronic systolic heart failure", "Cardiovascular disease", "Grade B", CONTROL),
+        ("I21.4", "NSTEMI", "Cardiovascular disease", "Grade B", CONTROL),
+        ("O09.90", "Supervision of high risk pregnancy", "Pregnancy", "Grade B", "avoid"),
+        ("Z33.1", "Pregnant state", "Pregnancy", "Grade B", "avoid"),
+        ("F20.9", "Schizophrenia", "Active psychosis", "Grade B", "avoid"),
+        ("K74.60", "Cirrhosis of liver", "Severe hepatic disease", "Grade C", "hepatotoxicity: avoid"),
+        ("H40.11X0", "Primary open-angle glaucoma", "Raised intracranial or intraocular pressure", "Grade C", "avoid"),
+        (
+            "F11.20",
+            "Opioid dependence",
+            "Active substance use disorder",
+            "Grade C",
+            "abuse and tolerance: close monitoring is mandatory",
+        ),
     ] {
         let cards = Case::sign().conditions(vec![pdn(), condition(ICD, c, display)]).cards();
         assert_eq!(topics(&cards), ["ketamine-step-therapy", "ketamine-contraindication"], "{c}");
         let card = &cards[1];
         assert_eq!(card["indicator"], "warning");
-        assert_eq!(card["summary"], format!("Ketamine: relative contraindication on record: {display}"));
-        let line = format!("- **{group}** ({grade}): {display}");
+        // The summary names the category, never a condition display (which could be cut short).
+        assert_eq!(
+            card["summary"],
+            format!("Ketamine: relative contraindications on record: {}", group.to_lowercase())
+        );
+        let line = format!("- **{group}** ({grade}): {display} — {advice}");
         assert!(card["detail"].as_str().unwrap().contains(&line), "{c}: {}", card["detail"]);
+        assert!(!card["detail"].as_str().unwrap().contains("oorly controlled cardiovascular"), "{}", card["detail"]);
+        // The source of these contraindications is the ASRA consensus, not the meta-analysis.
+        assert_eq!(card["source"]["url"], "https://doi.org/10.1097/AAP.0000000000000808");
+        assert!(card["source"]["label"].as_str().unwrap().starts_with("Cohen 2018"));
     }
+}
+
+#[test]
+fn a_summary_names_every_category_and_never_cuts_a_condition_short() {
+    let ckd = "Hypertensive heart and chronic kidney disease with heart failure and with stage 5 chronic kidney disease, or end stage renal disease";
+    let cards = Case::sign()
+        .conditions(vec![pdn(), condition(ICD, "I13.2", ckd), condition(ICD, "Z33.1", "Pregnant state")])
+        .cards();
+    assert_eq!(
+        cards[1]["summary"],
+        "Ketamine: relative contraindications on record: cardiovascular disease and pregnancy"
+    );
+    assert!(cards[1]["detail"].as_str().unwrap().contains(ckd), "the detail gives the whole display");
 }
 
 #[test]
@@ -65,12 +93,8 @@ fn an_unreadable_history_resource_is_skipped_not_fatal() {
 #[test]
 fn a_problem_list_in_snomed_ct_gives_the_contraindication_card_too() {
     for (c, display, group) in [
-        ("88805009", "Chronic congestive heart failure", "Poorly controlled cardiovascular disease"),
-        (
-            "401314000",
-            "Acute non-ST segment elevation myocardial infarction",
-            "Poorly controlled cardiovascular disease",
-        ),
+        ("88805009", "Chronic congestive heart failure", "Cardiovascular disease"),
+        ("401314000", "Acute non-ST segment elevation myocardial infarction", "Cardiovascular disease"),
         ("72892002", "Normal pregnancy", "Pregnancy"),
         ("58214004", "Schizophrenia", "Active psychosis"),
         ("19943007", "Cirrhosis of liver", "Severe hepatic disease"),
