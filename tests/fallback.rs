@@ -347,3 +347,37 @@ async fn the_servers_version_writes_the_suggestions_when_the_drafts_do_not_tell(
         assert_eq!(created.get("context").is_some(), expected == FhirVersion::Stu3, "{version:?}: {created}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_patient_is_read_with_the_missing_keys_and_a_child_gets_no_adult_dosed_order() {
+    let (mut record, request) = synthea_case();
+    for entry in record["entry"].as_array_mut().unwrap() {
+        if entry["resource"]["resourceType"] == "Patient" {
+            entry["resource"]["birthDate"] = json!("2014-06-01");
+        }
+    }
+    let fhir = fhir_server(&record, Behaviour::Normal, 50);
+    let server = server_with(local_fhir());
+    let step = |body: &Value| {
+        body["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["extension"]["ketamine-cds-card"]["kind"] == "step-therapy")
+            .cloned()
+            .unwrap()
+    };
+    // Everything from the server, the Patient included: no first-line order for a 12-year-old.
+    let (status, fetched, _) = post(&server, &pointing_at(request.clone(), &fhir, &[])).await;
+    assert_eq!(status, 200, "{fetched:#}");
+    let card = step(&fetched);
+    let labels: Vec<&str> =
+        card["suggestions"].as_array().unwrap().iter().map(|s| s["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["Remove the ketamine order"], "{fetched:#}");
+    // The other keys prefetched, no Patient and no server: answered as an adult, never a 412.
+    let mut no_patient = request.clone();
+    no_patient["prefetch"].as_object_mut().unwrap().remove("patient");
+    let (status, adult, _) = post(&server, &no_patient).await;
+    assert_eq!(status, 200, "{adult:#}");
+    assert_eq!(step(&adult)["suggestions"].as_array().unwrap().len(), 3);
+}
