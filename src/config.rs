@@ -168,6 +168,9 @@ pub struct IssuerConfig {
     /// When not empty, the `tenant` claim must be one of these.
     #[serde(default)]
     pub tenants: Vec<String>,
+    /// The EHR this issuer is (`generic`, `epic`, `oracle`): the shape of the cards it gets.
+    #[serde(default)]
+    pub client: Option<crate::cards::profile::Client>,
 }
 
 fn default_leeway() -> u64 {
@@ -285,6 +288,32 @@ pub struct FileConfig {
     /// The playground page (`GET /`).
     #[serde(default)]
     pub playground: crate::http::playground::PlaygroundConfig,
+    /// `[links]`: which links cards may carry.
+    #[serde(default)]
+    pub links: LinksConfig,
+    /// `[feedback]`: how EHR-built override reasons are read.
+    #[serde(default)]
+    pub feedback: FeedbackConfig,
+}
+
+/// `[links] allowed = ["https://doi.org/", …]`: when set, a card's link or source URL that
+/// starts with none of these prefixes is dropped, never sent (Oracle Health removes links off
+/// its registration's allow-list; a site may want the same for every client).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinksConfig {
+    #[serde(default)]
+    pub allowed: Vec<String>,
+}
+
+/// `[feedback] epic_reason_map = { "45" = "not-applicable" }`: an Epic-built override reason's
+/// category read as one of the service's own override reason codes (so its snooze applies);
+/// an unmapped one is kept as Epic's, and starts no snooze.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackConfig {
+    #[serde(default)]
+    pub epic_reason_map: std::collections::BTreeMap<String, String>,
 }
 
 /// `[admin]`: who may read `GET /analytics`. With authentication required the page needs one of

@@ -53,6 +53,8 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
         admin: file.admin.clone(),
         options: file.cards,
         playground: file.playground,
+        links_allowed: file.links.allowed.clone().into(),
+        feedback: file.feedback.clone(),
         knowledge,
         config: config.http(),
         auth,

@@ -137,13 +137,21 @@ fn auth_config(jwks_url: &str, file: &std::path::Path, tenants: Vec<String>) -> 
         auth: AuthConfig {
             mode: Some(AuthMode::Required),
             issuers: vec![
-                IssuerConfig { iss: ISS.into(), jwks_url: Some(jwks_url.into()), jwks_file: None, jku: None, tenants },
+                IssuerConfig {
+                    iss: ISS.into(),
+                    jwks_url: Some(jwks_url.into()),
+                    jwks_file: None,
+                    jku: None,
+                    tenants,
+                    client: None,
+                },
                 IssuerConfig {
                     iss: FILE_ISS.into(),
                     jwks_url: None,
                     jwks_file: Some(file.to_owned()),
                     jku: Some(SANDBOX_JKU.into()),
                     tenants: vec![],
+                    client: None,
                 },
             ],
             jwks_min_refetch_seconds: 0,
@@ -364,6 +372,7 @@ async fn each_refusal_has_its_own_reason() {
             jwks_url: Some(jwks.url.clone()),
             jwks_file: None,
             tenants: vec!["t1".into()],
+            client: None,
         }],
         jwks_min_refetch_seconds: 3600,
         ..AuthConfig::default()
@@ -546,4 +555,41 @@ async fn a_key_rotated_in_the_jwks_file_is_accepted_without_a_restart() {
     assert_refused(&s, Some(t()), "not in the file yet").await;
     std::fs::write(&s.jwks_file, json!({ "keys": [rsa.jwk, rotated.jwk] }).to_string()).unwrap();
     assert_eq!(call(&s, Some(t())).await.status(), 200, "the file is read again on an unknown kid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epic_shaped_rs384_token_is_accepted_and_an_issuer_configured_as_epic_gets_epics_cards() {
+    let (ec, rsa, _) = keys();
+    let jwks = jwks_server(json!({ "keys": [ec.jwk] }));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, json!({ "keys": [rsa.jwk] }).to_string()).unwrap();
+    let mut config = auth_config(&jwks.url, &file, vec![]);
+    // The file-pinned issuer is this site's Epic; links only to doi.org's 10.1097 prefix.
+    config.auth.issuers[1].client = Some(ketamine_cds::cards::profile::Client::Epic);
+    config.links.allowed = vec!["https://doi.org/10.1097/".into()];
+    let s = Setup { server: TestServer::start_full(|_| {}, config), jwks, jwks_file: file, _dir: dir };
+    // As Epic signs: RS384, a jku header, nbf five minutes before iat, a 15-minute life, sub the
+    // client id.
+    let header = json!({ "alg": "RS384", "typ": "JWT", "kid": "rsa-1", "jku": SANDBOX_JKU });
+    let mut c = claims(FILE_ISS, &aud());
+    c["nbf"] = json!(now() - 300);
+    c["exp"] = json!(now() + 900);
+    c["sub"] = json!("epic-client-id");
+    let response = call(&s, Some(format!("Bearer {}", token_with_header(rsa, &header, &c)))).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let card = &body["cards"][0];
+    assert_eq!(card["source"]["topic"]["code"], "KetamineStepTherapy", "{card:#}");
+    assert_eq!(card["selectionBehavior"], "any");
+    assert!(card["suggestions"].as_array().unwrap().iter().all(|s| s["actions"].as_array().unwrap().len() == 1));
+    // Links off the allow-list never leave the service (the source URL is NeuPSIG's, 10.1016).
+    let links: Vec<&str> = card["links"].as_array().unwrap().iter().map(|l| l["url"].as_str().unwrap()).collect();
+    assert!(!links.is_empty() && links.iter().all(|l| l.starts_with("https://doi.org/10.1097/")), "{links:?}");
+    assert!(card["source"].get("url").is_none(), "{card:#}");
+    // The other issuer is no Epic: the generic shape.
+    let generic = call(&s, Some(format!("Bearer {}", token(ec, &claims(ISS, &aud()))))).await;
+    let generic: Value = generic.json().await.unwrap();
+    assert_eq!(generic["cards"][0]["source"]["topic"]["code"], "ketamine-step-therapy");
+    assert_eq!(generic["cards"][0]["selectionBehavior"], "at-most-one");
 }

@@ -122,3 +122,99 @@ fn every_shipped_step_therapy_detail_is_at_most_120_words_and_every_label_at_mos
     assert!(measured >= 10, "only {measured} step-therapy cards measured");
     assert_eq!(words("**Risks**: psychedelic effects — a, b.\n- **SNRI — x**"), 7);
 }
+
+/// Epic's rules for a card, from its public CDS Hooks documentation: `selectionBehavior: any`,
+/// one action per suggestion with a uuid and label, the action description saying what is ordered,
+/// RxNorm also under its OID, a stable alphanumeric topic code, markdown detail marked.
+fn assert_epic_card(card: &Value, generic: &Value, file: &std::path::Path) {
+    let at = file.display();
+    let topic = card["source"]["topic"]["code"].as_str().unwrap_or_default();
+    assert!(
+        !topic.is_empty() && topic.len() <= 100 && topic.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{at}: {topic}"
+    );
+    let expected_topic = match generic["source"]["topic"]["code"].as_str() {
+        Some("ketamine-step-therapy") => "KetamineStepTherapy",
+        Some("ketamine-contraindication") => "KetamineContraindication",
+        Some("ketamine-monitoring") => "KetamineMonitoring",
+        other => panic!("{at}: unknown topic {other:?}"),
+    };
+    assert_eq!(topic, expected_topic, "{at}: the same card, the same topic");
+    assert_eq!(card["extension"]["com.epic.cdshooks.card.detail.content-type"], "text/markdown", "{at}");
+    assert_eq!(
+        card["extension"]["ketamine-cds-card"], generic["extension"]["ketamine-cds-card"],
+        "{at}: facts unchanged"
+    );
+    assert!(!card["uuid"].as_str().unwrap_or_default().is_empty(), "{at}");
+    let suggestions = card["suggestions"].as_array().cloned().unwrap_or_default();
+    if suggestions.is_empty() {
+        assert!(card.get("selectionBehavior").is_none(), "{at}");
+        return;
+    }
+    assert_eq!(card["selectionBehavior"], "any", "{at}");
+    let mut creates = 0;
+    let mut deletes = 0;
+    for s in &suggestions {
+        assert!(
+            !s["uuid"].as_str().unwrap_or_default().is_empty() && !s["label"].as_str().unwrap_or_default().is_empty(),
+            "{at}: {s}"
+        );
+        let actions = s["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 1, "{at}: one action per suggestion: {s}");
+        let description = actions[0]["description"].as_str().unwrap_or_default();
+        match actions[0]["type"].as_str() {
+            Some("create") => {
+                creates += 1;
+                // What the clinician reads: the agent, dose, frequency, class and grade.
+                assert!(
+                    description.contains(" mg ") && description.contains('(') && description.contains(", "),
+                    "{at}: {description}"
+                );
+                let codings = actions[0]["resource"]["medicationCodeableConcept"]["coding"].as_array().unwrap();
+                assert!(codings.iter().any(|c| c["system"] == "urn:oid:2.16.840.1.113883.6.88"), "{at}: {codings:?}");
+                assert!(codings.iter().any(|c| c["system"] == "http://www.nlm.nih.gov/research/umls/rxnorm"), "{at}");
+            }
+            Some("delete") => {
+                deletes += 1;
+                assert_eq!(description, "Remove the ketamine order", "{at}");
+                assert!(
+                    actions[0]["resourceId"].as_str().unwrap_or_default().starts_with("MedicationRequest/"),
+                    "{at}"
+                );
+            }
+            other => panic!("{at}: action {other:?}"),
+        }
+    }
+    let generic_suggestions = generic["suggestions"].as_array().unwrap();
+    assert_eq!(creates, generic_suggestions.len(), "{at}: one create per first-line agent the card suggests");
+    assert_eq!(deletes, 1, "{at}: one delete per examined ketamine draft");
+    let recommended = |list: &[Value]| -> Vec<String> {
+        list.iter().filter(|s| s["isRecommended"] == true).map(|s| s["uuid"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(
+        recommended(&suggestions),
+        recommended(generic_suggestions),
+        "{at}: the recommended create keeps its uuid"
+    );
+}
+
+#[test]
+fn every_card_of_every_example_passes_epics_rules_when_epic_calls() {
+    let mut checked = 0;
+    for file in example_requests() {
+        let mut request = read_json(&file);
+        let generic = read_json(&expected_path(&file));
+        // Epic tells itself by its request extension.
+        request["extension"] = serde_json::json!({ "com.epic.cdshooks.request.bpa-trigger-action": "23",
+                                                   "com.epic.cdshooks.request.fhir-version": "R4" });
+        let epic = evaluate(&request).expect("answered");
+        let (cards, generic_cards) = (epic["cards"].as_array().unwrap(), generic["cards"].as_array().unwrap());
+        assert_eq!(cards.len(), generic_cards.len(), "{}", file.display());
+        for (card, generic) in cards.iter().zip(generic_cards) {
+            assert_eq!((&card["summary"], &card["detail"]), (&generic["summary"], &generic["detail"]));
+            assert_epic_card(card, generic, &file);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} cards");
+}

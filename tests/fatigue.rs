@@ -301,3 +301,112 @@ async fn snoozes_are_listed_and_a_lifted_one_shows_the_warning_again() {
     until_kinds(base, |i| fresh(example("01-untreated-patient"), 200 + i), &["step-therapy"]).await;
     assert!(snoozes(&[]).1.starts_with("0 snoozes in force"));
 }
+
+/// Example 01 as Epic sends it (its request extension tells the service it is Epic).
+fn epic_call(n: u32) -> Value {
+    let mut request = fresh(example("01-untreated-patient"), n);
+    request["extension"] = json!({ "com.epic.cdshooks.request.bpa-trigger-action": "23" });
+    request
+}
+
+async fn feedback(base: &str, items: Value) -> reqwest::StatusCode {
+    let body = json!({ "feedback": items });
+    client()
+        .post(format!("{base}/cds-services/ketamine-order-sign/feedback"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn analytics_when(base: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get_json(&format!("{base}/analytics?format=json&since=2026-01-01&until=2100-01-01")).await;
+        if done(&r) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{r:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epic_override_with_our_reason_starts_the_snooze() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir, FileConfig::default());
+    let first = call(&server.base, &epic_call(1)).await;
+    let card = step_card(&first);
+    // Epic: `overrideReasons` (plural), one object holding the reason the service sent.
+    let status = feedback(
+        &server.base,
+        json!([{ "card": card, "outcome": "overridden", "outcomeTimestamp": "2026-12-02T10:00:00Z",
+                 "overrideReasons": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason",
+                                                  "code": "first-line-failures-elsewhere",
+                                                  "display": "First-line failures documented elsewhere" },
+                                      "userComment": "see outside records" } }]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(kinds(&call(&server.base, &epic_call(2)).await).is_empty(), "the next order is not warned again");
+    let r = analytics_when(&server.base, |r| r["feedback"]["overridden"] == 1).await;
+    assert_eq!(r["override_reasons"]["first-line-failures-elsewhere"], 1, "{r:#}");
+    assert_eq!(
+        r["override_reason_displays"]["first-line-failures-elsewhere"],
+        "First-line failures documented elsewhere"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epic_built_reason_is_kept_by_its_display_starts_no_snooze_unless_mapped_and_a_batch_keeps_every_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir, FileConfig::default());
+    let first = call(&server.base, &epic_call(1)).await;
+    let second = call(&server.base, &epic_call(2)).await;
+    let epic_reason = json!({ "extension": {
+        "com.epic.cdshooks.feedback.overrideReason.reasonCategory": "45",
+        "com.epic.cdshooks.feedback.overrideReason.reasonDisplay": "Does not meet criteria",
+        "com.epic.cdshooks.feedback.overrideReason.reasonTitle": "Not applicable" } });
+    // A batch: an Epic-built override, an accepted create suggestion, and a card of another day.
+    let accepted_suggestion = second["cards"][0]["suggestions"][0]["uuid"].clone();
+    let status = feedback(
+        &server.base,
+        json!([
+            { "card": step_card(&first), "outcome": "overridden", "overrideReasons": epic_reason, "outcomeTimestamp": "2026-12-02T10:00:00Z" },
+            { "card": step_card(&second), "outcome": "accepted", "acceptedSuggestions": [{ "id": accepted_suggestion }], "outcomeTimestamp": "2026-12-02T10:01:00Z" },
+            { "card": "7", "outcome": "overridden", "overrideReasons": epic_reason, "outcomeTimestamp": "2026-11-20T10:00:00Z" }
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let r = analytics_when(&server.base, |r| r["feedback"]["overridden"] == 1 && r["feedback"]["accepted"] == 1).await;
+    assert_eq!(r["feedback"]["unmatched"], 1, "the unknown card's item is kept too: {r:#}");
+    assert_eq!(r["override_reasons"]["45"], 1, "{r:#}");
+    assert_eq!(r["override_reason_displays"]["45"], "Does not meet criteria");
+    assert_eq!(
+        r["accepted_suggestions"]["Duloxetine 30 mg once daily"], 1,
+        "an accepted Epic create counts for its agent: {r:#}"
+    );
+    // Epic's own reason means nothing the service can act on: the next order is warned.
+    assert_eq!(kinds(&call(&server.base, &epic_call(3)).await), ["step-therapy"]);
+    // One item of an unknown shape: the whole batch is refused, naming it.
+    let bad =
+        feedback(&server.base, json!([{ "card": "x", "outcome": "accepted", "outcomeTimestamp": "t" }, { "card": 5 }]))
+            .await;
+    assert_eq!(bad, 400);
+
+    // A site that maps Epic's category 45 to one of the service's reasons: its snooze applies.
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = FileConfig::default();
+    file.feedback.epic_reason_map.insert("45".into(), "pain-specialist-plan".into());
+    let mapped = sqlite_server(&dir, file);
+    let first = call(&mapped.base, &epic_call(1)).await;
+    let status = feedback(
+        &mapped.base,
+        json!([{ "card": step_card(&first), "outcome": "overridden", "overrideReasons": epic_reason, "outcomeTimestamp": "2026-12-02T10:00:00Z" }]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(kinds(&call(&mapped.base, &epic_call(2)).await).is_empty(), "mapped to a reason with a snooze");
+}

@@ -66,6 +66,7 @@ async fn nothing_identifying_reaches_the_logs() {
                 jwks_url: None,
                 jwks_file: Some(jwks),
                 tenants: vec![],
+                client: None,
             }],
             ..AuthConfig::default()
         },

@@ -65,6 +65,7 @@ fn feedback(
         outcome: outcome.into(),
         reason_system: reason.map(|_| "https://fhir.ketamine-cds.example/CodeSystem/override-reason".into()),
         reason_code: reason.map(Into::into),
+        reason_display: None,
         outcome_at,
         comment: None,
         accepted: accepted.iter().map(|s| (*s).into()).collect(),

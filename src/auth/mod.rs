@@ -93,6 +93,8 @@ pub struct Refusal {
 pub struct Caller {
     pub issuer: String,
     pub tenant: Option<String>,
+    /// The EHR the issuer is configured as, if any.
+    pub client: Option<crate::cards::profile::Client>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,6 +296,6 @@ impl Authenticator {
                 return Err(refuse(Failure::Replayed, iss, Some(kid)));
             }
         }
-        Ok(Caller { issuer: claims.iss, tenant: claims.tenant })
+        Ok(Caller { issuer: claims.iss, tenant: claims.tenant, client: issuer.config.client })
     }
 }

@@ -18,6 +18,7 @@ pub mod services;
 
 use std::future::Future;
 
+use crate::cards::profile::{self, Client};
 use crate::cards::{self, CallInfo};
 use crate::fhir::fetch::{Fetcher, KeyResult, Search};
 use crate::fhir::version::FhirVersion;
@@ -143,9 +144,11 @@ pub async fn answer(
 
 /// What a call may do: the site's card-option defaults (the request may overlay them) and the
 /// moment by which it must be answered.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Limits {
     pub options: CardOptions,
+    /// Link prefixes cards may carry (`[links] allowed`); empty: every link.
+    pub links_allowed: std::sync::Arc<[String]>,
     /// Checked between the steps (reading the prefetch, fetching, assessing), so that the
     /// request deadline covers the CPU a call takes, not only its waits; each step is bounded by
     /// the request limits, so a call ends at most one step past it.
@@ -174,6 +177,9 @@ pub async fn answer_with(
     limits.in_time()?;
     let defaults = &limits.options;
     let options = defaults.with_request(request.extension.as_ref())?;
+    // The EHR's shape: configured (issuer, site), else told by the request, else generic.
+    let client = options.client.or_else(|| Client::of_request(request.extension.as_ref())).unwrap_or_default();
+    let shape = Shape { client, links_allowed: &limits.links_allowed };
     let hook = service.hook;
     let mut record = read_drafts(&mut request);
     // The drafts tell the client's version, else its server's /metadata, else the rest of the
@@ -186,7 +192,7 @@ pub async fn answer_with(
     if !trigger::may_examine(hook, &request.context.selections, &record, knowledge) {
         // No ketamine order: no patient data is needed, and none is read.
         let version = client_version(&record, None);
-        return Ok(finish(hook, &request, &record, knowledge, now, (0, 0), (options, version)));
+        return Ok(finish(hook, &request, &record, knowledge, now, (0, 0), (options, version), shape));
     }
     // The prefetch is read before the trigger is decided: a draft's Medication may be in it.
     let mut missing = prefetch::missing(&request.prefetch);
@@ -226,7 +232,7 @@ pub async fn answer_with(
         limits.in_time()?;
     }
     let version = client_version(&record, server_version);
-    let evaluation = finish(hook, &request, &record, knowledge, now, (prefetched, fetched), (options, version));
+    let evaluation = finish(hook, &request, &record, knowledge, now, (prefetched, fetched), (options, version), shape);
     limits.in_time()?;
     Ok(evaluation)
 }
@@ -271,8 +277,16 @@ fn fhir_server(request: &HookRequest) -> Option<FhirServer<'_>> {
     })
 }
 
+/// The shape the cards take for the client: its EHR profile and the links it may get.
+#[derive(Debug, Clone, Copy)]
+struct Shape<'a> {
+    client: Client,
+    links_allowed: &'a [String],
+}
+
 /// Assesses the record and words the cards the options let through, their suggestions in the
-/// client's FHIR version; `(prefetched, fetched)` are the key counts.
+/// client's FHIR version and in its EHR's shape; `(prefetched, fetched)` are the key counts.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     hook: Hook,
     request: &HookRequest,
@@ -281,6 +295,7 @@ fn finish(
     now: time::OffsetDateTime,
     (prefetched, fetched): (usize, usize),
     (options, version): (CardOptions, FhirVersion),
+    shape: Shape<'_>,
 ) -> Evaluation {
     let assessments =
         guideline::assess(hook, &request.context.selections, record, knowledge, &Today::from_datetime(now));
@@ -298,7 +313,13 @@ fn finish(
         Some(_) => Some(CallOutcome::Warned),
     };
     Evaluation {
-        response: Response { cards: cards::within_options(cards::cards(&call, &assessments, knowledge), &options) },
+        response: Response {
+            cards: profile::apply(
+                cards::within_options(cards::cards(&call, &assessments, knowledge), &options),
+                shape.client,
+                shape.links_allowed,
+            ),
+        },
         examined: assessments.len(),
         outcome,
         ids: CallIds {

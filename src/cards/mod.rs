@@ -6,6 +6,7 @@
 //! same call always gives byte-identical cards and feedback leads back to the rule. Every card
 //! carries its kind, its orders, the grades it cites and the class statuses in an `extension`.
 
+pub mod profile;
 pub mod wording;
 
 use serde_json::{Value, json};
@@ -16,11 +17,14 @@ use crate::fhir::version::FhirVersion;
 use crate::guideline::{Applicability, ClassAssessment, ClassStatus, Hook, OrderAssessment, capitalise};
 use crate::hooks::options::CardOptions;
 use crate::hooks::response::{
-    Action, ActionType, Card, Coding, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion,
+    Action, ActionType, Card, Coding, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion, SuggestionFact,
 };
 use crate::knowledge::plan::{CardText, DrugClass, Statement};
 use crate::knowledge::{BASE, Code, Grade, Knowledge};
 use wording::{class_line, grade, join_and, limit, number, shorten, trial};
+
+/// The class a suggestion that only removes the ketamine orders stands for.
+pub const REMOVAL: &str = "removal";
 
 /// The most characters a suggestion's label has (§4): the rest is in its actions'
 /// descriptions and the order.
@@ -421,6 +425,7 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
                 uuid: uuid(call, &["step-therapy", &orders.key, &class.id]),
                 is_recommended,
                 actions,
+                stands_for: Some(SuggestionFact { class: class.id.clone(), agent: suggested.title.clone() }),
             })
         })
         .collect();
@@ -463,6 +468,7 @@ fn removal(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> O
     let label =
         if actions.len() > 1 { format!("Remove the {agent} orders") } else { format!("Remove the {agent} order") };
     (!actions.is_empty()).then(|| Suggestion {
+        stands_for: Some(SuggestionFact { class: REMOVAL.to_owned(), agent: label.clone() }),
         label: shorten(label, MAX_LABEL),
         uuid: uuid(call, &["step-therapy", &orders.key, "remove"]),
         is_recommended: false,

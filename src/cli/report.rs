@@ -54,7 +54,10 @@ pub fn run(
             return 1;
         }
     };
-    let text = render::render(&report::build(tallies, window), args.format);
+    // The service's own reasons by their displays (the embedded knowledge's; a site's edited
+    // set names the same codes).
+    let reasons = crate::knowledge::Knowledge::embedded().map(|k| k.override_reasons()).unwrap_or_default();
+    let text = render::render(&report::build(tallies, window).with_reason_names(&reasons), args.format);
     let written = match &args.output {
         Some(path) => std::fs::write(path, text),
         None => out.write_all(text.as_bytes()),

@@ -28,11 +28,21 @@ pub struct CardOptions {
     pub show_info_cards: bool,
     /// When false, only the warning cards.
     pub alert_non_serious: bool,
+    /// The EHR whose shape the cards take (`generic`, `epic`, `oracle`): the site's default
+    /// (`[cards] client`), or a trusted issuer's own (`[[auth.issuers]] client`). Never set by
+    /// the request; without either, a request with Epic's extension keys is Epic's.
+    pub client: Option<crate::cards::profile::Client>,
 }
 
 impl Default for CardOptions {
     fn default() -> Self {
-        Self { filter_out_repeated_alerts: true, max_cards: 10, show_info_cards: true, alert_non_serious: true }
+        Self {
+            filter_out_repeated_alerts: true,
+            max_cards: 10,
+            show_info_cards: true,
+            alert_non_serious: true,
+            client: None,
+        }
     }
 }
 

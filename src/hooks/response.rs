@@ -84,6 +84,18 @@ pub struct Suggestion {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_recommended: bool,
     pub actions: Vec<Action>,
+    /// What the suggestion stands for, as the service that made it knows it (never sent): the
+    /// store and the analytics read this, not the actions' resources, whose shape depends on the
+    /// client's FHIR version and EHR.
+    #[serde(skip)]
+    pub stands_for: Option<SuggestionFact>,
+}
+
+/// The class and agent a suggestion orders (`removal` for one that only removes orders).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SuggestionFact {
+    pub class: String,
+    pub agent: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -91,7 +91,7 @@ pub async fn handler(
         }
         Err(_) => return Err(ApiError::StoreUnavailable("the store did not answer in time".into())),
     };
-    let report = report::build(tallies, window);
+    let report = report::build(tallies, window).with_reason_names(&state.knowledge.override_reasons());
     let content_type = match format {
         Format::Html => "text/html; charset=utf-8",
         Format::Json => "application/json",

@@ -56,6 +56,10 @@ pub struct AppState {
     pub options: crate::hooks::options::CardOptions,
     /// Whether the playground page is served.
     pub playground: playground::PlaygroundConfig,
+    /// Link prefixes cards may carry (`[links] allowed`; empty: every link).
+    pub links_allowed: Arc<[String]>,
+    /// How EHR-built override reasons are read (`[feedback]`).
+    pub feedback: crate::config::FeedbackConfig,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -129,7 +133,7 @@ async fn refuse_while_draining(
 /// is a bare 401; why is logged (reason code, issuer, kid), never the token.
 async fn authenticate(
     State(state): State<Arc<AppState>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let Some(auth) = &state.auth else { return next.run(request).await };
@@ -138,6 +142,8 @@ async fn authenticate(
     match auth.verify(header, &url).await {
         Ok(caller) => {
             tracing::debug!(issuer = %caller.issuer, "caller authenticated");
+            // The handlers read who called (the issuer's EHR profile).
+            request.extensions_mut().insert(caller);
             next.run(request).await
         }
         Err(refusal) => {
@@ -250,6 +256,8 @@ async fn answer(
     raw: Request,
     started: Instant,
 ) -> Result<call::Evaluation, ApiError> {
+    let caller = raw.extensions().get::<crate::auth::Caller>().cloned();
+    let caller = caller.as_ref();
     let bytes = body::read(raw, state.config.max_body_bytes).await?;
     // The record's entries are slices of `bytes`: it is freed when they have been read.
     let request = HookRequest::from_bytes_within(&bytes, &state.config.request_limits)?;
@@ -258,7 +266,16 @@ async fn answer(
     span.record("hook", loggable(&request.hook));
     span.record("hook_instance", loggable(&request.hook_instance));
     let now = time::OffsetDateTime::now_utc();
-    let limits = call::Limits { options: state.options, deadline: Some(started + state.config.request_timeout) };
+    let mut options = state.options;
+    // A trusted issuer configured as an EHR gets that EHR's cards, whatever the site default.
+    if let Some(client) = caller.and_then(|c| c.client) {
+        options.client = Some(client);
+    }
+    let limits = call::Limits {
+        options,
+        links_allowed: state.links_allowed.clone(),
+        deadline: Some(started + state.config.request_timeout),
+    };
     Ok(call::answer_with(service, request, &state.knowledge, &state.fetcher, now, &limits).await?)
 }
 
@@ -269,7 +286,9 @@ async fn feedback_handler(
 ) -> Result<StatusCode, ApiError> {
     let service = services::service(&id).ok_or_else(|| ApiError::UnknownService(id.clone()))?;
     let bytes = body::read(raw, state.config.max_body_bytes).await?;
-    let entries = feedback::parse(&bytes).map_err(ApiError::BadFeedback)?;
+    let system = state.knowledge.plan.step_therapy.override_reasons.first().map_or("", |r| r.system.as_str());
+    let reasons = feedback::ReasonMap { epic: Some(&state.feedback.epic_reason_map), system };
+    let entries = feedback::parse_with(&bytes, reasons).map_err(ApiError::BadFeedback)?;
     drop(bytes);
     let at = crate::store::events::millis(time::OffsetDateTime::now_utc());
     if let Err(e) = state.store.record_feedback(service.id, &entries, at).await {

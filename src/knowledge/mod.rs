@@ -98,6 +98,18 @@ impl Knowledge {
         &self.plan.version
     }
 
+    /// The override reasons the service offers, on every card that has some.
+    pub fn override_reasons(&self) -> Vec<Code> {
+        let plan = &self.plan;
+        let mut reasons: Vec<Code> = plan.step_therapy.override_reasons.clone();
+        for reason in &plan.contraindication.override_reasons {
+            if !reasons.contains(reason) {
+                reasons.push(reason.clone());
+            }
+        }
+        reasons
+    }
+
     fn build(artifacts: &Artifacts) -> Result<Self, Vec<KnowledgeError>> {
         let mut sets = SetBuilder { artifacts, medications: MedicationCatalog::default() };
         let plan = plan_definition::read(artifacts, &mut |url| sets.agents_of(url, 0)).map_err(|e| vec![e])?;

@@ -98,8 +98,9 @@ pub fn page(r: &Report) -> String {
     for (code, n) in &r.override_reasons {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{n}</td><td>{}</td></tr>",
+            "<tr><td title=\"{}\">{}</td><td>{n}</td><td>{}</td></tr>",
             escape(code),
+            escape(r.reason_name(code)),
             percent(r.override_rate_by_reason.get(code).copied())
         );
     }

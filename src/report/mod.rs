@@ -114,6 +114,9 @@ pub struct Report {
     pub feedback: FeedbackCounts,
     /// Overridden cards by reason code (`none` when the EHR sent no reason).
     pub override_reasons: BTreeMap<String, i64>,
+    /// How each reason code of `override_reasons` reads: the service's own reasons as its
+    /// CodeSystem words them, an EHR-built reason (Epic's category) as the EHR sent it.
+    pub override_reason_displays: BTreeMap<String, String>,
     /// Accepted suggestions by suggested agent.
     pub accepted_suggestions: BTreeMap<String, i64>,
     pub suggestions: Vec<SuggestionRate>,
@@ -163,6 +166,24 @@ fn median(values: &mut [i64]) -> Option<f64> {
     Some(if values.len() % 2 == 0 { (values[mid - 1] as f64 + values[mid] as f64) / 2.0 } else { values[mid] as f64 })
 }
 
+impl Report {
+    /// Names the service's own override reasons by their displays (`reasons`: the knowledge's),
+    /// leaving the names an EHR sent for its own reasons.
+    pub fn with_reason_names(mut self, reasons: &[crate::knowledge::Code]) -> Self {
+        for code in self.override_reasons.keys() {
+            if let Some(known) = reasons.iter().find(|r| &r.code == code) {
+                self.override_reason_displays.insert(code.clone(), known.display.clone());
+            }
+        }
+        self
+    }
+
+    /// How a reason code reads in the report: its display, else the code.
+    pub fn reason_name<'a>(&'a self, code: &'a str) -> &'a str {
+        self.override_reason_displays.get(code).map_or(code, String::as_str)
+    }
+}
+
 pub fn build(mut tallies: Tallies, window: Window) -> Report {
     let examined_orders: i64 = tallies.examined.iter().map(|e| e.orders).sum();
     let mut examined_calls: BTreeMap<String, i64> = BTreeMap::new();
@@ -189,8 +210,13 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
         }
     }
     let mut override_reasons: BTreeMap<String, i64> = BTreeMap::new();
+    let mut override_reason_displays: BTreeMap<String, String> = BTreeMap::new();
     for o in &tallies.override_reasons {
-        *override_reasons.entry(o.reason_code.clone().unwrap_or_else(|| "none".to_owned())).or_default() += o.cards;
+        let code = o.reason_code.clone().unwrap_or_else(|| "none".to_owned());
+        if let Some(display) = &o.reason_display {
+            override_reason_displays.insert(code.clone(), display.clone());
+        }
+        *override_reasons.entry(code).or_default() += o.cards;
     }
     let override_rate_by_reason =
         override_reasons.iter().filter_map(|(code, n)| Some((code.clone(), ratio(*n, cards_with_feedback)?))).collect();
@@ -238,6 +264,7 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
         override_rate_by_kind,
         override_rate_by_reason,
         override_reasons,
+        override_reason_displays,
         accepted_suggestions: accepted,
         suggestions,
         cards_without_feedback,

@@ -57,7 +57,11 @@ pub fn text(r: &Report) -> String {
     }
     let _ = writeln!(out, "Override reasons:");
     for (code, n) in &r.override_reasons {
-        let _ = writeln!(out, "  {code}: {n} ({})", percent(r.override_rate_by_reason.get(code).copied()));
+        let name = match r.reason_name(code) {
+            name if name == code => code.clone(),
+            name => format!("{name} ({code})"),
+        };
+        let _ = writeln!(out, "  {name}: {n} ({})", percent(r.override_rate_by_reason.get(code).copied()));
     }
     let _ = writeln!(out, "Suggestions (accepted / offered):");
     for s in &r.suggestions {

@@ -23,6 +23,7 @@ pub const FIRST_MONDAY_MS: i64 = 345_600_000;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "cards and feedback", include_str!("../../migrations/0001_cards_and_feedback.sql")),
     (2, "snoozes and replay", include_str!("../../migrations/0002_snoozes_and_replay.sql")),
+    (3, "override reason display", include_str!("../../migrations/0003_override_reason_display.sql")),
 ];
 
 pub struct Db {
@@ -58,6 +59,8 @@ pub struct OutcomeTally {
     pub kind: String,
     pub outcome: String,
     pub reason_code: Option<String>,
+    /// How the reason reads, when the feedback said (an EHR-built reason).
+    pub reason_display: Option<String>,
     pub cards: i64,
 }
 
@@ -286,7 +289,8 @@ impl Db {
         for item in items {
             sqlx::query(
                 "INSERT INTO feedback (id, card_uuid, received_at, service, outcome, reason_system, reason_code, \
-                 outcome_at, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                 outcome_at, comment, reason_display) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(&item.id)
             .bind(&item.card_uuid)
@@ -297,6 +301,7 @@ impl Db {
             .bind(&item.reason_code)
             .bind(item.outcome_at)
             .bind(&item.comment)
+            .bind(&item.reason_display)
             .execute(&mut *tx)
             .await?;
             for suggestion in &item.accepted {
@@ -350,7 +355,8 @@ impl Db {
                 kind: r.try_get(0)?,
                 outcome: r.try_get(1)?,
                 reason_code: r.try_get(2)?,
-                cards: r.try_get(3)?,
+                reason_display: r.try_get(3)?,
+                cards: r.try_get(4)?,
             })
         };
         let examined = rows(
@@ -391,7 +397,7 @@ impl Db {
         .await?;
         let outcomes = rows(
             window(
-                "SELECT c.kind, f.outcome, CAST(NULL AS TEXT), COUNT(DISTINCT c.uuid) FROM cards c \
+                "SELECT c.kind, f.outcome, CAST(NULL AS TEXT), CAST(NULL AS TEXT), COUNT(DISTINCT c.uuid) FROM cards c \
                  JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
                  GROUP BY c.kind, f.outcome ORDER BY c.kind, f.outcome",
             ),
@@ -401,7 +407,7 @@ impl Db {
         .await?;
         let override_reasons = rows(
             window(
-                "SELECT c.kind, f.outcome, f.reason_code, COUNT(DISTINCT c.uuid) FROM cards c \
+                "SELECT c.kind, f.outcome, f.reason_code, MAX(f.reason_display), COUNT(DISTINCT c.uuid) FROM cards c \
                  JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
                  AND f.outcome = 'overridden' GROUP BY c.kind, f.outcome, f.reason_code ORDER BY c.kind, f.reason_code",
             ),

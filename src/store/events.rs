@@ -7,8 +7,7 @@ use serde_json::Value;
 use crate::call::{CallIds, CallOutcome};
 use crate::cards::EXTENSION;
 use crate::hooks::feedback::{Entry, Outcome};
-use crate::hooks::response::{ActionType, Card};
-use crate::knowledge::Knowledge;
+use crate::hooks::response::Card;
 
 use super::keys::Keys;
 
@@ -66,6 +65,8 @@ pub struct FeedbackRecord {
     pub outcome: String,
     pub reason_system: Option<String>,
     pub reason_code: Option<String>,
+    /// How the reason reads, as the feedback gave it (an EHR-built reason).
+    pub reason_display: Option<String>,
     pub outcome_at: Option<i64>,
     pub comment: Option<String>,
     pub accepted: Vec<String>,
@@ -81,35 +82,12 @@ pub struct CallContext<'a> {
     pub at: i64,
 }
 
-/// Which class (and agent) each suggestion's order is: the medication of its create action is
-/// the class's suggested medication, exactly as the knowledge words it.
-pub struct SuggestionIndex(Vec<(Value, String, String)>);
-
-impl SuggestionIndex {
-    pub fn new(knowledge: &Knowledge) -> Self {
-        let known = knowledge
-            .plan
-            .classes
-            .iter()
-            .filter_map(|c| {
-                Some((c.suggestion.as_ref()?.medication.clone(), c.id.clone(), c.suggestion.as_ref()?.title.clone()))
-            })
-            .collect();
-        Self(known)
-    }
-
-    fn class_of(&self, medication: &Value) -> Option<(&str, &str)> {
-        self.0.iter().find(|(m, _, _)| m == medication).map(|(_, class, agent)| (class.as_str(), agent.as_str()))
-    }
-}
-
 /// The rows of one answered call: the call (when it examined a ketamine order) and its cards.
 pub fn of_call(
     call: &CallContext<'_>,
     outcome: Option<CallOutcome>,
     examined_orders: usize,
     cards: &[Card],
-    index: &SuggestionIndex,
     keys: &Keys,
 ) -> Vec<Event> {
     let Some(outcome) = outcome else { return Vec::new() };
@@ -158,19 +136,18 @@ pub fn of_call(
         // Orders without ids are keyed by the call, so they never match another call's.
         let order_key =
             if orders.is_empty() { keys.order(&call.ids.hook_instance) } else { keys.order(&orders.join("+")) };
+        // What each suggestion stands for, as the cards step said: never read back from the
+        // actions' resources, whose shape is the client's (FHIR version, EHR profile).
         let suggestions = card
             .suggestions
             .iter()
             .map(|s| {
-                let medication = s
-                    .actions
-                    .iter()
-                    .find(|a| a.kind == ActionType::Create)
-                    .and_then(|a| a.resource.as_ref())
-                    .map(|r| &r["medicationCodeableConcept"]);
-                let (class, agent) =
-                    medication.and_then(|m| index.class_of(m)).unwrap_or(("unknown", s.label.as_str()));
-                IssuedSuggestion { uuid: s.uuid.clone(), class: class.to_owned(), agent: agent.to_owned() }
+                let fact = s.stands_for.as_ref();
+                IssuedSuggestion {
+                    uuid: s.uuid.clone(),
+                    class: fact.map_or_else(|| "unknown".to_owned(), |f| f.class.clone()),
+                    agent: fact.map_or_else(|| s.label.clone(), |f| f.agent.clone()),
+                }
             })
             .collect();
         events.push(Event::Card(IssuedCard {
@@ -222,6 +199,7 @@ pub fn of_feedback(service: &str, entries: &[Entry], received_at: i64, keep_comm
                 outcome: outcome.to_owned(),
                 reason_system: reason.and_then(|r| r.system.clone()),
                 reason_code: reason.and_then(|r| r.code.clone()),
+                reason_display: reason.and_then(|r| r.display.clone()),
                 outcome_at: millis_of(&entry.outcome_timestamp),
                 comment: if keep_comments {
                     entry.override_reason.as_ref().and_then(|r| r.user_comment.clone())

@@ -26,7 +26,7 @@ use crate::hooks::feedback::Entry;
 use crate::knowledge::Knowledge;
 use crate::knowledge::plan::CardText;
 use db::Db;
-use events::{CallContext, Event, SuggestionIndex};
+use events::{CallContext, Event};
 use keys::Keys;
 pub use location::Location;
 use memory::{Memory, Snapshot};
@@ -109,7 +109,6 @@ pub struct Store {
     location: Location,
     open: Option<Open>,
     writer: Mutex<Option<Writer>>,
-    index: SuggestionIndex,
     settings: StoreSettings,
     /// The step-therapy card's override reasons with their snooze periods.
     step_therapy: CardText,
@@ -125,7 +124,6 @@ impl Store {
             location: Location::None,
             open: None,
             writer: Mutex::new(None),
-            index: SuggestionIndex::new(knowledge),
             settings: StoreSettings::default(),
             step_therapy: knowledge.plan.step_therapy.clone(),
             memory: Memory::default(),
@@ -179,14 +177,8 @@ impl Store {
         let Some(open) = &self.open else { return };
         let Some(outcome) = evaluation.outcome else { return };
         let call = CallContext { service, hook: hook.name(), ids: &evaluation.ids, knowledge_version, at };
-        let mut rows = events::of_call(
-            &call,
-            Some(outcome),
-            evaluation.examined,
-            &evaluation.response.cards,
-            &self.index,
-            &open.keys,
-        );
+        let mut rows =
+            events::of_call(&call, Some(outcome), evaluation.examined, &evaluation.response.cards, &open.keys);
         let snapshot = self.memory.current();
         let no_repeat = hook == Hook::OrderSign && evaluation.options.filter_out_repeated_alerts;
         let mut held: Vec<String> = Vec::new();

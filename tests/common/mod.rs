@@ -245,6 +245,7 @@ pub fn sandbox_auth(file: &mut FileConfig) {
         jwks_file: Some(data().join("cds-hooks/sandbox-jwks.json")),
         jku: None,
         tenants: Vec::new(),
+        client: None,
     }];
 }
 
