@@ -207,6 +207,65 @@ mod tests {
         assert!(epic_topic(&"x-".repeat(300)).len() <= 100);
     }
 
+    fn card_with_an_order(codings: Value) -> Card {
+        use crate::hooks::response::{Action, Source};
+        let create = Action {
+            kind: ActionType::Create,
+            description: "Order duloxetine 30 mg once daily (SNRI, Level I, Grade A)".into(),
+            resource: Some(
+                serde_json::json!({ "resourceType": "MedicationRequest", "medicationCodeableConcept": { "coding": codings } }),
+            ),
+            resource_id: None,
+        };
+        let delete = Action {
+            kind: ActionType::Delete,
+            description: "Remove the ketamine order".into(),
+            resource: None,
+            resource_id: Some("MedicationRequest/k1".into()),
+        };
+        Card {
+            uuid: "card".into(),
+            summary: "s".into(),
+            indicator: Indicator::Critical,
+            detail: None,
+            source: Source { label: "l".into(), url: Some("https://elsewhere.example/x".into()), topic: None },
+            suggestions: vec![Suggestion {
+                label: "Order duloxetine".into(),
+                uuid: "s1".into(),
+                is_recommended: true,
+                actions: vec![create, delete],
+                stands_for: Some(SuggestionFact { class: "snri".into(), agent: "Duloxetine 30 mg once daily".into() }),
+            }],
+            selection_behavior: Some(SelectionBehavior::AtMostOne),
+            override_reasons: Vec::new(),
+            links: Vec::new(),
+            extension: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn a_sites_preference_list_item_goes_to_epic_only_and_oracle_gets_no_critical_card() {
+        let codings = serde_json::json!([
+            { "system": RXNORM, "code": "596926" },
+            { "system": EPIC_PREFERENCE_LIST, "code": "10501" }
+        ]);
+        let epic = apply(vec![card_with_an_order(codings.clone())], Client::Epic, &[]);
+        let sent = &epic[0].suggestions[0].actions[0].resource.as_ref().unwrap()["medicationCodeableConcept"]["coding"];
+        let systems: Vec<&str> = sent.as_array().unwrap().iter().map(|c| c["system"].as_str().unwrap()).collect();
+        assert_eq!(systems, [RXNORM, EPIC_PREFERENCE_LIST, EPIC_RXNORM]);
+        assert_eq!(epic[0].suggestions.len(), 2, "the create and the delete, each a suggestion");
+        assert_eq!(epic[0].suggestions[0].uuid, "s1");
+        assert_eq!(epic[0].suggestions[1].stands_for.as_ref().unwrap().class, "removal");
+        for client in [Client::Generic, Client::Oracle] {
+            let other = apply(vec![card_with_an_order(codings.clone())], client, &["https://doi.org/".into()]);
+            let sent =
+                &other[0].suggestions[0].actions[0].resource.as_ref().unwrap()["medicationCodeableConcept"]["coding"];
+            assert_eq!(sent.as_array().unwrap().len(), 1, "{client:?}: no preference-list item");
+            assert_eq!(other[0].source.url, None, "{client:?}: a source URL off the allow-list is dropped");
+            assert_eq!(other[0].indicator == Indicator::Critical, client == Client::Generic);
+        }
+    }
+
     #[test]
     fn a_request_with_an_epic_extension_key_is_epic() {
         let epic = serde_json::json!({ "com.epic.cdshooks.request.bpa-trigger-action": "23" });

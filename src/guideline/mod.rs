@@ -98,9 +98,16 @@ pub fn assess(
             } else {
                 PatientFindings::default()
             };
-            let medication_text = record
-                .request_medication(order)
-                .and_then(|c| c.text.clone().or_else(|| c.coding.iter().find_map(|c| c.display.clone())))
+            // How the order names its product: the reference's display (as the EHR shows it),
+            // else the medication's text or a coding's display. (A Medication's concept also
+            // holds its ingredients' words, for recognition: not for the card.)
+            let reference_display =
+                order.medication_reference.as_ref().and_then(|r| r.display.clone()).filter(|d| !d.trim().is_empty());
+            let medication_text = reference_display
+                .or_else(|| {
+                    let concept = record.request_medication(order)?;
+                    concept.text.clone().or_else(|| concept.coding.iter().find_map(|c| c.display.clone()))
+                })
                 .unwrap_or_else(|| capitalise(&knowledge.medications.agent(agent).name));
             OrderAssessment {
                 order_ref: order.id.as_ref().map(|id| format!("MedicationRequest/{id}")),
