@@ -111,6 +111,9 @@ async fn the_playground_in_headless_chromium() {
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&chromedriver, profile.path()).await;
     client.goto(&format!("{}/", server.base)).await.unwrap();
+    // No 404 for an icon in the console: the page names none to fetch, and /favicon.ico is empty.
+    assert_eq!(js(&client, "return document.querySelector('link[rel=icon]').getAttribute('href')").await, "data:,");
+    assert_eq!(reqwest::get(format!("{}/favicon.ico", server.base)).await.unwrap().status(), 204);
 
     // An example: the untreated patient, order-sign.
     let example = "hooks/01-untreated-patient.json";

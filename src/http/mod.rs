@@ -93,6 +93,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/playground/examples", get(playground::examples).fallback(method_not_allowed))
         .route("/playground/examples/{*path}", get(playground::example).fallback(method_not_allowed))
         .route("/playground/request", post(playground::request).fallback(method_not_allowed))
+        // Browsers ask for an icon on every page load: nothing, rather than a 404 in the console.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }).fallback(method_not_allowed))
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed))
         .route("/ready", get(ready_handler).fallback(method_not_allowed))
         .route("/openapi.json", get(openapi_handler).fallback(method_not_allowed))
