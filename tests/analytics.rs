@@ -158,7 +158,7 @@ async fn a_known_sequence_gives_exact_counts_and_late_cards_join_their_feedback(
         client().get(format!("{base}/analytics?format=text&since=2026-01-01&until=2100-01-01")).send().await.unwrap();
     let text = text.text().await.unwrap();
     assert!(text.contains("Ketamine orders examined: 6"), "{text}");
-    assert!(text.contains("pain-specialist-plan: 1"), "{text}");
+    assert!(text.contains("Pain-specialist treatment plan (pain-specialist-plan): 1"), "reasons by display: {text}");
     let csv =
         client().get(format!("{base}/analytics?format=csv&since=2026-01-01&until=2100-01-01")).send().await.unwrap();
     let csv = csv.text().await.unwrap();

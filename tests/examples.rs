@@ -187,7 +187,9 @@ fn assert_epic_card(card: &Value, generic: &Value, file: &std::path::Path) {
     }
     let generic_suggestions = generic["suggestions"].as_array().unwrap();
     assert_eq!(creates, generic_suggestions.len(), "{at}: one create per first-line agent the card suggests");
-    assert_eq!(deletes, 1, "{at}: one delete per examined ketamine draft");
+    // One delete per examined ketamine draft; on chart open the order is signed: none.
+    let expected_deletes = usize::from(!at.to_string().contains("patient-view"));
+    assert_eq!(deletes, expected_deletes, "{at}: one delete per examined ketamine draft");
     let recommended = |list: &[Value]| -> Vec<String> {
         list.iter().filter(|s| s["isRecommended"] == true).map(|s| s["uuid"].as_str().unwrap().to_owned()).collect()
     };

@@ -46,9 +46,9 @@ async fn discovery_lists_both_services_with_prefetch_templates() {
     let body: Value = client().get(format!("{}/cds-services", server.base)).send().await.unwrap().json().await.unwrap();
     let services = body["services"].as_array().unwrap();
     let ids: Vec<&str> = services.iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["ketamine-order-select", "ketamine-order-sign"]);
+    assert_eq!(ids, ["ketamine-order-select", "ketamine-order-sign", "ketamine-patient-view"]);
     let hooks: Vec<&str> = services.iter().map(|s| s["hook"].as_str().unwrap()).collect();
-    assert_eq!(hooks, ["order-select", "order-sign"]);
+    assert_eq!(hooks, ["order-select", "order-sign", "patient-view"]);
     for s in services {
         assert!(!s["title"].as_str().unwrap().is_empty() && !s["description"].as_str().unwrap().is_empty());
         let prefetch = &s["prefetch"];

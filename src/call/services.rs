@@ -1,4 +1,4 @@
-//! The two CDS services this process offers and the discovery document (`GET /cds-services`)
+//! The three CDS services this process offers and the discovery document (`GET /cds-services`)
 //! that describes them, with the prefetch templates of [`super::prefetch`].
 
 use crate::guideline::Hook;
@@ -14,7 +14,12 @@ pub struct ServiceDef {
     pub hook: Hook,
     pub title: &'static str,
     pub description: &'static str,
+    /// What the client must send (discovery's `usageRequirements`).
+    pub usage: &'static str,
 }
+
+const ORDER_USAGE: &str = "Send the prefetch keys, or fhirServer with fhirAuthorization so the service can read \
+                           them; the draft ketamine order must be in draftOrders.";
 
 pub const SERVICES: &[ServiceDef] = &[
     ServiceDef {
@@ -24,6 +29,7 @@ pub const SERVICES: &[ServiceDef] = &[
         description: "When a ketamine or esketamine order for neuropathic pain is selected, checks \
                       that documented failures of the first-line classes (SNRI, gabapentinoid, TCA) \
                       back it, and suggests the first-line alternative when they do not.",
+        usage: ORDER_USAGE,
     },
     ServiceDef {
         id: "ketamine-order-sign",
@@ -32,6 +38,18 @@ pub const SERVICES: &[ServiceDef] = &[
         description: "Before ketamine or esketamine orders for neuropathic pain are signed, warns when \
                       first-line classes (SNRI, gabapentinoid, TCA) have no documented failure and \
                       when a relative contraindication is on record.",
+        usage: ORDER_USAGE,
+    },
+    ServiceDef {
+        id: "ketamine-patient-view",
+        hook: Hook::PatientView,
+        title: "Ketamine for neuropathic pain: running orders reviewed on chart open",
+        description: "When a chart is opened, reviews the patient's active and on-hold ketamine or \
+                      esketamine orders for neuropathic pain: warns when first-line classes (SNRI, \
+                      gabapentinoid, TCA) have no documented failure, suggesting the first-line \
+                      order, and when a relative contraindication is on record; silent otherwise.",
+        usage: "Send the prefetch keys (the medicationRequests key holds the running orders and \
+                their Medications), or fhirServer with fhirAuthorization so the service can read them.",
     },
 ];
 
@@ -58,8 +76,7 @@ pub fn document(knowledge_version: &str, options: &CardOptions) -> serde_json::V
             title: s.title,
             description: s.description,
             prefetch: prefetch.clone(),
-            usage_requirements: "Send the prefetch keys, or fhirServer with fhirAuthorization so the \
-                                 service can read them; the draft ketamine order must be in draftOrders.",
+            usage_requirements: s.usage,
             version: format!("{} (knowledge {knowledge_version})", env!("CARGO_PKG_VERSION")),
             extension: options.discovery(),
         })

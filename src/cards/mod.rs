@@ -142,7 +142,13 @@ pub fn within_options(cards: Vec<Card>, options: &CardOptions) -> Vec<Card> {
 
 fn uuid(call: &CallInfo<'_>, parts: &[&str]) -> String {
     let namespace = Uuid::new_v5(&Uuid::NAMESPACE_URL, BASE.as_bytes());
-    let name = std::iter::once(call.hook_instance).chain(parts.iter().copied()).collect::<Vec<_>>().join("|");
+    // On chart open the same card must be the same card whenever the chart is opened (so an
+    // EHR's acknowledgement of it holds): keyed by the patient, not by the call.
+    let seed = match call.hook {
+        Hook::PatientView => format!("patient-view|{}", call.patient_id),
+        _ => call.hook_instance.to_owned(),
+    };
+    let name = std::iter::once(seed.as_str()).chain(parts.iter().copied()).collect::<Vec<_>>().join("|");
     Uuid::new_v5(&namespace, name.as_bytes()).to_string()
 }
 
@@ -284,6 +290,17 @@ fn position<'k>(orders: &Orders<'_>, knowledge: &'k Knowledge) -> (String, Vec<&
     (text, cited)
 }
 
+/// On chart open, the class statuses the card shows (its uuid changes when they do); nothing on
+/// the order hooks, whose uuids are the call's.
+fn chart_open_statuses(call: &CallInfo<'_>, classes: &[ClassAssessment], knowledge: &Knowledge) -> String {
+    if call.hook != Hook::PatientView {
+        return String::new();
+    }
+    let statuses: Vec<String> =
+        classes.iter().map(|c| format!("{}={}", knowledge.plan.classes[c.class].id, c.status.code())).collect();
+    statuses.join(",")
+}
+
 /// Titles of the required classes whose assessment passes `keep`, in plan order.
 fn required_class_titles(
     classes: &[ClassAssessment],
@@ -328,6 +345,9 @@ fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge)
         let age = plan.adult_age.map(|a| format!(" under {a}")).unwrap_or_default();
         sections.push(format!("**Patient{age}**: {}", capitalise(&plan.minor_text)));
     }
+    if call.hook == Hook::PatientView {
+        sections.push(format!("**Signed order**: {}", capitalise(&plan.signed_order_text)));
+    }
     let (position, cited) = position(orders, knowledge);
     sections.push(position);
     let mut grades: Vec<&Grade> = patient
@@ -338,7 +358,14 @@ fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge)
         .collect();
     grades.extend(cited.iter().filter_map(|s| s.grade.as_ref()));
     Card {
-        uuid: uuid(call, &["step-therapy", &orders.key]),
+        uuid: {
+            let statuses = chart_open_statuses(call, &patient.classes, knowledge);
+            let mut parts = vec!["step-therapy", orders.key.as_str()];
+            if !statuses.is_empty() {
+                parts.push(&statuses);
+            }
+            uuid(call, &parts)
+        },
         summary,
         indicator: Indicator::Warning,
         detail: Some(sections.join("\n\n")),
@@ -383,7 +410,8 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
         }
     }
     if patient.minor {
-        let removal = removal(call, orders, knowledge);
+        // The removal of a signed order is no suggestion to make on chart open.
+        let removal = removal(call, orders, knowledge).filter(|_| call.hook != Hook::PatientView);
         return (removal.into_iter().collect(), left_out);
     }
     let rank = |class: &DrugClass| class.statement.grade.as_ref().map_or(i64::MIN, |g| g.rank);
@@ -414,7 +442,10 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
                 resource: Some(draft_order(call, &suggested.medication, &dosage)),
                 resource_id: None,
             }];
-            actions.extend(deletes(call, orders, knowledge));
+            // A signed order is reviewed, not deleted by a click on chart open.
+            if call.hook != Hook::PatientView {
+                actions.extend(deletes(call, orders, knowledge));
+            }
             // The label says what is ordered; after an inadequate trial, the dose to reach.
             let label = match &retrial {
                 Some(dose) => format!("Order {title} ({})", plan.retrial_label.replace("{dose}", dose)),

@@ -12,6 +12,9 @@ use crate::knowledge::{AgentId, Knowledge};
 pub enum Hook {
     OrderSelect,
     OrderSign,
+    /// Chart open (Epic's open-chart trigger, Oracle Health Millennium's only hook): no draft
+    /// orders exist; the patient's running ketamine orders are examined.
+    PatientView,
 }
 
 impl Hook {
@@ -19,6 +22,7 @@ impl Hook {
         match name {
             "order-select" => Some(Self::OrderSelect),
             "order-sign" => Some(Self::OrderSign),
+            "patient-view" => Some(Self::PatientView),
             _ => None,
         }
     }
@@ -27,22 +31,25 @@ impl Hook {
         match self {
             Self::OrderSelect => "order-select",
             Self::OrderSign => "order-sign",
+            Self::PatientView => "patient-view",
         }
     }
 }
 
-/// The drafts the hook examines: on order-sign all, on order-select the selected ones; never
-/// those `entered-in-error`, `cancelled` or `completed`, nor those with `doNotPerform`.
+/// The orders the hook examines: on order-sign every draft, on order-select the selected ones,
+/// on patient-view the patient's `active` and `on-hold` orders of the record; never those
+/// `entered-in-error`, `cancelled` or `completed`, nor those with `doNotPerform`.
 fn in_scope<'r>(
     hook: Hook,
     selections: &'r [String],
     record: &'r PatientRecord,
 ) -> impl Iterator<Item = &'r MedicationRequest> {
-    record
-        .drafts
+    let orders = if hook == Hook::PatientView { &record.medication_requests } else { &record.drafts };
+    orders
         .iter()
         .filter(move |order| match hook {
             Hook::OrderSign => true,
+            Hook::PatientView => matches!(order.status.as_str(), "active" | "on-hold"),
             Hook::OrderSelect => order
                 .id
                 .as_deref()
@@ -78,6 +85,10 @@ pub fn examined_orders<'r>(
 /// decides whether the patient's data is needed at all; which orders are examined is decided by
 /// [`examined_orders`] once every source is read.
 pub fn may_examine(hook: Hook, selections: &[String], record: &PatientRecord, knowledge: &Knowledge) -> bool {
+    // On chart open the orders are the patient's data itself: it is always read.
+    if hook == Hook::PatientView {
+        return true;
+    }
     in_scope(hook, selections, record)
         .any(|order| record.medication_unresolved(order) || ketamine_agent(order, record, knowledge).is_some())
 }

@@ -178,4 +178,6 @@ pub struct Plan {
     pub adult_age: Option<u32>,
     /// What the step-therapy card says to a patient under that age.
     pub minor_text: String,
+    /// What the step-therapy card says on chart open, of an order already signed.
+    pub signed_order_text: String,
 }

@@ -117,6 +117,7 @@ pub fn read(
             .and_then(|e| e["valueInteger"].as_u64())
             .and_then(|a| u32::try_from(a).ok()),
         minor_text: string_ext(step.1, "minor-text"),
+        signed_order_text: string_ext(step.1, "signed-order-text"),
     })
 }
 

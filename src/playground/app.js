@@ -72,6 +72,7 @@ function link(label, url) {
 }
 
 function serviceFor(hook) {
+  if (hook === "patient-view") { return "ketamine-patient-view"; }
   return hook === "order-select" ? "ketamine-order-select" : "ketamine-order-sign";
 }
 
@@ -245,7 +246,7 @@ function useText(text) {
   try {
     const value = JSON.parse(text);
     listDrafts(value);
-    if (value.hook === "order-select" || value.hook === "order-sign") { $("hook").value = value.hook; }
+    if (["order-select", "order-sign", "patient-view"].includes(value.hook)) { $("hook").value = value.hook; }
   } catch (_) {
     listDrafts(null);
   }

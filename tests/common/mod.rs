@@ -67,7 +67,11 @@ pub fn read_json(path: &Path) -> Value {
 
 /// The service id that answers a hook.
 pub fn service_for(hook: &str) -> &'static str {
-    if hook == "order-select" { "ketamine-order-select" } else { "ketamine-order-sign" }
+    match hook {
+        "order-select" => "ketamine-order-select",
+        "patient-view" => "ketamine-patient-view",
+        _ => "ketamine-order-sign",
+    }
 }
 
 /// Evaluates a request body with the library, as the server would (fixed now).

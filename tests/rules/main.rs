@@ -11,6 +11,7 @@ mod s1_trigger;
 mod s2_applicability;
 mod s3_first_line_classes;
 mod s4_cards;
+mod s4_patient_view;
 mod s5_contraindications;
 
 use common::fhir_versions;
