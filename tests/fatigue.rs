@@ -209,8 +209,19 @@ async fn every_card_option_is_advertised_and_honoured() {
     for service in discovery["services"].as_array().unwrap() {
         let options = service["extension"]["davinci-crd.configuration-options"].as_array().unwrap();
         let codes: Vec<&str> = options.iter().map(|o| o["code"].as_str().unwrap()).collect();
-        assert_eq!(codes, ["filter-out-repeated-alerts", "max-cards", "show-info-cards", "alert-non-serious"]);
+        assert_eq!(
+            codes,
+            [
+                "filter-out-repeated-alerts",
+                "max-cards",
+                "show-info-cards",
+                "alert-non-serious",
+                "patient-view-interval-days"
+            ]
+        );
         assert_eq!(options[1]["default"], 10);
+        assert_eq!(options[4]["default"], 7);
+        assert_eq!(options[4]["type"], "integer");
     }
     let with = |name: &str, config: Value| {
         let mut r = example(name);
@@ -409,4 +420,58 @@ async fn an_epic_built_reason_is_kept_by_its_display_starts_no_snooze_unless_map
     .await;
     assert_eq!(status, 200);
     assert!(kinds(&call(&mapped.base, &epic_call(2)).await).is_empty(), "mapped to a reason with a snooze");
+}
+
+/// Example 23 (a running ketamine order, the chart opened) as Epic sends it on opening a chart.
+fn chart_open(n: u32) -> Value {
+    let mut request = fresh(example("23-patient-view-running-ketamine-order"), n);
+    request["extension"] = json!({ "com.epic.cdshooks.request.bpa-trigger-action": "60" });
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_open_warning_shows_once_per_patient_in_the_interval_across_replicas_and_is_counted_by_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = FileConfig::default();
+    file.store.memory_refresh_ms = 200;
+    let a = sqlite_server(&dir, file.clone());
+    assert_eq!(kinds(&call(&a.base, &chart_open(1)).await), ["step-therapy"]);
+    // The chart opened again on the same replica, at once: not shown again (default 7 days).
+    assert!(kinds(&call(&a.base, &chart_open(2)).await).is_empty());
+    // A request may ask for every chart open.
+    let mut every = chart_open(3);
+    every["extension"]["davinci-crd.configuration"] = json!({ "patient-view-interval-days": 0 });
+    assert_eq!(kinds(&call(&a.base, &every).await), ["step-therapy"]);
+    // Another replica on the same store learns it from the store.
+    let b = sqlite_server(&dir, file);
+    until_kinds(&b.base, |i| chart_open(100 + i), &[]).await;
+    // Every chart open is a call the analytics count by its trigger ("60": open patient chart);
+    // the card itself is one row, the same card on every chart open.
+    let r = analytics_when(&a.base, |r| r["examined_by_trigger"]["60"].as_i64() >= Some(3)).await;
+    assert_eq!(r["cards"]["step-therapy"], 1, "{r:#}");
+    let metrics = client().get(format!("{}/metrics", a.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ketamine_cds_cards_suppressed_total 1"), "{metrics}");
+    let text = client()
+        .get(format!("{}/analytics?format=text&since=2026-01-01&until=2100-01-01", a.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("calls by EHR trigger: 60: "), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_with_a_snooze_reason_holds_the_chart_open_warning_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = FileConfig::default();
+    // Every chart open, so that only the snooze can hold the card back.
+    file.cards.patient_view_interval_days = 0;
+    let server = sqlite_server(&dir, file);
+    let first = call(&server.base, &chart_open(1)).await;
+    assert_eq!(kinds(&first), ["step-therapy"]);
+    assert_eq!(kinds(&call(&server.base, &chart_open(2)).await), ["step-therapy"], "interval 0: shown again");
+    override_card(&server.base, "ketamine-patient-view", &step_card(&first), "pain-specialist-plan").await;
+    assert!(kinds(&call(&server.base, &chart_open(3)).await).is_empty(), "snoozed");
 }

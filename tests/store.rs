@@ -24,6 +24,8 @@ fn examined(id: &str, at: i64, hook: &str, outcome: CallOutcome, orders: i64, ve
         outcome,
         orders,
         knowledge_version: version.into(),
+        // Calls on chart open say what triggered them (Epic's "60": open patient chart).
+        trigger: (hook == "patient-view").then(|| "60".into()),
     })
 }
 

@@ -83,6 +83,23 @@ pub struct Evaluation {
     pub ids: CallIds,
     /// The card options in force (the site's defaults overlaid by the request's).
     pub options: CardOptions,
+    /// What triggered the call, as the EHR said (Epic's `bpa-trigger-action`), at most 64
+    /// characters: logged and stored for analytics, never used by the rules.
+    pub trigger: Option<String>,
+}
+
+/// The request extension in which Epic says what triggered a call ("60" open chart…).
+pub const EPIC_TRIGGER: &str = "com.epic.cdshooks.request.bpa-trigger-action";
+
+/// What triggered the call, as the request says.
+fn trigger_of(request: &HookRequest) -> Option<String> {
+    let value = request.extension.as_ref()?.get(EPIC_TRIGGER)?;
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    Some(text.chars().take(64).collect())
 }
 
 /// Where a call's FHIR server is and the token to read it with (never logged).
@@ -328,6 +345,7 @@ fn finish(
             encounter_id: request.context.encounter_id.clone(),
         },
         options,
+        trigger: trigger_of(request),
         prefetched,
         fetched,
         resources_read: record.stats.read,

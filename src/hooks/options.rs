@@ -28,6 +28,9 @@ pub struct CardOptions {
     pub show_info_cards: bool,
     /// When false, only the warning cards.
     pub alert_non_serious: bool,
+    /// On chart open (patient-view), the step-therapy card is shown at most once per patient in
+    /// this many days (0: every time); the store remembers when it was shown.
+    pub patient_view_interval_days: u32,
     /// The EHR whose shape the cards take (`generic`, `epic`, `oracle`): the site's default
     /// (`[cards] client`), or a trusted issuer's own (`[[auth.issuers]] client`). Never set by
     /// the request; without either, a request with Epic's extension keys is Epic's.
@@ -41,6 +44,7 @@ impl Default for CardOptions {
             max_cards: 10,
             show_info_cards: true,
             alert_non_serious: true,
+            patient_view_interval_days: 7,
             client: None,
         }
     }
@@ -52,7 +56,7 @@ enum Kind {
 }
 
 /// code, type, name, description.
-const OPTIONS: [(&str, Kind, &str, &str); 4] = [
+const OPTIONS: [(&str, Kind, &str, &str); 5] = [
     (
         "filter-out-repeated-alerts",
         Kind::Boolean,
@@ -72,6 +76,12 @@ const OPTIONS: [(&str, Kind, &str, &str); 4] = [
         "Return the order-select monitoring card when documented first-line failures back the order.",
     ),
     ("alert-non-serious", Kind::Boolean, "Alert non-serious", "When false, return only warning cards (no info card)."),
+    (
+        "patient-view-interval-days",
+        Kind::Integer,
+        "Days between chart-open warnings",
+        "On patient-view, show the step-therapy warning for a patient at most once in this many days (0: on every chart open).",
+    ),
 ];
 
 impl CardOptions {
@@ -102,7 +112,10 @@ impl CardOptions {
                         .as_u64()
                         .and_then(|n| u32::try_from(n).ok())
                         .ok_or_else(|| wrong("a non-negative integer"))?;
-                    self.max_cards = n;
+                    match *code {
+                        "max-cards" => self.max_cards = n,
+                        _ => self.patient_view_interval_days = n,
+                    }
                 }
             }
         }
@@ -115,7 +128,8 @@ impl CardOptions {
             .iter()
             .map(|(code, kind, name, description)| {
                 let (kind, default) = match (kind, *code) {
-                    (Kind::Integer, _) => ("integer", json!(self.max_cards)),
+                    (Kind::Integer, "max-cards") => ("integer", json!(self.max_cards)),
+                    (Kind::Integer, _) => ("integer", json!(self.patient_view_interval_days)),
                     (Kind::Boolean, "filter-out-repeated-alerts") => {
                         ("boolean", json!(self.filter_out_repeated_alerts))
                     }
@@ -162,13 +176,26 @@ mod tests {
 
     #[test]
     fn discovery_lists_every_option_with_the_site_default() {
-        let site = CardOptions { max_cards: 2, ..CardOptions::default() };
+        let site = CardOptions { max_cards: 2, patient_view_interval_days: 14, ..CardOptions::default() };
         let listed = site.discovery();
         let options = listed[DISCOVERY_EXTENSION].as_array().unwrap();
         let codes: Vec<&str> = options.iter().map(|o| o["code"].as_str().unwrap()).collect();
-        assert_eq!(codes, ["filter-out-repeated-alerts", "max-cards", "show-info-cards", "alert-non-serious"]);
+        assert_eq!(
+            codes,
+            [
+                "filter-out-repeated-alerts",
+                "max-cards",
+                "show-info-cards",
+                "alert-non-serious",
+                "patient-view-interval-days"
+            ]
+        );
         assert_eq!(options[1]["type"], "integer");
         assert_eq!(options[1]["default"], 2);
+        assert_eq!(options[4]["default"], 14);
+        let asked = json!({ REQUEST_EXTENSION: { "patient-view-interval-days": 0 } });
+        assert_eq!(site.with_request(Some(&asked)).unwrap().patient_view_interval_days, 0);
+        assert_eq!(site.with_request(Some(&asked)).unwrap().max_cards, 2, "the other integer option is untouched");
         assert!(options.iter().all(|o| o["name"].is_string() && o["description"].is_string()));
     }
 }

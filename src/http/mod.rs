@@ -213,6 +213,7 @@ async fn hook_handler(
         resources = tracing::field::Empty,
         skipped = tracing::field::Empty,
         latency_us = tracing::field::Empty,
+        trigger = tracing::field::Empty,
     );
     async move {
         let result = answer(&state, service, raw, started).await;
@@ -227,6 +228,9 @@ async fn hook_handler(
                 span.record("cards", evaluation.response.cards.len());
                 span.record("resources", evaluation.resources_read);
                 span.record("skipped", evaluation.resources_skipped);
+                if let Some(trigger) = &evaluation.trigger {
+                    span.record("trigger", trigger.as_str());
+                }
                 let indicators: Vec<&str> = evaluation.response.cards.iter().map(|c| c.indicator.name()).collect();
                 let seconds = started.elapsed().as_secs_f64();
                 state.metrics.answered(service.id, &indicators, seconds, evaluation.prefetched, evaluation.fetched);

@@ -107,6 +107,9 @@ pub struct Report {
     /// (`not-applicable`, `backed`, `warned`).
     pub examined_orders: i64,
     pub examined_calls: BTreeMap<String, i64>,
+    /// Those calls by what triggered them, as the EHR said (Epic's `bpa-trigger-action`;
+    /// `none` when it did not say).
+    pub examined_by_trigger: BTreeMap<String, i64>,
     /// Cards issued by kind (suppressed ones included).
     pub cards: BTreeMap<String, i64>,
     /// Cards computed but not shown (a snooze held).
@@ -265,6 +268,7 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
         override_rate_by_reason,
         override_reasons,
         override_reason_displays,
+        examined_by_trigger: tallies.triggers.iter().cloned().collect(),
         accepted_suggestions: accepted,
         suggestions,
         cards_without_feedback,

@@ -39,6 +39,10 @@ pub fn text(r: &Report) -> String {
     for (outcome, calls) in &r.examined_calls {
         let _ = writeln!(out, "  calls {outcome}: {calls}");
     }
+    if r.examined_by_trigger.keys().any(|t| t != "none") {
+        let by: Vec<String> = r.examined_by_trigger.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+        let _ = writeln!(out, "  calls by EHR trigger: {}", by.join(", "));
+    }
     let _ = writeln!(out, "Cards issued (per 100 orders: {}):", decimal(r.firings_per_100_orders));
     for kind in KINDS {
         let _ = writeln!(out, "  {kind}: {}", r.cards.get(kind).copied().unwrap_or(0));

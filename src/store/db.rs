@@ -23,7 +23,7 @@ pub const FIRST_MONDAY_MS: i64 = 345_600_000;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "cards and feedback", include_str!("../../migrations/0001_cards_and_feedback.sql")),
     (2, "snoozes and replay", include_str!("../../migrations/0002_snoozes_and_replay.sql")),
-    (3, "override reason display", include_str!("../../migrations/0003_override_reason_display.sql")),
+    (3, "ehr profiles", include_str!("../../migrations/0003_ehr_profiles.sql")),
 ];
 
 pub struct Db {
@@ -101,6 +101,8 @@ pub struct Tallies {
     pub delays_ms: Vec<i64>,
     /// Feedback received in the window for cards the store does not know (yet).
     pub unmatched_feedback: i64,
+    /// Calls that examined a ketamine order, by what triggered them as the EHR said (`none`).
+    pub triggers: Vec<(String, i64)>,
     /// Each knowledge version and when it was first seen.
     pub versions: Vec<(String, i64)>,
 }
@@ -221,6 +223,10 @@ impl Db {
             events.iter().filter_map(|e| if let Event::Card(c) = e { Some(c) } else { None }).collect();
         let calls: Vec<&ExaminedCall> =
             events.iter().filter_map(|e| if let Event::Examined(c) = e { Some(c) } else { None }).collect();
+        let opens: Vec<(&String, i64)> = events
+            .iter()
+            .filter_map(|e| if let Event::ChartOpen { patient_key, at } = e { Some((patient_key, *at)) } else { None })
+            .collect();
         let suggestions: Vec<(&IssuedCard, &IssuedSuggestion)> =
             cards.iter().flat_map(|c| c.suggestions.iter().map(move |s| (*c, s))).collect();
         let mut tx = self.pool.begin().await?;
@@ -261,8 +267,8 @@ impl Db {
         }
         for chunk in runs(&calls) {
             let sql = insert_sql(
-                "examined (id, at, service, hook, outcome, orders, knowledge_version)",
-                7,
+                "examined (id, at, service, hook, outcome, orders, knowledge_version, trigger_action)",
+                8,
                 chunk.len(),
                 "id",
             );
@@ -275,7 +281,16 @@ impl Db {
                     .bind(&call.hook)
                     .bind(call.outcome.code())
                     .bind(call.orders)
-                    .bind(&call.knowledge_version);
+                    .bind(&call.knowledge_version)
+                    .bind(&call.trigger);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in runs(&opens) {
+            let sql = insert_sql("chart_opens (patient_key, shown_at)", 2, chunk.len(), "patient_key, shown_at");
+            let mut query = sqlx::query(&sql);
+            for (patient_key, at) in chunk {
+                query = query.bind(*patient_key).bind(*at);
             }
             query.execute(&mut *tx).await?;
         }
@@ -451,6 +466,15 @@ impl Db {
             pair,
         )
         .await?;
+        let triggers = rows(
+            window(
+                "SELECT COALESCE(trigger_action, 'none'), COUNT(*) FROM examined WHERE at >= $1 AND at < $2 \
+                 GROUP BY COALESCE(trigger_action, 'none') ORDER BY 1",
+            ),
+            pool,
+            pair,
+        )
+        .await?;
         let delays_ms = rows(
             window(
                 "SELECT f.outcome_at - c.issued_at FROM feedback f JOIN cards c ON c.uuid = f.card_uuid \
@@ -479,6 +503,7 @@ impl Db {
             delays_ms,
             unmatched_feedback,
             versions,
+            triggers,
         })
     }
 
@@ -510,6 +535,22 @@ impl Db {
                 received_at: r.try_get(9)?,
             })
         })
+        .collect()
+    }
+
+    /// When each patient's chart-open (patient-view) step-therapy warning was last shown, since
+    /// `since`.
+    pub async fn chart_opens_shown(&self, since: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        self.ready().await?;
+        sqlx::query(
+            "SELECT patient_key, MAX(shown_at) FROM chart_opens WHERE shown_at >= $1 GROUP BY patient_key LIMIT $2",
+        )
+        .bind(since)
+        .bind(MAX_OVERRIDDEN)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect()
     }
 

@@ -47,6 +47,8 @@ pub struct ExaminedCall {
     pub outcome: CallOutcome,
     pub orders: i64,
     pub knowledge_version: String,
+    /// What triggered the call, as the EHR said (Epic's `bpa-trigger-action`).
+    pub trigger: Option<String>,
 }
 
 /// One row written by the hook path (through the queue).
@@ -54,6 +56,11 @@ pub struct ExaminedCall {
 pub enum Event {
     Card(IssuedCard),
     Examined(ExaminedCall),
+    /// A chart-open (patient-view) step-therapy warning shown: the patient's key and when.
+    ChartOpen {
+        patient_key: String,
+        at: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +87,8 @@ pub struct CallContext<'a> {
     pub ids: &'a CallIds,
     pub knowledge_version: &'a str,
     pub at: i64,
+    /// What triggered the call, as the EHR said.
+    pub trigger: Option<&'a str>,
 }
 
 /// The rows of one answered call: the call (when it examined a ketamine order) and its cards.
@@ -104,6 +113,7 @@ pub fn of_call(
         outcome,
         orders: examined_orders as i64,
         knowledge_version: call.knowledge_version.to_owned(),
+        trigger: call.trigger.map(str::to_owned),
     }));
     if cards.is_empty() {
         return events;

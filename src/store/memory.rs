@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub snoozes: HashMap<String, Vec<Snooze>>,
     /// (patient, encounter, order) keys of step-therapy cards overridden on order-select.
     pub overridden_on_select: HashSet<(String, String, String)>,
+    /// When a chart-open (patient-view) step-therapy warning was last shown, by patient key.
+    pub chart_open_shown: HashMap<String, i64>,
 }
 
 /// Why a card is not shown.
@@ -99,9 +101,10 @@ impl Snapshot {
     }
 }
 
-/// The latest snapshot, swapped whole.
+/// The latest snapshot, swapped whole; and the chart-open warnings this replica showed since
+/// (the store has them a moment later, the next snapshot from then on).
 #[derive(Default)]
-pub struct Memory(RwLock<Arc<Snapshot>>);
+pub struct Memory(RwLock<Arc<Snapshot>>, std::sync::Mutex<HashMap<String, i64>>);
 
 impl Memory {
     pub fn current(&self) -> Arc<Snapshot> {
@@ -112,6 +115,21 @@ impl Memory {
         if let Ok(mut current) = self.0.write() {
             *current = Arc::new(snapshot);
         }
+    }
+
+    /// Whether a chart-open warning was shown to this patient after `since` (in the snapshot or
+    /// by this replica); when not, records that it is shown `now`. One decision under one lock,
+    /// so two chart opens at once show it once.
+    pub fn chart_open_due(&self, patient_key: &str, since: i64, now: i64) -> bool {
+        let Ok(mut local) = self.1.lock() else { return true };
+        let shown = self.current().chart_open_shown.get(patient_key).copied();
+        let last = shown.into_iter().chain(local.get(patient_key).copied()).max();
+        if last.is_some_and(|at| at > since) {
+            return false;
+        }
+        local.retain(|_, at| *at > since);
+        local.insert(patient_key.to_owned(), now);
+        true
     }
 }
 

@@ -49,6 +49,10 @@ fn default_memory_refresh() -> u64 {
 /// key must match too).
 const REPEAT_DAYS: u32 = 30;
 
+/// How far back the chart-open warnings shown are read: a `patient-view-interval-days` longer
+/// than this is as this (a year).
+const CHART_OPEN_DAYS: i64 = 366;
+
 /// `[store]` of the configuration file (each key also `KETAMINE_CDS_STORE__KEY`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StoreSettings {
@@ -176,12 +180,15 @@ impl Store {
     pub fn answered(&self, service: &str, hook: Hook, evaluation: &mut Evaluation, knowledge_version: &str, at: i64) {
         let Some(open) = &self.open else { return };
         let Some(outcome) = evaluation.outcome else { return };
-        let call = CallContext { service, hook: hook.name(), ids: &evaluation.ids, knowledge_version, at };
+        let trigger = evaluation.trigger.as_deref();
+        let call = CallContext { service, hook: hook.name(), ids: &evaluation.ids, knowledge_version, at, trigger };
         let mut rows =
             events::of_call(&call, Some(outcome), evaluation.examined, &evaluation.response.cards, &open.keys);
         let snapshot = self.memory.current();
         let no_repeat = hook == Hook::OrderSign && evaluation.options.filter_out_repeated_alerts;
+        let interval_days = evaluation.options.patient_view_interval_days;
         let mut held: Vec<String> = Vec::new();
+        let mut shown_on_chart_open: Option<String> = None;
         for row in &mut rows {
             let Event::Card(card) = row else { continue };
             if card.kind != "step-therapy" {
@@ -189,13 +196,24 @@ impl Store {
                 continue;
             }
             let facts = (card.knowledge_version.as_str(), card.classes.as_str());
-            if snapshot
+            let snoozed = snapshot
                 .suppresses(&card.patient_key, card.encounter_key.as_deref(), &card.order_key, facts, no_repeat, at)
-                .is_some()
-            {
+                .is_some();
+            // On chart open: at most once per patient in the interval (it does not nag).
+            let since = at.saturating_sub(i64::from(interval_days) * 86_400_000);
+            let shown_lately = !snoozed
+                && hook == Hook::PatientView
+                && interval_days > 0
+                && !self.memory.chart_open_due(&card.patient_key, since, at);
+            if snoozed || shown_lately {
                 card.suppressed = true;
                 held.push(card.uuid.clone());
+            } else if hook == Hook::PatientView {
+                shown_on_chart_open = Some(card.patient_key.clone());
             }
+        }
+        if let Some(patient_key) = shown_on_chart_open {
+            rows.push(Event::ChartOpen { patient_key, at });
         }
         open.queue.offer(rows);
         if !held.is_empty() {
@@ -229,10 +247,19 @@ impl Store {
         let Some(db) = self.db() else { return };
         let now = events::millis(time::OffsetDateTime::now_utc());
         let since = self.step_therapy.snooze_look_back(now, REPEAT_DAYS);
-        match db.overridden_step_therapy(since).await {
-            Ok(rows) => {
+        let chart_opens_since = now.saturating_sub(CHART_OPEN_DAYS * 86_400_000);
+        let read = async {
+            Ok::<_, sqlx::Error>((
+                db.overridden_step_therapy(since).await?,
+                db.chart_opens_shown(chart_opens_since).await?,
+            ))
+        };
+        match read.await {
+            Ok((rows, shown)) => {
                 let step_therapy = &self.step_therapy;
-                self.memory.replace(Snapshot::build(&rows, |system, code| step_therapy.snooze_days(system, code), now));
+                let mut snapshot = Snapshot::build(&rows, |system, code| step_therapy.snooze_days(system, code), now);
+                snapshot.chart_open_shown = shown.into_iter().collect();
+                self.memory.replace(snapshot);
             }
             Err(e) => {
                 if self.memory_log.due() {
