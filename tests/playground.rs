@@ -175,6 +175,52 @@ async fn the_playground_in_headless_chromium() {
     assert!(narrow.starts_with(b"\x89PNG"));
     client.find(Locator::Id("narrow")).await.unwrap().click().await.unwrap();
 
+    // Shown as Epic shows it: `any` suggestions as check boxes labelled with their actions'
+    // descriptions, the recommended one ticked; the ticked ones accepted together.
+    client.find(Locator::Id("show-as")).await.unwrap().select_by_value("epic").await.unwrap();
+    client.find(Locator::Id("send")).await.unwrap().click().await.unwrap();
+    until(
+        &client,
+        "return document.querySelectorAll('#cards .suggestions.any input[type=checkbox]').length > 0",
+        "Epic's check boxes",
+    )
+    .await;
+    assert_eq!(
+        js(&client, "return document.querySelectorAll('#cards .suggestions.any input[type=checkbox]').length").await,
+        4
+    );
+    assert_eq!(
+        js(&client, "return document.querySelectorAll('#cards .suggestions.any input:checked').length").await,
+        1
+    );
+    let labels = js(&client, "return Array.from(document.querySelectorAll('#cards .suggestions.any .description')).map((d) => d.textContent)").await;
+    assert_eq!(labels[0], "Order duloxetine 30 mg once daily (SNRI, Level I, Grade A)", "{labels}");
+    assert_eq!(labels[3], "Remove the ketamine order", "{labels}");
+    let pane = js(&client, "return document.getElementById('response-pane').textContent").await;
+    let answered: Value = serde_json::from_str(pane.as_str().unwrap()).unwrap();
+    assert_eq!(answered["cards"][0]["source"]["topic"]["code"], "KetamineStepTherapy");
+    client.find(Locator::Css("#cards .accept-selected")).await.unwrap().click().await.unwrap();
+    until(&client, "return document.getElementById('feedback-status').dataset.status === '200' && document.getElementById('feedback-request').textContent.includes('acceptedSuggestions')", "Epic's acceptance answered 200").await;
+    shot(&client, "playground-epic.png").await;
+
+    // Shown as Oracle Health: the narrow side panel, and nothing in it wider than the panel.
+    client.find(Locator::Id("show-as")).await.unwrap().select_by_value("oracle").await.unwrap();
+    client.find(Locator::Id("send")).await.unwrap().click().await.unwrap();
+    until(&client, "return document.querySelectorAll('#cards .card .override-button').length > 0 && document.querySelectorAll('#cards .suggestions.any').length === 0", "the generic cards, narrow").await;
+    assert_eq!(js(&client, "return document.getElementById('narrow').checked").await, true);
+    let overflow = js(
+        &client,
+        "const cards = Array.from(document.querySelectorAll('#cards .card')); \
+         return cards.some((c) => c.scrollWidth > c.clientWidth + 1 || Array.from(c.querySelectorAll('button, select')).some((b) => b.getBoundingClientRect().right > c.getBoundingClientRect().right + 1))",
+    )
+    .await;
+    assert_eq!(overflow, false, "nothing overflows the narrow panel");
+    let picker = js(&client, "const p = document.getElementById('example'); return p.getBoundingClientRect().right <= p.closest('section').getBoundingClientRect().right + 1").await;
+    assert_eq!(picker, true, "the example picker stays in its panel");
+    shot(&client, "playground-oracle.png").await;
+    client.find(Locator::Id("show-as")).await.unwrap().select_by_value("generic").await.unwrap();
+    client.find(Locator::Id("narrow")).await.unwrap().click().await.unwrap();
+
     // A pasted Bundle, as order-select, its draft chosen: the page makes the hook request.
     let bundle = std::fs::read_to_string(repo().join("examples/bundles/01-untreated-patient.json")).unwrap();
     let draft = serde_json::from_str::<Value>(&bundle).unwrap()["entry"]

@@ -96,6 +96,37 @@ async function sendFeedback(card, item, node) {
   }
 }
 
+// What triggered an Epic call, by hook (Epic's bpa-trigger-action: enter order, sign orders,
+// open patient chart): the request extension that makes the service answer in Epic's shape.
+const EPIC_TRIGGERS = { "order-select": "18", "order-sign": "23", "patient-view": "60" };
+
+function showAs() { return $("show-as").value; }
+
+// Epic shows `any` suggestions as check boxes labelled with their action's description, the
+// recommended ones ticked, and accepts the ticked ones together.
+function renderAnySuggestions(card, node) {
+  const list = element("div", "suggestions any");
+  for (const s of card.suggestions) {
+    const row = element("label", s.isRecommended ? "suggestion recommended" : "suggestion");
+    const box = element("input");
+    box.type = "checkbox";
+    box.checked = Boolean(s.isRecommended);
+    box.dataset.uuid = s.uuid || "";
+    row.appendChild(box);
+    const action = (s.actions || [])[0] || {};
+    row.appendChild(element("span", "description", action.description || s.label || ""));
+    list.appendChild(row);
+  }
+  const accept = element("button", "accept-selected", "Accept selected");
+  accept.type = "button";
+  accept.addEventListener("click", () => {
+    const ids = Array.from(list.querySelectorAll("input:checked")).map((b) => ({ id: b.dataset.uuid }));
+    sendFeedback(card, { card: card.uuid, outcome: "accepted", acceptedSuggestions: ids, outcomeTimestamp: new Date().toISOString() }, node);
+  });
+  list.appendChild(accept);
+  node.appendChild(list);
+}
+
 function renderCard(card) {
   const node = element("article", "card " + (card.indicator || "info"));
   node.dataset.uuid = card.uuid || "";
@@ -116,7 +147,9 @@ function renderCard(card) {
     for (const l of card.links) { links.appendChild(link(l.label || l.url, l.url)); }
     node.appendChild(links);
   }
-  if (Array.isArray(card.suggestions) && card.suggestions.length) {
+  if (Array.isArray(card.suggestions) && card.suggestions.length && card.selectionBehavior === "any") {
+    renderAnySuggestions(card, node);
+  } else if (Array.isArray(card.suggestions) && card.suggestions.length) {
     const list = element("div", "suggestions");
     for (const s of card.suggestions) {
       const button = element("button", s.isRecommended ? "suggestion recommended" : "suggestion", s.label || "");
@@ -144,12 +177,11 @@ function renderCard(card) {
     button.type = "button";
     button.addEventListener("click", () => {
       const chosen = select.options[select.selectedIndex];
-      sendFeedback(card, {
-        card: card.uuid,
-        outcome: "overridden",
-        overrideReason: { reason: { system: chosen.dataset.system, code: chosen.value } },
-        outcomeTimestamp: new Date().toISOString(),
-      }, node);
+      const reason = { reason: { system: chosen.dataset.system, code: chosen.value, display: chosen.textContent } };
+      const item = { card: card.uuid, outcome: "overridden", outcomeTimestamp: new Date().toISOString() };
+      // Epic sends the reason as `overrideReasons` (plural), one object.
+      if (showAs() === "epic") { item.overrideReasons = reason; } else { item.overrideReason = reason; }
+      sendFeedback(card, item, node);
     });
     row.appendChild(select);
     row.appendChild(button);
@@ -222,6 +254,12 @@ async function send() {
     const request = await hookRequest(parseInput());
     // Each send is a new call, as each order entry is (a new hookInstance, so new card uuids).
     if (window.crypto && typeof window.crypto.randomUUID === "function") { request.hookInstance = window.crypto.randomUUID(); }
+    if (showAs() === "epic") {
+      request.extension = Object.assign({}, request.extension, { "com.epic.cdshooks.request.bpa-trigger-action": EPIC_TRIGGERS[request.hook] || "18" });
+    } else if (request.extension) {
+      request.extension = Object.assign({}, request.extension);
+      delete request.extension["com.epic.cdshooks.request.bpa-trigger-action"];
+    }
     lastRequest = request;
     $("request-pane").textContent = JSON.stringify(request, null, 2);
     const answer = await fetch(base + "/" + serviceFor(request.hook), {
@@ -275,6 +313,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("input").addEventListener("input", () => useText($("input").value));
   $("send").addEventListener("click", send);
   $("narrow").addEventListener("change", () => $("cards").classList.toggle("narrow", $("narrow").checked));
+  // Oracle Health shows cards in a side panel about an eighth of the screen wide.
+  $("show-as").addEventListener("change", () => {
+    if (showAs() === "oracle") { $("narrow").checked = true; }
+    $("cards").classList.toggle("narrow", $("narrow").checked);
+  });
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
