@@ -88,9 +88,9 @@ pub fn evaluate_file(
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let body = bundle::request_for(value, &name, options, knowledge)?;
     let hook = body["hook"].as_str().unwrap_or_default().to_owned();
-    let service = Hook::from_name(&hook)
-        .map(services::for_hook)
-        .ok_or_else(|| format!("hook '{hook}' is not one this service answers (order-select, order-sign)"))?;
+    let service = Hook::from_name(&hook).map(services::for_hook).ok_or_else(|| {
+        format!("hook '{hook}' is not one this service answers (order-select, order-sign, patient-view)")
+    })?;
     let request = HookRequest::from_value(body).map_err(|e| describe(&e))?;
     let evaluation = call::answer_offline(service, request, knowledge, now).map_err(|e| describe(&e))?;
     serde_json::to_value(evaluation.response).map_err(|e| e.to_string())
