@@ -235,3 +235,23 @@ fn help_is_complete_and_shows_examples() {
         assert!(help.contains(flag), "{flag}");
     }
 }
+
+#[test]
+fn check_fails_a_case_without_an_expectation_or_with_one_that_has_no_cards() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("examples/hooks/01-untreated-patient.json"), dir.path().join("case.json")).unwrap();
+    // A misnamed expectation is no expectation: the run fails, naming the case.
+    std::fs::write(dir.path().join("case.expect.json"), json!({ "cards": [] }).to_string()).unwrap();
+    let o = cli(&["evaluate", "--check", "--now", NOW, dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("NO EXPECTATION") && err.contains("case.json: add NAME.expected.json"), "{err}");
+    // (The misnamed file is read as a case of its own, and is no request: an error too.)
+    assert!(err.contains("| 2 | 0 | 0 | 1 | 1 |"), "{err}");
+    std::fs::remove_file(dir.path().join("case.expect.json")).unwrap();
+    // An expectation without "cards" is an error, not "no cards".
+    std::fs::write(dir.path().join("case.expected.json"), json!({ "card": [] }).to_string()).unwrap();
+    let o = cli(&["evaluate", "--check", "--now", NOW, dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("has no \"cards\" list"), "{}", stderr(&o));
+}

@@ -50,7 +50,7 @@ pub struct EvaluateArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Compare each case with NAME.expected.json (or NAME.response.json) beside it; exit 1 on
-    /// any mismatch.
+    /// any mismatch, and on any case without an expectation.
     #[arg(long)]
     pub check: bool,
     /// Profiles directory to use instead of the embedded knowledge.
@@ -159,6 +159,12 @@ pub fn run(args: &EvaluateArgs, knowledge: &Knowledge, out: &mut dyn Write, err:
                         let _ = writeln!(err, "    {d}");
                     }
                 }
+                if args.check && check.is_none() {
+                    let _ = writeln!(
+                        err,
+                        "NO EXPECTATION {display}: add NAME.expected.json (or NAME.response.json) beside it"
+                    );
+                }
             }
             Outcome::Failed(e) => {
                 let _ = writeln!(err, "ERROR {display}: {e}");
@@ -190,7 +196,9 @@ pub fn run(args: &EvaluateArgs, knowledge: &Knowledge, out: &mut dyn Write, err:
         let _ = writeln!(err, "| {total} | {passed} | {failed} | {errors} | {unchecked} |");
     }
     let _ = writeln!(err, "evaluated {total} case(s): {with_cards} with cards, {silent} silent, {errors} error(s)");
-    if errors > 0 || failed > 0 || total == 0 { 1 } else { 0 }
+    // With --check a case without an expectation fails the run: a misnamed expectation file
+    // must not make a green run.
+    if errors > 0 || failed > 0 || unchecked > 0 || total == 0 { 1 } else { 0 }
 }
 
 /// `None` when the case has no expectation file.

@@ -15,8 +15,12 @@ pub fn expectation_for(case: &Path) -> Option<PathBuf> {
     ["expected", "response"].iter().map(|kind| case.with_file_name(format!("{stem}.{kind}.json"))).find(|p| p.is_file())
 }
 
-/// The differences between an expected and an actual response, one readable line each.
+/// The differences between an expected and an actual response, one readable line each. An
+/// expectation without a `cards` list is itself a difference (never read as "no cards").
 pub fn differences(expected: &Value, actual: &Value) -> Vec<String> {
+    if !expected["cards"].is_array() {
+        return vec!["the expectation has no \"cards\" list (write {\"cards\": []} for a silent case)".to_owned()];
+    }
     let empty = Vec::new();
     let expected_cards = expected["cards"].as_array().unwrap_or(&empty);
     let actual_cards = actual["cards"].as_array().unwrap_or(&empty);
@@ -60,9 +64,9 @@ fn compare(expected: &Value, actual: &Value, path: &str, out: &mut Vec<String>) 
     }
 }
 
+/// A value in full: two long texts that differ late must not look alike.
 fn short(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 160 { format!("{}…", text.chars().take(160).collect::<String>()) } else { text }
+    value.to_string()
 }
 
 #[cfg(test)]
@@ -78,5 +82,16 @@ mod tests {
         assert_eq!(diff, ["cards[0].indicator: expected \"info\", got \"warning\""]);
         let count = differences(&json!({"cards": []}), &actual);
         assert!(count[0].starts_with("expected 0 card(s), got 1"));
+        assert!(differences(&json!({"card": []}), &actual)[0].contains("no \"cards\" list"));
+        let long = "x".repeat(300);
+        let diff = differences(
+            &json!({"cards": [{"detail": format!("{long}a")}]}),
+            &json!({"cards": [{"detail": format!("{long}b")}]}),
+        );
+        assert!(
+            diff[0].starts_with("cards[0].detail: ")
+                && diff[0].contains(&format!("{long}a"))
+                && diff[0].contains(&format!("{long}b"))
+        );
     }
 }
