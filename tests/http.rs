@@ -497,3 +497,34 @@ async fn slow_uploads_of_large_bodies_do_not_starve_ordinary_calls() {
     assert_eq!((status, body["cards"][0]["indicator"].as_str()), (200, Some("warning")));
     assert!(started.elapsed() < std::time::Duration::from_secs(1), "an ordinary call waited {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_for_another_patient_is_refused_naming_it_and_a_huge_patient_id_is_refused() {
+    let server = TestServer::start();
+    let mut request = example("01-untreated-patient.json");
+    request["context"]["draftOrders"]["entry"][0]["resource"]["subject"] =
+        json!({ "reference": "Patient/EXAMPLE-PATIENT" });
+    let (status, _, body) = post(&server, SIGN, request.to_string()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    let diagnostics = body["issue"][0]["diagnostics"].as_str().unwrap();
+    assert_eq!(
+        diagnostics,
+        "context.draftOrders: MedicationRequest/ketamine-draft is for Patient/EXAMPLE-PATIENT, but context.patientId is 'example-patient'"
+    );
+    // The same patient named another way, or no subject at all: answered as before.
+    for subject in [json!({ "reference": "https://ehr.example.org/fhir/Patient/example-patient" }), Value::Null] {
+        let mut same = example("01-untreated-patient.json");
+        same["context"]["draftOrders"]["entry"][0]["resource"]["subject"] = subject.clone();
+        let (status, _, body) = post(&server, SIGN, same.to_string()).await;
+        assert_eq!(status, 200, "{subject}: {body}");
+        assert_eq!(body["cards"][0]["indicator"], "warning");
+    }
+    // A 4 MB patient id is refused by the request schema, which names the rule and not the value.
+    let mut huge = example("01-untreated-patient.json");
+    huge["context"]["patientId"] = json!("p".repeat(4 * 1024 * 1024));
+    let (status, _, body) = post(&server, SIGN, huge.to_string()).await;
+    assert_eq!(status, 400);
+    let text = body.to_string();
+    assert!(text.contains("/context/patientId") && text.len() < 4096, "{}", &text[..text.len().min(500)]);
+}

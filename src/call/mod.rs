@@ -199,6 +199,10 @@ pub async fn answer_with(
     let shape = Shape { client, links_allowed: &limits.links_allowed };
     let hook = service.hook;
     let mut record = read_drafts(&mut request);
+    if let Some((draft, named)) = record.foreign_drafts.first() {
+        let patient = request.context.patient_id.chars().take(64).collect();
+        return Err(HookError::OtherPatientDraft { draft: draft.clone(), named: named.clone(), patient });
+    }
     // The drafts tell the client's version, else its server's /metadata, else the rest of the
     // call (see fhir::version).
     let drafts_version = record.seen_version;

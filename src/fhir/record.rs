@@ -73,6 +73,9 @@ pub struct PatientRecord {
     /// `(owner key, "#id")`. Not on the problem list: they are the order's.
     contained_conditions: HashMap<(String, String), Condition>,
     pub stats: ReadStats,
+    /// Draft orders whose subject names another patient than the call's: `(MedicationRequest/id,
+    /// the other patient's id)`. The call refuses them (the EHR's inconsistency).
+    pub foreign_drafts: Vec<(String, String)>,
     /// The FHIR version the first draft that tells one is written in, else the first other
     /// resource of another version than R4 (see [`super::version::of_resource`]).
     pub seen_version: Option<super::version::FhirVersion>,
@@ -127,6 +130,14 @@ impl PatientRecord {
         }
         if self.names_other_patient(&kind, &resource) {
             self.stats.other_patient += 1;
+            if origin == Origin::Draft && kind == "MedicationRequest" {
+                // Named in the refusal: at most 64 characters of each id.
+                let cut = |s: &str| s.chars().take(64).collect::<String>();
+                let id = resource.get("id").and_then(Value::as_str).unwrap_or("(no id)");
+                let named = resource["subject"]["reference"].as_str().and_then(|r| r.rsplit_once("Patient/"));
+                self.foreign_drafts
+                    .push((format!("MedicationRequest/{}", cut(id)), named.map_or(String::new(), |(_, p)| cut(p))));
+            }
             return;
         }
         let id = resource.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();

@@ -23,6 +23,10 @@ pub enum HookError {
     HookMismatch { expected: String, got: String },
     #[error("context.selections names '{0}', which is not an entry of context.draftOrders")]
     UnknownSelection(String),
+    /// A draft order for another patient than the call's: the EHR's inconsistency, never a
+    /// draft silently dropped.
+    #[error("context.draftOrders: {draft} is for Patient/{named}, but context.patientId is '{patient}'")]
+    OtherPatientDraft { draft: String, named: String, patient: String },
     #[error("data the rules need was neither prefetched nor fetched")]
     MissingData(Vec<(String, String)>),
     #[error("the request is larger than this service reads: {0}")]

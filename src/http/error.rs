@@ -74,6 +74,7 @@ impl ApiError {
             ApiError::Hook(HookError::Invalid(_)) => "schema",
             ApiError::Hook(HookError::HookMismatch { .. }) => "hook-mismatch",
             ApiError::Hook(HookError::UnknownSelection(_)) => "unknown-selection",
+            ApiError::Hook(HookError::OtherPatientDraft { .. }) => "other-patient-draft",
             ApiError::Hook(HookError::MissingData(_)) => "missing-data",
             ApiError::Hook(HookError::LimitPassed(_)) => "limit",
             ApiError::Hook(HookError::BadOption(_)) => "bad-option",
