@@ -255,3 +255,17 @@ fn check_fails_a_case_without_an_expectation_or_with_one_that_has_no_cards() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("has no \"cards\" list"), "{}", stderr(&o));
 }
+
+#[test]
+fn records_of_another_patient_are_counted_where_the_user_sees_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+    // The problem list written for another patient: dropped, and said so.
+    for entry in request["prefetch"]["conditions"]["entry"].as_array_mut().unwrap() {
+        entry["resource"]["subject"] = json!({ "reference": "Patient/EXAMPLE-PATIENT" });
+    }
+    std::fs::write(dir.path().join("case.json"), request.to_string()).unwrap();
+    let o = cli(&["evaluate", "--now", NOW, dir.path().join("case.json").to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(err.contains("case.json: 1 resource(s) of another patient than the call's were dropped"), "{err}");
+}

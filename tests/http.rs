@@ -528,3 +528,17 @@ async fn a_draft_for_another_patient_is_refused_naming_it_and_a_huge_patient_id_
     let text = body.to_string();
     assert!(text.contains("/context/patientId") && text.len() < 4096, "{}", &text[..text.len().min(500)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_of_another_patient_is_dropped_and_counted_in_the_metrics() {
+    let server = TestServer::start();
+    let mut request = example("01-untreated-patient.json");
+    for entry in request["prefetch"]["conditions"]["entry"].as_array_mut().unwrap() {
+        entry["resource"]["subject"] = json!({ "reference": "Patient/EXAMPLE-PATIENT" });
+    }
+    let (status, _, body) = post(&server, SIGN, request.to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["cards"], json!([]), "no in-scope condition of this patient: silent");
+    let metrics = client().get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ketamine_cds_resources_other_patient_total 1"), "{metrics}");
+}

@@ -78,6 +78,8 @@ pub struct Evaluation {
     /// Resources read and skipped while building the patient record.
     pub resources_read: usize,
     pub resources_skipped: usize,
+    /// History resources dropped because their subject is another patient than the call's.
+    pub resources_other_patient: usize,
     /// What the guideline concluded, when the call examined a ketamine order.
     pub outcome: Option<CallOutcome>,
     pub ids: CallIds,
@@ -354,6 +356,7 @@ fn finish(
         fetched,
         resources_read: record.stats.read,
         resources_skipped: record.stats.skipped,
+        resources_other_patient: record.stats.other_patient,
     }
 }
 

@@ -77,12 +77,13 @@ enum Outcome {
 }
 
 /// Evaluates one case file.
+/// A case's response, and how many of its resources were another patient's (dropped).
 pub fn evaluate_file(
     path: &Path,
     options: &BundleOptions,
     knowledge: &Knowledge,
     now: time::OffsetDateTime,
-) -> Result<Value, String> {
+) -> Result<(Value, usize), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -93,7 +94,8 @@ pub fn evaluate_file(
     })?;
     let request = HookRequest::from_value(body).map_err(|e| describe(&e))?;
     let evaluation = call::answer_offline(service, request, knowledge, now).map_err(|e| describe(&e))?;
-    serde_json::to_value(evaluation.response).map_err(|e| e.to_string())
+    let other_patient = evaluation.resources_other_patient;
+    Ok((serde_json::to_value(evaluation.response).map_err(|e| e.to_string())?, other_patient))
 }
 
 fn describe(error: &crate::hooks::HookError) -> String {
@@ -135,11 +137,21 @@ pub fn run(args: &EvaluateArgs, knowledge: &Knowledge, out: &mut dyn Write, err:
         ProgressBar::hidden()
     };
     let (mut with_cards, mut silent, mut errors, mut passed, mut failed, mut unchecked) = (0, 0, 0, 0, 0, 0);
+    let mut other_patient = 0;
     for file in &files {
         let display = file.display().to_string();
         progress.set_message(display.clone());
         let outcome = match evaluate_file(file, &options, knowledge, now) {
-            Ok(response) => {
+            Ok((response, dropped)) => {
+                if dropped > 0 {
+                    progress.suspend(|| {
+                        let note = format!(
+                            "NOTE {display}: {dropped} resource(s) of another patient than the call's were dropped"
+                        );
+                        let _ = writeln!(err, "{note}");
+                    });
+                }
+                other_patient += dropped;
                 let check = args.check.then(|| expectation_check(file, &response)).flatten();
                 Outcome::Answered { response, check }
             }
@@ -196,6 +208,9 @@ pub fn run(args: &EvaluateArgs, knowledge: &Knowledge, out: &mut dyn Write, err:
         let _ = writeln!(err, "| {total} | {passed} | {failed} | {errors} | {unchecked} |");
     }
     let _ = writeln!(err, "evaluated {total} case(s): {with_cards} with cards, {silent} silent, {errors} error(s)");
+    if other_patient > 0 {
+        let _ = writeln!(err, "{other_patient} resource(s) of another patient than their call's were dropped");
+    }
     // With --check a case without an expectation fails the run: a misnamed expectation file
     // must not make a green run.
     if errors > 0 || failed > 0 || unchecked > 0 || total == 0 { 1 } else { 0 }

@@ -53,6 +53,7 @@ pub struct Metrics {
     refusals: Family<Refusal, Counter>,
     latency: Family<Service, Histogram>,
     data: Family<Source, Counter>,
+    other_patient: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -76,6 +77,12 @@ impl Metrics {
         registry.register("call_duration_seconds", "Hook call latency", latency.clone());
         registry.register("patient_data_keys", "Prefetch keys used, by where they came from", data.clone());
         registry.register("knowledge", "The loaded knowledge version (value 1)", knowledge);
+        let other_patient = Counter::default();
+        registry.register(
+            "resources_other_patient",
+            "Resources of calls dropped because their subject is another patient than the call's",
+            other_patient.clone(),
+        );
         registry.register("store_queue_depth", "Rows waiting to be written to the store", store.queue_depth.clone());
         registry.register("store_written_rows", "Rows of the hook path written to the store", store.written.clone());
         registry.register(
@@ -95,7 +102,7 @@ impl Metrics {
             "1 while the latest week's firing rate is outside its control limits",
             store.firing_alarm.clone(),
         );
-        Self { registry, calls, cards, refusals, latency, data }
+        Self { registry, calls, cards, refusals, latency, data, other_patient }
     }
 
     /// A call answered with these card indicators.
@@ -108,6 +115,11 @@ impl Metrics {
         self.latency.get_or_create(&Service { service: service.into() }).observe(seconds);
         self.data.get_or_create(&Source { source: "prefetch".into() }).inc_by(prefetched as u64);
         self.data.get_or_create(&Source { source: "fhir-server".into() }).inc_by(fetched as u64);
+    }
+
+    /// Resources of a call dropped: their subject is another patient.
+    pub fn other_patient(&self, resources: usize) {
+        self.other_patient.inc_by(resources as u64);
     }
 
     /// A hook call refused (4xx).

@@ -212,6 +212,7 @@ async fn hook_handler(
         cards = tracing::field::Empty,
         resources = tracing::field::Empty,
         skipped = tracing::field::Empty,
+        other_patient = tracing::field::Empty,
         latency_us = tracing::field::Empty,
         trigger = tracing::field::Empty,
     );
@@ -228,6 +229,8 @@ async fn hook_handler(
                 span.record("cards", evaluation.response.cards.len());
                 span.record("resources", evaluation.resources_read);
                 span.record("skipped", evaluation.resources_skipped);
+                span.record("other_patient", evaluation.resources_other_patient);
+                state.metrics.other_patient(evaluation.resources_other_patient);
                 if let Some(trigger) = &evaluation.trigger {
                     span.record("trigger", trigger.as_str());
                 }
