@@ -90,20 +90,6 @@ pub struct Evaluation {
     pub trigger: Option<String>,
 }
 
-/// The request extension in which Epic says what triggered a call ("60" open chart…).
-pub const EPIC_TRIGGER: &str = "com.epic.cdshooks.request.bpa-trigger-action";
-
-/// What triggered the call, as the request says.
-fn trigger_of(request: &HookRequest) -> Option<String> {
-    let value = request.extension.as_ref()?.get(EPIC_TRIGGER)?;
-    let text = match value {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    Some(text.chars().take(64).collect())
-}
-
 /// Where a call's FHIR server is and the token to read it with (never logged).
 #[derive(Clone, Copy)]
 pub struct FhirServer<'a> {
@@ -351,7 +337,7 @@ fn finish(
             encounter_id: request.context.encounter_id.clone(),
         },
         options,
-        trigger: trigger_of(request),
+        trigger: profile::epic_trigger(request.extension.as_ref()),
         prefetched,
         fetched,
         resources_read: record.stats.read,

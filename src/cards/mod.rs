@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use crate::fhir::datatypes::CodeableConcept;
 use crate::fhir::version::FhirVersion;
-use crate::guideline::{Applicability, ClassAssessment, ClassStatus, Hook, OrderAssessment, capitalise};
+use crate::guideline::{
+    Applicability, ClassAssessment, ClassStatus, Hook, OrderAssessment, SuggestionRuledOut, capitalise,
+};
 use crate::hooks::options::CardOptions;
 use crate::hooks::response::{
     Action, ActionType, Card, Coding, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion, SuggestionFact,
@@ -396,23 +398,19 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
         if !class.required || !wanted || c.is_running() {
             continue;
         }
-        let name = suggested_agent(&suggested.medication, knowledge).unwrap_or_else(|| suggested.title.to_lowercase());
-        let ruled_out: Vec<String> = patient
-            .suggestions_ruled_out
-            .iter()
-            .filter(|r| r.class == c.class)
-            .map(|r| format!("{name} — {}: {}", join_and(&r.conditions), r.reason))
-            .collect();
+        let ruled_out: Vec<&SuggestionRuledOut> =
+            patient.suggestions_ruled_out.iter().filter(|r| r.class == c.class).collect();
         if ruled_out.is_empty() {
             candidates.push((class, c.status));
         } else {
-            left_out.extend(ruled_out);
+            // The agent's name, read only for a suggestion left out (it costs a recognition).
+            let name =
+                suggested_agent(&suggested.medication, knowledge).unwrap_or_else(|| suggested.title.to_lowercase());
+            left_out.extend(ruled_out.iter().map(|r| format!("{name} — {}: {}", join_and(&r.conditions), r.reason)));
         }
     }
     if patient.minor {
-        // The removal of a signed order is no suggestion to make on chart open.
-        let removal = removal(call, orders, knowledge).filter(|_| call.hook != Hook::PatientView);
-        return (removal.into_iter().collect(), left_out);
+        return (removal(call, orders, knowledge).into_iter().collect(), left_out);
     }
     let rank = |class: &DrugClass| class.statement.grade.as_ref().map_or(i64::MIN, |g| g.rank);
     let best = candidates.iter().map(|(class, _)| rank(class)).max();
@@ -442,10 +440,7 @@ fn suggestions(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) 
                 resource: Some(draft_order(call, &suggested.medication, &dosage)),
                 resource_id: None,
             }];
-            // A signed order is reviewed, not deleted by a click on chart open.
-            if call.hook != Hook::PatientView {
-                actions.extend(deletes(call, orders, knowledge));
-            }
+            actions.extend(deletes(call, orders, knowledge));
             // The label says what is ordered; after an inadequate trial, the dose to reach.
             let label = match &retrial {
                 Some(dose) => format!("Order {title} ({})", plan.retrial_label.replace("{dose}", dose)),
@@ -470,8 +465,12 @@ fn suggested_agent(medication: &Value, knowledge: &Knowledge) -> Option<String> 
     Some(knowledge.medications.agent(agent).name.clone())
 }
 
-/// A `delete` of each examined ketamine draft that has an id.
+/// A `delete` of each examined ketamine draft that has an id; none on chart open, where the
+/// order is signed: it is reviewed, not deleted by a click.
 fn deletes(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> Vec<Action> {
+    if call.hook == Hook::PatientView {
+        return Vec::new();
+    }
     let agent = &knowledge.medications.agent(orders.patient().agent).name;
     let several = orders.assessed.len() > 1;
     orders
@@ -492,7 +491,7 @@ fn deletes(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> V
 }
 
 /// The suggestion that only removes the ketamine drafts (a patient under the adult age), when
-/// any has an id to remove.
+/// any has an id to remove (so none on chart open).
 fn removal(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> Option<Suggestion> {
     let actions = deletes(call, orders, knowledge);
     let agent = &knowledge.medications.agent(orders.patient().agent).name;

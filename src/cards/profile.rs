@@ -32,14 +32,6 @@ pub enum Client {
 }
 
 impl Client {
-    pub fn name(self) -> &'static str {
-        match self {
-            Client::Generic => "generic",
-            Client::Epic => "epic",
-            Client::Oracle => "oracle",
-        }
-    }
-
     /// The client a request says it is, without configuration: a request whose `extension`
     /// holds any `com.epic.cdshooks.request.*` key is Epic's.
     pub fn of_request(extension: Option<&Value>) -> Option<Client> {
@@ -49,6 +41,19 @@ impl Client {
 }
 
 const EPIC_REQUEST: &str = "com.epic.cdshooks.request.";
+/// The request extension in which Epic says what triggered a call ("60" open chart…).
+const EPIC_TRIGGER: &str = "com.epic.cdshooks.request.bpa-trigger-action";
+
+/// What triggered a call, as Epic's request extension says, at most 64 characters (logged and
+/// stored for analytics; never used by the rules).
+pub fn epic_trigger(extension: Option<&Value>) -> Option<String> {
+    let text = match extension?.get(EPIC_TRIGGER)? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    Some(text.chars().take(64).collect())
+}
 /// The card extension that tells Epic how to render `detail`.
 pub const EPIC_CONTENT_TYPE: &str = "com.epic.cdshooks.card.detail.content-type";
 /// RxNorm as Epic recognises it in a created order.

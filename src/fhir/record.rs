@@ -134,9 +134,8 @@ impl PatientRecord {
                 // Named in the refusal: at most 64 characters of each id.
                 let cut = |s: &str| s.chars().take(64).collect::<String>();
                 let id = resource.get("id").and_then(Value::as_str).unwrap_or("(no id)");
-                let named = resource["subject"]["reference"].as_str().and_then(|r| r.rsplit_once("Patient/"));
-                self.foreign_drafts
-                    .push((format!("MedicationRequest/{}", cut(id)), named.map_or(String::new(), |(_, p)| cut(p))));
+                let named = resource["subject"]["reference"].as_str().and_then(patient_named);
+                self.foreign_drafts.push((format!("MedicationRequest/{}", cut(id)), named.map_or(String::new(), cut)));
             }
             return;
         }
@@ -241,10 +240,9 @@ impl PatientRecord {
         }
         match patient {
             PatientRef::Id(id) => id.is_some_and(|id| id != self.patient_id),
-            PatientRef::Reference(reference) => match reference.and_then(|r| r.rsplit_once("Patient/")) {
-                Some((_, id)) => id != self.patient_id,
-                None => false,
-            },
+            PatientRef::Reference(reference) => {
+                reference.and_then(patient_named).is_some_and(|id| id != self.patient_id)
+            }
         }
     }
 
@@ -317,17 +315,16 @@ impl PatientRecord {
     }
 
     /// What a Medication names: its code, with the item of each ingredient (a concept, or the
-    /// code of the Medication it references, `#id` references resolved in `scope`) added to its
+    /// code of the Medication it references, `#id` references resolved in `owner`'s contained resources) added to its
     /// codings and text.
     fn medication_concept<'a>(
         &'a self,
-        scope: Owner<'_>,
+        owner: Owner<'_>,
         medication: &'a Medication,
     ) -> Option<Cow<'a, CodeableConcept>> {
         if medication.ingredient.is_empty() {
             return medication.code.as_ref().map(Cow::Borrowed);
         }
-        let owner = scope;
         let mut merged = medication.code.clone().unwrap_or_default();
         for ingredient in &medication.ingredient {
             let referenced = || self.medication(owner, ingredient.item_reference.as_ref()?)?.code.as_ref();
@@ -361,6 +358,11 @@ impl PatientRecord {
         let id = target.rsplit('/').next()?.trim_start_matches("urn:uuid:");
         self.conditions.iter().find(|c| c.id.as_deref() == Some(id))
     }
+}
+
+/// The patient id a reference names (`Patient/p1`, or an absolute URL ending so), if any.
+fn patient_named(reference: &str) -> Option<&str> {
+    reference.rsplit_once("Patient/").map(|(_, id)| id)
 }
 
 fn parse<T: DeserializeOwned>(value: Value) -> Option<T> {
