@@ -6,11 +6,14 @@
 //!
 //! ```text
 //! HTTP body → hooks::HookRequest → fhir::PatientRecord (drafts, prefetch, FHIR server)
-//!           → guideline::assess → cards::cards → HTTP response
+//!           → guideline::assess → cards::cards (the client's EHR shape)
+//!           → call::fatigue (shown / held back: options, snoozes, no repeats) → HTTP response
+//!           → the store records both (never awaited)
 //! ```
 //!
 //! Modules, lowest first; each uses only those above it in this list:
 //!
+//! - [`clock`]: instants as Unix milliseconds (read from the clock only at the edges).
 //! - [`config`]: one typed configuration (`serve` flags, the TOML file, the environment).
 //! - [`fhir`]: reading EHR JSON into the per-call patient record: element pruning while
 //!   parsing, Bundle entries kept as text, the fast and the lenient reader (one result), lean
@@ -36,6 +39,7 @@ pub mod auth;
 pub mod call;
 pub mod cards;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod fhir;
 pub mod guideline;

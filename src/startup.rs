@@ -87,7 +87,7 @@ fn watch_alarm(store: &Arc<Store>) {
         loop {
             every.tick().await;
             let Some(db) = store.db() else { return };
-            let now = crate::store::events::millis(time::OffsetDateTime::now_utc());
+            let now = crate::clock::now_millis();
             let window = crate::report::Window::weeks_before(now, 26);
             if let Ok(tallies) = db.tallies(window.since, window.until).await {
                 let alarm = crate::report::build(tallies, window).alarm;

@@ -81,9 +81,18 @@ fn markdown_format_makes_a_report() {
 #[test]
 fn the_whole_example_library_passes_its_own_check() {
     let o = cli(&["evaluate", "--check", "--now", NOW, "examples/"]);
-    let err = stderr(&o);
-    assert!(o.status.success(), "{err}");
-    assert!(err.contains("| 37 | 37 | 0 | 0 | 0 |"), "{err}");
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("| 37 | 37 | 0 | 0 | 0 |"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("PASS examples/")).count(), 37, "one PASS line per case");
+    assert!(!out.contains("[WARNING]") && !out.contains("Not passed"), "the cards only of failed cases: {out}");
+    // -v: every case's cards too.
+    let verbose =
+        stdout(&cli(&["evaluate", "--check", "-v", "--now", NOW, "examples/hooks/01-untreated-patient.json"]));
+    assert!(
+        verbose.contains("[WARNING]") && verbose.contains("PASS examples/hooks/01-untreated-patient.json"),
+        "{verbose}"
+    );
 }
 
 #[test]
@@ -94,12 +103,13 @@ fn check_fails_on_a_wrong_expectation_with_a_readable_diff() {
     std::fs::write(dir.path().join("case.expected.json"), expected.to_string()).unwrap();
     let o = cli(&["evaluate", "--check", "--now", NOW, dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
-    assert!(
-        err.contains("MISMATCH") && err.contains("cards[0].indicator: expected \"info\", got \"warning\""),
-        "{err}"
-    );
-    assert!(err.contains("| 1 | 0 | 1 | 0 | 0 |"), "{err}");
+    // The whole report is on stdout: the failed case's cards, its FAIL line with the path that
+    // differs, and the table naming it.
+    let out = stdout(&o);
+    assert!(out.contains("[WARNING]"), "a failed case's cards are shown: {out}");
+    assert!(out.contains("FAIL ") && out.contains("cards[0].indicator: expected \"info\", got \"warning\""), "{out}");
+    assert!(out.contains("| 1 | 0 | 1 | 0 | 0 |"), "{out}");
+    assert!(out.contains("Not passed:\n- ") && out.contains("case.json (failed)"), "{out}");
 }
 
 #[test]
@@ -194,7 +204,8 @@ fn cli_and_http_give_identical_cards_for_every_example() {
                 .json()
                 .await
                 .unwrap();
-            assert_eq!(&from_http, from_cli, "{}", file.display());
+            assert!(from_cli["case"].as_str().is_some_and(|c| file.ends_with(c)), "{from_cli}");
+            assert_eq!(from_http, from_cli["response"], "{}", file.display());
         }
     });
 }
@@ -231,7 +242,7 @@ fn help_is_complete_and_shows_examples() {
         assert!(stdout(&o).contains("Example"), "{args:?}: {}", stdout(&o));
     }
     let help = stdout(&cli(&["evaluate", "--help"]));
-    for flag in ["--hook", "--order", "--now", "--format", "--check", "--profiles"] {
+    for flag in ["--hook", "--order", "--now", "--format", "--check", "--verbose", "--store", "--profiles"] {
         assert!(help.contains(flag), "{flag}");
     }
 }
@@ -244,16 +255,40 @@ fn check_fails_a_case_without_an_expectation_or_with_one_that_has_no_cards() {
     std::fs::write(dir.path().join("case.expect.json"), json!({ "cards": [] }).to_string()).unwrap();
     let o = cli(&["evaluate", "--check", "--now", NOW, dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(err.contains("NO EXPECTATION") && err.contains("case.json: add NAME.expected.json"), "{err}");
+    let out = stdout(&o);
+    assert!(out.contains("NO EXPECTATION") && out.contains("case.json: add NAME.expected.json"), "{out}");
     // (The misnamed file is read as a case of its own, and is no request: an error too.)
-    assert!(err.contains("| 2 | 0 | 0 | 1 | 1 |"), "{err}");
+    assert!(out.contains("| 2 | 0 | 0 | 1 | 1 |"), "{out}");
+    assert!(out.contains("case.json (no expectation)") && out.contains("case.expect.json (error)"), "{out}");
     std::fs::remove_file(dir.path().join("case.expect.json")).unwrap();
     // An expectation without "cards" is an error, not "no cards".
     std::fs::write(dir.path().join("case.expected.json"), json!({ "card": [] }).to_string()).unwrap();
     let o = cli(&["evaluate", "--check", "--now", NOW, dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("has no \"cards\" list"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("has no \"cards\" list"), "{}", stdout(&o));
+}
+
+#[test]
+fn json_of_several_files_names_each_case_and_a_bare_order_id_is_a_medication_request() {
+    let a = "examples/hooks/13-contraindication-heart-failure.json";
+    let b = "examples/hooks/06-anaesthesia-is-silent.json";
+    let o = cli(&["evaluate", "--now", NOW, "--format", "json", a, b]);
+    let lines: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    // In path order.
+    assert_eq!((lines[0]["case"].as_str(), &lines[0]["response"]), (Some(b), &json!({ "cards": [] })));
+    assert_eq!(lines[1]["case"], a);
+    assert_eq!(
+        lines[1]["response"],
+        read_json(&repo().join("examples/hooks/13-contraindication-heart-failure.response.json"))
+    );
+    let bundle = "examples/bundles/01-untreated-patient.json";
+    let bare = cli(&["evaluate", "--now", NOW, "--format", "json", "--order", "ketamine-draft", bundle]);
+    let full =
+        cli(&["evaluate", "--now", NOW, "--format", "json", "--order", "MedicationRequest/ketamine-draft", bundle]);
+    assert!(bare.status.success(), "{}", stderr(&bare));
+    let cards = |o: &Output| serde_json::from_str::<Value>(&stdout(o)).unwrap()["cards"].as_array().unwrap().len();
+    assert_eq!((cards(&bare), cards(&full)), (1, 1), "--order ketamine-draft is MedicationRequest/ketamine-draft");
 }
 
 #[test]

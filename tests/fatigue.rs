@@ -203,7 +203,8 @@ async fn order_sign_does_not_repeat_a_card_overridden_on_order_select_in_the_sam
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_card_option_is_advertised_and_honoured() {
-    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir, FileConfig::default());
     let base = &server.base;
     let discovery = get_json(&format!("{base}/cds-services")).await;
     // Every service advertises every option (their list is unit-tested in hooks::options) with
@@ -215,8 +216,11 @@ async fn every_card_option_is_advertised_and_honoured() {
         assert_eq!(options.len(), 5);
         assert_eq!((&options[1]["default"], &options[4]["default"]), (&json!(10), &json!(7)));
     }
+    // Each call a call of its own (the store keeps a card once per hookInstance).
+    let n = std::cell::Cell::new(500);
     let with = |name: &str, config: Value| {
-        let mut r = example(name);
+        n.set(n.get() + 1);
+        let mut r = fresh(example(name), n.get());
         r["extension"] = json!({ "davinci-crd.configuration": config });
         r
     };
@@ -241,6 +245,9 @@ async fn every_card_option_is_advertised_and_honoured() {
     assert_eq!(wrong.status(), 400);
     let outcome = wrong.text().await.unwrap();
     assert!(outcome.contains("davinci-crd.configuration.max-cards") && outcome.contains("integer"), "{outcome}");
+    // A card an option held back is still a firing: recorded, as held back (1 + 2 + 1 + 1).
+    let report = analytics_when(base, |r| r["suppressed"] == 5).await;
+    assert_eq!(report["suppressed"], 5, "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,11 +305,100 @@ async fn snoozes_are_listed_and_a_lifted_one_shows_the_warning_again() {
     let (code, _, err) = snoozes(&["--lift", "no-such-card"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("no snooze in force"), "{err}");
+    // A second override of the same patient's warning: lifting one says the other holds.
+    let again = step_card(&call_unheld(base, &fresh(example("01-untreated-patient"), 32)).await);
+    override_card(base, "ketamine-order-sign", &again, "pain-specialist-plan").await;
     let (code, lifted, _) = snoozes(&["--lift", &card]);
     assert_eq!(code, Some(0), "{lifted}");
-    assert!(lifted.contains("lifted"));
+    assert!(lifted.contains(&format!("lifted: the snooze of card {card}; 1 other snooze(s)")), "{lifted}");
+    assert!(lifted.contains(&again) && lifted.contains("stays held back"), "{lifted}");
+    assert!(kinds(&call(base, &fresh(example("01-untreated-patient"), 33)).await).is_empty(), "still held");
+    let (code, lifted, _) = snoozes(&["--lift", &again]);
+    assert_eq!(code, Some(0), "{lifted}");
+    assert!(lifted.contains("no other snooze covers the patient: the step-therapy warning shows again"), "{lifted}");
     until_kinds(base, |i| fresh(example("01-untreated-patient"), 200 + i), &["step-therapy"]).await;
     assert!(snoozes(&[]).1.starts_with("0 snoozes in force"));
+}
+
+/// A call through the playground's endpoint: the answer with the held-back cards.
+async fn call_unheld(base: &str, request: &Value) -> Value {
+    let hook = request["hook"].as_str().unwrap();
+    let url = format!("{base}/playground/cds-services/{}", service_for(hook));
+    let response = client().post(url).json(request).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body: Value = response.json().await.unwrap();
+    // The held-back cards, as cards (what the playground shows greyed out).
+    let held: Vec<Value> = body["extension"]["ketamine-cds-held-back"]
+        .as_array()
+        .map(|h| h.iter().map(|h| h["card"].clone()).collect())
+        .unwrap_or_default();
+    body["cards"].as_array_mut().unwrap().extend(held);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_back_card_is_shown_as_such_to_the_playground_and_evaluate_and_its_snooze_lifted_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = FileConfig::default();
+    file.store.memory_refresh_ms = 200;
+    let server = sqlite_server(&dir, file);
+    let base = &server.base;
+    let first = call(base, &fresh(example("01-untreated-patient"), 40)).await;
+    let card = step_card(&first);
+    override_card(base, "ketamine-order-sign", &card, "pain-specialist-plan").await;
+
+    // The EHR sees nothing; the playground sees the card, held back by that snooze.
+    let request = fresh(example("01-untreated-patient"), 41);
+    assert_eq!(call(base, &request).await, json!({ "cards": [] }));
+    let url = format!("{base}/playground/cds-services/ketamine-order-sign");
+    let shown: Value = client().post(&url).json(&request).send().await.unwrap().json().await.unwrap();
+    assert_eq!(shown["cards"], json!([]));
+    let held = &shown["extension"]["ketamine-cds-held-back"];
+    assert_eq!(held.as_array().unwrap().len(), 1, "{shown:#}");
+    assert_eq!(held[0]["heldBy"], "snooze");
+    assert_eq!(held[0]["overriddenCard"], card.as_str());
+    assert_eq!(held[0]["card"]["extension"]["ketamine-cds-card"]["kind"], "step-therapy");
+    let why = held[0]["why"].as_str().unwrap();
+    assert!(why.starts_with("held back by a snooze until ") && why.contains("'pain-specialist-plan'"), "{why}");
+
+    // evaluate --store prints it as held back (and reads the store only).
+    let store = format!("sqlite:{}", dir.path().join("store.sqlite").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["evaluate", "--store", &store, "examples/hooks/01-untreated-patient.json"])
+        .current_dir(repo())
+        .env_remove("KETAMINE_CDS_PROFILES")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    assert!(out.contains("no card shown (the EHR would see none)"), "{out}");
+    assert!(out.contains("[HELD BACK] held back by a snooze until") && out.contains("[WARNING]"), "{out}");
+    assert!(err.contains("1 card(s) held back by what the store remembers"), "{err}");
+    let without = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["evaluate", "examples/hooks/01-untreated-patient.json"])
+        .current_dir(repo())
+        .env_remove("KETAMINE_CDS_PROFILES")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&without.stdout).contains("HELD BACK"), "no store, nothing held back");
+    let missing = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["evaluate", "--store", "sqlite:/no/such/dir/x.db", "examples/hooks/01-untreated-patient.json"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--store: no store at /no/such/dir/x.db"));
+
+    // Lifted from the page: the warning shows again; lifting it again is a 404 naming the card.
+    let lift = format!("{base}/playground/snoozes/{card}/lift");
+    let lifted = client().post(&lift).send().await.unwrap();
+    assert_eq!(lifted.status(), 200);
+    assert_eq!(lifted.json::<Value>().await.unwrap(), json!({ "lifted": card, "stillInForce": [] }));
+    assert_eq!(kinds(&call(base, &fresh(example("01-untreated-patient"), 42)).await), ["step-therapy"]);
+    let again = client().post(&lift).send().await.unwrap();
+    assert_eq!(again.status(), 404);
+    assert!(again.text().await.unwrap().contains("no snooze in force for card"));
 }
 
 /// Example 01 as Epic sends it (its request extension tells the service it is Epic).

@@ -132,6 +132,12 @@ async fn nothing_identifying_reaches_the_logs() {
         .collect();
     let many = json!({ "feedback": items });
     assert_eq!(post_with(&format!("{url}/feedback"), &jwt_for(aud_feedback, "jti-6"), &many).await.status(), 200);
+    // A card the call computed and did not show is counted in its log line, by what held it.
+    let mut quiet = request.clone();
+    quiet["extension"] = json!({ "davinci-crd.configuration": { "max-cards": 1 } });
+    let answered: serde_json::Value = post_with(&url, &jwt("jti-7"), &quiet).await.json().await.unwrap();
+    assert_eq!(answered["cards"].as_array().unwrap().len(), 1, "the safety card: {answered}");
+    assert!(answered.get("extension").is_none(), "an EHR's answer never lists the held-back cards");
     drop(server);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -140,6 +146,10 @@ async fn nothing_identifying_reaches_the_logs() {
         "logs were captured:\n{logs}"
     );
     assert!(logs.contains("feedback") && logs.contains("crps"), "feedback is logged with its code");
+    assert!(
+        logs.contains("held_back=1") && logs.contains("held_by=\"card-option\""),
+        "held-back cards are counted:\n{logs}"
+    );
     for secret in [MARKER_PATIENT, MARKER_TOKEN, MARKER_NAME, good.as_str(), fb_jwt.as_str()] {
         assert!(!logs.contains(secret), "'{secret}' leaked into the logs");
     }

@@ -276,6 +276,17 @@ async fn the_playground_in_headless_chromium() {
         sent["feedback"][0]["overrideReason"]["reason"]["system"],
         "https://fhir.ketamine-cds.example/CodeSystem/override-reason"
     );
+
+    // The same order again: the snooze that override started holds the warning back, and the
+    // page shows it as such (the EHR would see no card), with a way to lift it.
+    client.find(Locator::Id("send")).await.unwrap().click().await.unwrap();
+    until(&client, "return document.querySelectorAll('#cards .card.held').length === 1", "the held-back card").await;
+    let why = js(&client, "return document.querySelector('#cards .card.held .held-why').textContent").await;
+    assert!(why.as_str().unwrap().starts_with("held back by a snooze until "), "{why}");
+    let status = js(&client, "return document.getElementById('status').textContent").await;
+    assert!(status.as_str().unwrap().contains("0 cards · 1 held back"), "{status}");
+    client.find(Locator::Css("#cards .card.held .lift-button")).await.unwrap().click().await.unwrap();
+    until(&client, "return document.querySelectorAll('#cards .card.held').length === 0 && document.querySelectorAll('#cards .card.warning').length === 1", "the warning shown again after the lift").await;
     assert_eq!(
         js(&client, "return document.getElementById('analytics-link').getAttribute('href')").await,
         "/analytics"
@@ -332,7 +343,7 @@ async fn the_page_has_a_strict_policy_and_is_never_open_by_accident() {
     assert_eq!(client().get(&url).send().await.unwrap().status(), 401);
     let page = client().get(&url).bearer_auth("an-admin-token-0123456789").send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("data-services=\"/playground/cds-services\""));
+    assert!(page.text().await.unwrap().contains("/playground/app.js"));
     let request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
     let hook = format!("{}/playground/cds-services/ketamine-order-sign", admin.base);
     assert_eq!(client().post(&hook).json(&request).send().await.unwrap().status(), 401);

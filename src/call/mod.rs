@@ -4,15 +4,17 @@
 //! ```text
 //! check the request → record of the drafts → [no draft is or may be a ketamine order: no cards,
 //!   no data read] → record of the prefetch → fetch what is missing → 412 (prefetch.rs) or
-//!   assess (the trigger decided with every Medication the call has) → cards
+//!   assess (the trigger decided with every Medication the call has) → cards (in the client's
+//!   EHR shape) → which of them are shown (fatigue.rs: options, snoozes, no repeats)
 //! ```
 //!
 //! The FHIR server is reached only through a [`Fetch`] passed in: the server's fallback reader
-//! ([`crate::fhir::fetch::Fetcher`]) for HTTP, [`NoFetch`] for the command line and tests. "Now"
-//! is an argument. A step added later (recording the cards issued, applying snoozes) is one more
-//! line here.
+//! ([`crate::fhir::fetch::Fetcher`]) for HTTP, [`NoFetch`] for the command line and tests; what
+//! the store remembers, through a [`fatigue::Remembers`] ([`fatigue::Nothing`] without a store).
+//! "Now" is an argument. Recording the call is the caller's (the store writes what this returns).
 
 pub mod bundle;
+pub mod fatigue;
 pub mod prefetch;
 pub mod services;
 
@@ -68,7 +70,10 @@ impl std::fmt::Debug for CallIds {
 /// which the store keys on and `Debug` hides).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
+    /// The cards shown.
     pub response: Response,
+    /// The cards computed and not shown, with what held each back.
+    pub held_back: Vec<fatigue::HeldBack>,
     /// Ketamine orders examined.
     pub examined: usize,
     /// Prefetch keys the client sent and the rules used.
@@ -88,6 +93,33 @@ pub struct Evaluation {
     /// What triggered the call, as the EHR said (Epic's `bpa-trigger-action`), at most 64
     /// characters: logged and stored for analytics, never used by the rules.
     pub trigger: Option<String>,
+}
+
+impl Evaluation {
+    /// The answer with the cards held back too (the playground's and `evaluate --store`'s): the
+    /// cards shown, and in the response extension [`fatigue::HELD_BACK`] each card held back
+    /// with what held it (`heldBy`: `snooze`, `repeat`, `chart-open-interval`, `card-option`), a
+    /// sentence saying so, and for a snooze the overridden card whose snooze may be lifted.
+    pub fn body_with_held_back(&self) -> serde_json::Value {
+        use serde_json::json;
+        let mut body = json!({ "cards": self.response.cards });
+        if !self.held_back.is_empty() {
+            let held: Vec<serde_json::Value> = self
+                .held_back
+                .iter()
+                .map(|h| {
+                    let mut item = json!({ "card": h.card, "heldBy": h.by.code(), "why": h.by.describe() });
+                    if let fatigue::HeldBy::Snooze(s) = &h.by {
+                        item["overriddenCard"] = json!(s.overridden_card);
+                        item["until"] = json!(crate::clock::instant(s.until));
+                    }
+                    item
+                })
+                .collect();
+            body["extension"] = json!({ fatigue::HELD_BACK: held });
+        }
+        body
+    }
 }
 
 /// Where a call's FHIR server is and the token to read it with (never logged).
@@ -144,7 +176,7 @@ pub async fn answer(
     fetcher: &impl Fetch,
     now: time::OffsetDateTime,
 ) -> Result<Evaluation, HookError> {
-    answer_with(service, request, knowledge, fetcher, now, &Limits::default()).await
+    answer_with(service, request, knowledge, fetcher, &fatigue::Nothing, now, &Limits::default()).await
 }
 
 /// What a call may do: the site's card-option defaults (the request may overlay them) and the
@@ -169,12 +201,13 @@ impl Limits {
     }
 }
 
-/// As [`answer`], within `limits`.
+/// As [`answer`], with what the store remembers and within `limits`.
 pub async fn answer_with(
     service: &ServiceDef,
     mut request: HookRequest,
     knowledge: &Knowledge,
     fetcher: &impl Fetch,
+    remembered: &dyn fatigue::Remembers,
     now: time::OffsetDateTime,
     limits: &Limits,
 ) -> Result<Evaluation, HookError> {
@@ -184,7 +217,7 @@ pub async fn answer_with(
     let options = defaults.with_request(request.extension.as_ref())?;
     // The EHR's shape: configured (issuer, site), else told by the request, else generic.
     let client = options.client.or_else(|| Client::of_request(request.extension.as_ref())).unwrap_or_default();
-    let shape = Shape { client, links_allowed: &limits.links_allowed };
+    let shape = Shape { client, links_allowed: &limits.links_allowed, remembered };
     let hook = service.hook;
     let mut record = read_drafts(&mut request);
     if let Some((draft, named)) = record.foreign_drafts.first() {
@@ -286,15 +319,18 @@ fn fhir_server(request: &HookRequest) -> Option<FhirServer<'_>> {
     })
 }
 
-/// The shape the cards take for the client: its EHR profile and the links it may get.
-#[derive(Debug, Clone, Copy)]
+/// The shape the cards take for the client (its EHR profile, the links it may get) and what
+/// decides which are shown.
+#[derive(Clone, Copy)]
 struct Shape<'a> {
     client: Client,
     links_allowed: &'a [String],
+    remembered: &'a dyn fatigue::Remembers,
 }
 
-/// Assesses the record and words the cards the options let through, their suggestions in the
-/// client's FHIR version and in its EHR's shape; `(prefetched, fetched)` are the key counts.
+/// Assesses the record and words the cards, their suggestions in the client's FHIR version and
+/// in its EHR's shape, and sorts them into shown and held back; `(prefetched, fetched)` are the
+/// key counts.
 #[allow(clippy::too_many_arguments)]
 fn finish(
     hook: Hook,
@@ -321,21 +357,20 @@ fn finish(
         Some(o) if o.backed(knowledge) => Some(CallOutcome::Backed),
         Some(_) => Some(CallOutcome::Warned),
     };
+    let ids = CallIds {
+        hook_instance: request.hook_instance.clone(),
+        patient_id: request.context.patient_id.clone(),
+        encounter_id: request.context.encounter_id.clone(),
+    };
+    let computed = profile::apply(cards::cards(&call, &assessments, knowledge), shape.client, shape.links_allowed);
+    let at = crate::clock::millis(now);
+    let (shown, held_back) = fatigue::sort(computed, hook, &options, (&ids, knowledge.version()), shape.remembered, at);
     Evaluation {
-        response: Response {
-            cards: profile::apply(
-                cards::within_options(cards::cards(&call, &assessments, knowledge), &options),
-                shape.client,
-                shape.links_allowed,
-            ),
-        },
+        response: Response { cards: shown },
+        held_back,
         examined: assessments.len(),
         outcome,
-        ids: CallIds {
-            hook_instance: request.hook_instance.clone(),
-            patient_id: request.context.patient_id.clone(),
-            encounter_id: request.context.encounter_id.clone(),
-        },
+        ids,
         options,
         trigger: profile::epic_trigger(request.extension.as_ref()),
         prefetched,
@@ -355,6 +390,17 @@ pub fn answer_offline(
     now: time::OffsetDateTime,
 ) -> Result<Evaluation, HookError> {
     block_on(answer(service, request, knowledge, &NoFetch, now))
+}
+
+/// [`answer_offline`] with what a store remembers (`evaluate --store`).
+pub fn answer_offline_remembering(
+    service: &ServiceDef,
+    request: HookRequest,
+    knowledge: &Knowledge,
+    remembered: &dyn fatigue::Remembers,
+    now: time::OffsetDateTime,
+) -> Result<Evaluation, HookError> {
+    block_on(answer_with(service, request, knowledge, &NoFetch, remembered, now, &Limits::default()))
 }
 
 /// Runs a future to completion on this thread (parking it while the future waits).

@@ -17,9 +17,9 @@ use crate::fhir::version::FhirVersion;
 use crate::guideline::{
     Applicability, ClassAssessment, ClassStatus, Hook, OrderAssessment, SuggestionRuledOut, capitalise,
 };
-use crate::hooks::options::CardOptions;
 use crate::hooks::response::{
-    Action, ActionType, Card, Coding, Indicator, Link, LinkType, SelectionBehavior, Source, Suggestion, SuggestionFact,
+    Action, ActionType, Card, CardFacts, CardKind, Coding, Indicator, Link, LinkType, SelectionBehavior, Source,
+    Suggestion, SuggestionFact,
 };
 use crate::knowledge::plan::{CardText, DrugClass, Statement};
 use crate::knowledge::{BASE, Code, Grade, Knowledge};
@@ -110,38 +110,6 @@ pub fn cards(call: &CallInfo<'_>, assessments: &[OrderAssessment], knowledge: &K
     cards
 }
 
-/// The card's kind as its extension names it (`step-therapy`, `contraindication`, `info`).
-pub fn kind(card: &Card) -> Option<&str> {
-    card.extension.get(EXTENSION)?.get("kind")?.as_str()
-}
-
-/// The cards the negotiated options let through: info cards only if shown and non-serious
-/// alerts are wanted, then at most `max_cards`, the safety card (contraindication) first, then
-/// the step-therapy warning, then the info card; what is kept keeps its order.
-pub fn within_options(cards: Vec<Card>, options: &CardOptions) -> Vec<Card> {
-    let mut cards: Vec<Card> = cards
-        .into_iter()
-        .filter(|c| c.indicator != Indicator::Info || (options.show_info_cards && options.alert_non_serious))
-        .collect();
-    let limit = usize::try_from(options.max_cards).unwrap_or(usize::MAX);
-    if cards.len() > limit {
-        let rank = |c: &Card| match kind(c) {
-            Some("contraindication") => 0,
-            Some("step-therapy") => 1,
-            _ => 2,
-        };
-        let mut by_rank: Vec<usize> = (0..cards.len()).collect();
-        by_rank.sort_by_key(|i| rank(&cards[*i]));
-        let kept: std::collections::BTreeSet<usize> = by_rank.into_iter().take(limit).collect();
-        let mut i = 0;
-        cards.retain(|_| {
-            i += 1;
-            kept.contains(&(i - 1))
-        });
-    }
-    cards
-}
-
 fn uuid(call: &CallInfo<'_>, parts: &[&str]) -> String {
     let namespace = Uuid::new_v5(&Uuid::NAMESPACE_URL, BASE.as_bytes());
     // On chart open the same card must be the same card whenever the chart is opened (so an
@@ -179,15 +147,21 @@ fn links(text: &CardText) -> Vec<Link> {
         .collect()
 }
 
-/// The card's machine-readable facts: its kind, its orders, the grades it cites (each once),
-/// and the class statuses it shows.
-fn extension(
-    kind: &str,
-    orders: &Orders<'_>,
-    grades: &[&Grade],
-    classes: &[ClassAssessment],
-    knowledge: &Knowledge,
-) -> serde_json::Map<String, Value> {
+/// The card's facts: its kind, its orders and the class statuses it shows.
+fn facts(kind: CardKind, orders: &Orders<'_>, classes: &[ClassAssessment], knowledge: &Knowledge) -> CardFacts {
+    CardFacts {
+        kind,
+        orders: orders.ids().cloned().collect(),
+        classes: classes
+            .iter()
+            .map(|c| (knowledge.plan.classes[c.class].id.clone(), c.status.code().to_owned()))
+            .collect(),
+    }
+}
+
+/// The card's machine-readable extension, written from its facts: its kind, its orders, the
+/// grades it cites (each once) and the class statuses it shows.
+fn extension(facts: &CardFacts, grades: &[&Grade]) -> serde_json::Map<String, Value> {
     let mut codes: Vec<Value> = Vec::new();
     for g in grades {
         let code = json!({ "system": g.system, "code": g.code });
@@ -195,22 +169,20 @@ fn extension(
             codes.push(code);
         }
     }
-    let mut facts = json!({ "kind": kind, "orders": orders.ids().collect::<Vec<_>>() });
+    let mut extension = json!({ "kind": facts.kind.code() });
+    if !facts.orders.is_empty() {
+        extension["orders"] = json!(facts.orders);
+    }
     if !codes.is_empty() {
-        facts["grades"] = Value::Array(codes);
+        extension["grades"] = Value::Array(codes);
     }
-    if !classes.is_empty() {
-        let statuses: Vec<Value> = classes
-            .iter()
-            .map(|c| json!({ "class": knowledge.plan.classes[c.class].id, "status": c.status.code() }))
-            .collect();
-        facts["classes"] = Value::Array(statuses);
-    }
-    if facts["orders"].as_array().is_some_and(Vec::is_empty) {
-        facts.as_object_mut().map(|f| f.remove("orders"));
+    if !facts.classes.is_empty() {
+        let statuses: Vec<Value> =
+            facts.classes.iter().map(|(class, status)| json!({ "class": class, "status": status })).collect();
+        extension["classes"] = Value::Array(statuses);
     }
     let mut map = serde_json::Map::new();
-    map.insert(EXTENSION.to_owned(), facts);
+    map.insert(EXTENSION.to_owned(), extension);
     map
 }
 
@@ -359,6 +331,7 @@ fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge)
         .filter_map(|c| plan.classes[c.class].statement.grade.as_ref())
         .collect();
     grades.extend(cited.iter().filter_map(|s| s.grade.as_ref()));
+    let facts = facts(CardKind::StepTherapy, orders, &patient.classes, knowledge);
     Card {
         uuid: {
             let statuses = chart_open_statuses(call, &patient.classes, knowledge);
@@ -376,7 +349,8 @@ fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge)
         suggestions,
         override_reasons: codings(&plan.step_therapy.override_reasons),
         links: links(&plan.step_therapy),
-        extension: extension("step-therapy", orders, &grades, &patient.classes, knowledge),
+        extension: extension(&facts, &grades),
+        facts,
     }
 }
 
@@ -589,6 +563,7 @@ fn monitoring(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -
         .filter_map(|c| plan.classes[c.class].statement.grade.as_ref())
         .chain(plan.monitoring.statement.grade.as_ref())
         .collect();
+    let facts = facts(CardKind::Info, orders, &patient.classes, knowledge);
     Card {
         uuid: uuid(call, &["monitoring", &orders.key]),
         summary: limit(fill(&plan.monitoring.summary, &[("agent", &agent), ("classes", &join_and(&required))])),
@@ -599,7 +574,8 @@ fn monitoring(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -
         selection_behavior: None,
         override_reasons: Vec::new(),
         links: links(&plan.step_therapy),
-        extension: extension("info", orders, &grades, &patient.classes, knowledge),
+        extension: extension(&facts, &grades),
+        facts,
     }
 }
 
@@ -629,6 +605,7 @@ fn contraindication(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowle
     );
     let grades: Vec<&Grade> =
         patient.contraindications.iter().filter_map(|f| plan.contraindication_groups[f.group].grade.as_ref()).collect();
+    let facts = facts(CardKind::Contraindication, orders, &[], knowledge);
     Card {
         uuid: uuid(call, &["contraindications", &orders.key]),
         summary: limit(fill(
@@ -642,6 +619,7 @@ fn contraindication(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowle
         selection_behavior: None,
         override_reasons: codings(&plan.contraindication.override_reasons),
         links: links(&plan.contraindication),
-        extension: extension("contraindication", orders, &grades, &[], knowledge),
+        extension: extension(&facts, &grades),
+        facts,
     }
 }

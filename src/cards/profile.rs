@@ -245,6 +245,7 @@ mod tests {
             override_reasons: Vec::new(),
             links: Vec::new(),
             extension: serde_json::Map::new(),
+            facts: crate::hooks::response::CardFacts::default(),
         }
     }
 

@@ -39,15 +39,30 @@ fn list(v: &Value, key: &str) -> Vec<Value> {
     v[key].as_array().cloned().unwrap_or_default()
 }
 
-/// One case's cards as terminal text.
+/// The cards a response lists as held back (`evaluate --store`): (why, card).
+fn held_back(response: &Value) -> Vec<(String, Value)> {
+    list(&response["extension"], crate::call::fatigue::HELD_BACK)
+        .into_iter()
+        .map(|h| (str_of(&h, "why").to_owned(), h["card"].clone()))
+        .collect()
+}
+
+/// One case's cards as terminal text; the cards held back after them, each saying why.
 pub fn text(title: &str, response: &Value, style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", style.bold(title));
     let cards = list(response, "cards");
-    if cards.is_empty() {
+    let held = held_back(response);
+    if cards.is_empty() && held.is_empty() {
         let _ = writeln!(out, "  {}", style.dim("no card (the guideline is silent)"));
+    } else if cards.is_empty() {
+        let _ = writeln!(out, "  {}", style.dim("no card shown (the EHR would see none)"));
     }
-    for card in cards {
+    let cards = cards.into_iter().map(|c| (None, c)).chain(held.into_iter().map(|(why, c)| (Some(why), c)));
+    for (why, card) in cards {
+        if let Some(why) = why {
+            let _ = writeln!(out, "  {}", style.paint("1;35", &format!("[HELD BACK] {why}")));
+        }
         let _ =
             writeln!(out, "  {} {}", style.indicator(str_of(&card, "indicator")), style.bold(str_of(&card, "summary")));
         for line in str_of(&card, "detail").lines() {
@@ -89,20 +104,28 @@ pub fn text(title: &str, response: &Value, style: Style) -> String {
     out
 }
 
-/// One case's cards as Markdown.
+/// One case's cards as Markdown; the cards held back after them, each saying why.
 pub fn markdown(title: &str, response: &Value) -> String {
     let mut out = format!("## {title}\n\n");
     let cards = list(response, "cards");
-    if cards.is_empty() {
+    let held = held_back(response);
+    if cards.is_empty() && held.is_empty() {
         out.push_str("No card (the guideline is silent).\n\n");
+    } else if cards.is_empty() {
+        out.push_str("No card shown (the EHR would see none).\n\n");
     }
-    for card in cards {
+    let cards = cards.into_iter().map(|c| (None, c)).chain(held.into_iter().map(|(why, c)| (Some(why), c)));
+    for (why, card) in cards {
         let icon = match str_of(&card, "indicator") {
             "critical" => "🛑",
             "warning" => "⚠️",
             _ => "ℹ️",
         };
-        let _ = writeln!(out, "### {icon} {} — {}\n", str_of(&card, "indicator"), str_of(&card, "summary"));
+        let held = if why.is_some() { " *(held back)*" } else { "" };
+        let _ = writeln!(out, "### {icon} {} — {}{held}\n", str_of(&card, "indicator"), str_of(&card, "summary"));
+        if let Some(why) = why {
+            let _ = writeln!(out, "> {}\n", crate::guideline::capitalise(&why));
+        }
         let _ = writeln!(out, "{}\n", str_of(&card, "detail"));
         let suggestions = list(&card, "suggestions");
         if !suggestions.is_empty() {

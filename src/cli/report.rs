@@ -40,7 +40,7 @@ pub fn run(
             return 2;
         }
     };
-    let window = match window(args.since.as_deref(), args.until.as_deref(), crate::store::events::millis(now)) {
+    let window = match window(args.since.as_deref(), args.until.as_deref(), crate::clock::millis(now)) {
         Ok(w) => w,
         Err(e) => {
             let _ = writeln!(err, "ketamine-cds report: {e}");

@@ -4,10 +4,11 @@
 
 use clap::Args;
 
+use crate::clock::millis;
 use crate::knowledge::Knowledge;
-use crate::store::events::millis;
+use crate::store::Lifted;
 use crate::store::location;
-use crate::store::memory::Snapshot;
+use crate::store::memory::{Snapshot, Snooze};
 
 #[derive(Debug, Clone, Args)]
 pub struct SnoozesArgs {
@@ -17,7 +18,8 @@ pub struct SnoozesArgs {
     /// The profiles whose override reasons set the snooze periods (default: the embedded ones).
     #[arg(long, env = "KETAMINE_CDS_PROFILES", value_name = "DIR")]
     pub profiles: Option<std::path::PathBuf>,
-    /// Lift the snooze of this overridden card (its uuid, as listed): the warning shows again.
+    /// Lift the snooze of this overridden card (its uuid, as listed); says which other snoozes
+    /// still hold the patient's warning back.
     #[arg(long, value_name = "CARD_UUID")]
     pub lift: Option<String>,
 }
@@ -43,24 +45,8 @@ pub fn run(
     let snapshot =
         |rows: &[crate::store::db::OverriddenCard]| Snapshot::build(rows, |s, c| step_therapy.snooze_days(s, c), now);
     let result = match &args.lift {
-        Some(card) => super::with_store(&location, async |db| {
-            let in_force = snapshot(&db.overridden_step_therapy(0).await?)
-                .snoozes
-                .values()
-                .flatten()
-                .any(|s| &s.card_uuid == card);
-            if in_force {
-                db.lift(card, now).await?;
-            }
-            Ok(in_force)
-        })
-        .and_then(|in_force| {
-            if in_force {
-                Ok(format!("lifted: the step-therapy warning of card {card} shows again\n"))
-            } else {
-                Err(format!("no snooze in force for card {card}"))
-            }
-        }),
+        Some(card) => super::with_store(&location, async |db| crate::store::lift(db, step_therapy, card, now).await)
+            .and_then(|lifted| lifted_text(card, &lifted)),
         None => super::with_store(&location, async |db| {
             db.overridden_step_therapy(step_therapy.snooze_look_back(now, 0)).await
         })
@@ -72,14 +58,10 @@ pub fn run(
             let mut text = format!("{} snoozes in force\n", listed.len());
             for (patient, s) in listed {
                 text.push_str(&format!(
-                    "{}  patient {}…  {}  since {}  until {}  knowledge {}  classes {}\n",
+                    "{}  patient {}…  {}\n",
                     s.card_uuid,
                     patient.get(..12).unwrap_or(patient),
-                    s.reason_code,
-                    crate::report::instant(s.since),
-                    crate::report::instant(s.until),
-                    s.knowledge_version,
-                    s.classes
+                    line(s)
                 ));
             }
             text
@@ -95,4 +77,37 @@ pub fn run(
             1
         }
     }
+}
+
+/// A snooze's reason, period and the facts it is bound to.
+fn line(s: &Snooze) -> String {
+    format!(
+        "{}  since {}  until {}  knowledge {}  classes {}",
+        s.reason_code,
+        crate::clock::instant(s.since),
+        crate::clock::instant(s.until),
+        s.knowledge_version,
+        s.classes
+    )
+}
+
+/// What `--lift` says: lifted, and whether another snooze still holds the patient's warning.
+fn lifted_text(card: &str, lifted: &Lifted) -> Result<String, String> {
+    if !lifted.was_in_force {
+        return Err(format!("no snooze in force for card {card}"));
+    }
+    if lifted.still_in_force.is_empty() {
+        return Ok(format!(
+            "lifted: the snooze of card {card}; no other snooze covers the patient: the step-therapy warning shows again\n"
+        ));
+    }
+    let mut text = format!(
+        "lifted: the snooze of card {card}; {} other snooze(s) of this patient still in force — the warning stays \
+         held back while one of them matches the rule version and the class statuses:\n",
+        lifted.still_in_force.len()
+    );
+    for s in &lifted.still_in_force {
+        text.push_str(&format!("{}  {}\n", s.card_uuid, line(s)));
+    }
+    Ok(text)
 }

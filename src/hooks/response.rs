@@ -67,6 +67,47 @@ pub struct Card {
     /// CDS Hooks extensions of the card, by name.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub extension: serde_json::Map<String, Value>,
+    /// What the card says, as the service that made it knows it (never sent as is): the fatigue
+    /// step, the store and the analytics read this, never the card's JSON.
+    #[serde(skip)]
+    pub facts: CardFacts,
+}
+
+/// Which rule a card gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CardKind {
+    StepTherapy,
+    Contraindication,
+    /// The monitoring card (order-select, first-line failures documented).
+    #[default]
+    Info,
+}
+
+impl CardKind {
+    /// The kind as the card's extension and the store name it.
+    pub fn code(self) -> &'static str {
+        match self {
+            CardKind::StepTherapy => "step-therapy",
+            CardKind::Contraindication => "contraindication",
+            CardKind::Info => "info",
+        }
+    }
+}
+
+/// A card's kind, the orders it speaks for (`MedicationRequest/id`) and the class statuses it
+/// shows (`(class, status)`, in the plan's order).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CardFacts {
+    pub kind: CardKind,
+    pub orders: Vec<String>,
+    pub classes: Vec<(String, String)>,
+}
+
+impl CardFacts {
+    /// The class statuses as one key, `class=status` joined by `,` (what a snooze is bound to).
+    pub fn classes_key(&self) -> String {
+        self.classes.iter().map(|(class, status)| format!("{class}={status}")).collect::<Vec<_>>().join(",")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

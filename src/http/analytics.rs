@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::clock::millis;
 use crate::report::render::{self, Format};
 use crate::report::{self, window};
-use crate::store::events::millis;
 
 #[derive(Debug, Deserialize)]
 pub struct Params {

@@ -45,6 +45,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     BadQuery(String),
+    #[error("no snooze in force for card '{0}'")]
+    NoSuchSnooze(String),
 }
 
 impl ApiError {
@@ -54,7 +56,7 @@ impl ApiError {
             ApiError::Hook(HookError::LimitPassed(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Hook(HookError::DeadlinePassed) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Hook(_) | ApiError::BadFeedback(_) | ApiError::Unreadable(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnknownService(_) | ApiError::NotFound | ApiError::NoSuchSnooze(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -93,6 +95,7 @@ impl ApiError {
             ApiError::AdminUnauthorized { .. } => "admin-unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadQuery(_) => "bad-query",
+            ApiError::NoSuchSnooze(_) => "no-such-snooze",
         }
     }
 
@@ -110,7 +113,9 @@ impl ApiError {
                 ("structure", vec![self.to_string()])
             }
             ApiError::Hook(_) | ApiError::BadFeedback(_) => ("invalid", vec![self.to_string()]),
-            ApiError::UnknownService(_) | ApiError::NotFound => ("not-found", vec![self.to_string()]),
+            ApiError::UnknownService(_) | ApiError::NotFound | ApiError::NoSuchSnooze(_) => {
+                ("not-found", vec![self.to_string()])
+            }
             ApiError::TooLarge(_) => ("too-long", vec![self.to_string()]),
             ApiError::MethodNotAllowed => ("not-supported", vec![self.to_string()]),
             ApiError::Timeout => ("timeout", vec![self.to_string()]),

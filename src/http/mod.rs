@@ -93,6 +93,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/playground/examples", get(playground::examples).fallback(method_not_allowed))
         .route("/playground/examples/{*path}", get(playground::example).fallback(method_not_allowed))
         .route("/playground/request", post(playground::request).fallback(method_not_allowed))
+        .route("/playground/snoozes/{card}/lift", post(playground::lift).fallback(method_not_allowed))
         // Browsers ask for an icon on every page load: nothing, rather than a 404 in the console.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }).fallback(method_not_allowed))
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed))
@@ -213,23 +214,33 @@ async fn hook_handler(
         resources = tracing::field::Empty,
         skipped = tracing::field::Empty,
         other_patient = tracing::field::Empty,
+        held_back = tracing::field::Empty,
+        held_by = tracing::field::Empty,
         latency_us = tracing::field::Empty,
         trigger = tracing::field::Empty,
     );
+    // The playground's calls also get the cards held back, to show them as such.
+    let playground = raw.extensions().get::<playground::PlaygroundCall>().is_some();
     async move {
         let result = answer(&state, service, raw, started).await;
         let span = tracing::Span::current();
         span.record("latency_us", started.elapsed().as_micros() as u64);
         match result {
-            Ok(mut evaluation) => {
-                let at = crate::store::events::millis(time::OffsetDateTime::now_utc());
-                state.store.answered(service.id, service.hook, &mut evaluation, state.knowledge.version(), at);
+            Ok(evaluation) => {
+                let at = crate::clock::now_millis();
+                state.store.answered(service.id, service.hook, &evaluation, state.knowledge.version(), at);
                 span.record("examined", evaluation.examined);
                 span.record("fetched", evaluation.fetched);
                 span.record("cards", evaluation.response.cards.len());
                 span.record("resources", evaluation.resources_read);
                 span.record("skipped", evaluation.resources_skipped);
                 span.record("other_patient", evaluation.resources_other_patient);
+                if !evaluation.held_back.is_empty() {
+                    span.record("held_back", evaluation.held_back.len());
+                    let mut causes: Vec<&str> = evaluation.held_back.iter().map(|h| h.by.code()).collect();
+                    causes.dedup();
+                    span.record("held_by", causes.join(",").as_str());
+                }
                 state.metrics.other_patient(evaluation.resources_other_patient);
                 if let Some(trigger) = &evaluation.trigger {
                     span.record("trigger", trigger.as_str());
@@ -238,6 +249,9 @@ async fn hook_handler(
                 let seconds = started.elapsed().as_secs_f64();
                 state.metrics.answered(service.id, &indicators, seconds, evaluation.prefetched, evaluation.fetched);
                 info!("hook answered");
+                if playground {
+                    return Ok(Json(evaluation.body_with_held_back()).into_response());
+                }
                 Ok(Json(evaluation.response).into_response())
             }
             Err(error) => {
@@ -285,7 +299,8 @@ async fn answer(
         links_allowed: state.links_allowed.clone(),
         deadline: Some(started + state.config.request_timeout),
     };
-    Ok(call::answer_with(service, request, &state.knowledge, &state.fetcher, now, &limits).await?)
+    let remembered: &dyn call::fatigue::Remembers = state.store.as_ref();
+    Ok(call::answer_with(service, request, &state.knowledge, &state.fetcher, remembered, now, &limits).await?)
 }
 
 async fn feedback_handler(
@@ -299,7 +314,7 @@ async fn feedback_handler(
     let reasons = feedback::ReasonMap { epic: Some(&state.feedback.epic_reason_map), system };
     let entries = feedback::parse_with(&bytes, reasons).map_err(ApiError::BadFeedback)?;
     drop(bytes);
-    let at = crate::store::events::millis(time::OffsetDateTime::now_utc());
+    let at = crate::clock::now_millis();
     if let Err(e) = state.store.record_feedback(service.id, &entries, at).await {
         warn!(service = service.id, items = entries.len(), error = %e, "feedback not kept: answered 503");
         return Err(ApiError::StoreUnavailable("the feedback could not be kept".into()));

@@ -6,8 +6,10 @@
 //!
 //! On by default when authentication is off (the embedded default); off when authentication is
 //! required unless `[playground] enabled = true`, and then behind the admin credentials of
-//! `[admin]` — its hook calls go to `/playground/cds-services/…`, the same handlers as the CDS
-//! Hooks endpoints with the admin check in place of the EHR's JWT.
+//! `[admin]`. Its hook calls go to `/playground/cds-services/…`, the same handlers as the CDS
+//! Hooks endpoints with the admin check in place of the EHR's JWT; their answers also list the
+//! cards held back (a snooze, a repeat, the chart-open interval, a card option), and a snooze can
+//! be lifted from the page (`POST /playground/snoozes/{card}/lift`).
 
 use std::sync::Arc;
 
@@ -60,6 +62,33 @@ fn with_headers(content_type: &'static str, body: impl IntoResponse) -> Response
     response
 }
 
+/// `POST /playground/snoozes/{card}/lift`: lifts the snooze of an overridden card (behind the
+/// admin check when one is set) and says which other snoozes of the patient remain.
+pub async fn lift(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(card): Path<String>,
+) -> Result<Response, ApiError> {
+    admitted(&state, &headers)?;
+    if state.store.db().is_none() {
+        return Err(ApiError::Forbidden("the store is off (--store none): there is no snooze to lift"));
+    }
+    let lifted = state.store.lift(&card, crate::clock::now_millis()).await.map_err(|e| {
+        tracing::warn!(error = %e, "playground: snooze not lifted, the store failed");
+        ApiError::StoreUnavailable("the store cannot be written".into())
+    })?;
+    if !lifted.was_in_force {
+        return Err(ApiError::NoSuchSnooze(card.chars().take(64).collect()));
+    }
+    let still: Vec<Value> = lifted
+        .still_in_force
+        .iter()
+        .map(|s| json!({ "card": s.card_uuid, "reason": s.reason_code, "until": crate::clock::instant(s.until) }))
+        .collect();
+    tracing::info!(still_in_force = still.len(), "playground: snooze lifted");
+    Ok(with_headers("application/json", axum::Json(json!({ "lifted": card, "stillInForce": still }))))
+}
+
 /// Admitted to the page: served, and (authentication required) with the admin credentials.
 fn admitted(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     served(state)?;
@@ -69,27 +98,29 @@ fn admitted(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Marks a hook call made through the playground's endpoints: its answer carries the cards held
+/// back too.
+#[derive(Debug, Clone, Copy)]
+pub struct PlaygroundCall;
+
 /// The admin check as middleware, for the playground's own hook endpoints.
 pub async fn admit(
     State(state): State<Arc<AppState>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     match admitted(&state, request.headers()) {
-        Ok(()) => next.run(request).await,
+        Ok(()) => {
+            request.extensions_mut().insert(PlaygroundCall);
+            next.run(request).await
+        }
         Err(refused) => refused.into_response(),
     }
 }
 
 pub async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     admitted(&state, &headers)?;
-    let page = if state.auth.is_some() {
-        // Authentication required: the page calls the playground's endpoints, not the EHR's.
-        INDEX.replacen("<html lang=\"en\">", "<html lang=\"en\" data-services=\"/playground/cds-services\">", 1)
-    } else {
-        INDEX.to_owned()
-    };
-    Ok(with_headers("text/html; charset=utf-8", page))
+    Ok(with_headers("text/html; charset=utf-8", INDEX))
 }
 
 pub async fn script(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {

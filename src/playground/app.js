@@ -6,9 +6,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-// Where the service endpoints are: the CDS Hooks ones, or (authentication required) the
-// playground's own behind the admin credentials.
-const base = document.documentElement.dataset.services || "/cds-services";
+// The playground's own service endpoints: the CDS Hooks handlers (behind the admin credentials
+// when authentication is required), whose answers also list the cards held back.
+const base = "/playground/cds-services";
+const HELD_BACK = "ketamine-cds-held-back";
 let lastRequest = null;
 
 function setStatus(text, error) {
@@ -190,12 +191,56 @@ function renderCard(card) {
   return node;
 }
 
+function heldBack(response) {
+  const held = response && response.extension && response.extension[HELD_BACK];
+  return Array.isArray(held) ? held : [];
+}
+
+// Lifts the snooze that holds a card back, then sends the request again.
+async function liftSnooze(card, button) {
+  button.disabled = true;
+  try {
+    const answer = await fetch("/playground/snoozes/" + encodeURIComponent(card) + "/lift", { method: "POST" });
+    const body = await answer.json();
+    if (!answer.ok) {
+      setStatus(answer.status + ": " + ((body.issue || []).map((i) => i.diagnostics).join("; ") || answer.statusText), true);
+      button.disabled = false;
+      return;
+    }
+    const still = body.stillInForce || [];
+    await send();
+    if (still.length) {
+      setStatus("snooze lifted; " + still.length + " other snooze" + (still.length === 1 ? "" : "s") + " of this patient still in force", true);
+    }
+  } catch (e) {
+    setStatus("lift failed: " + e, true);
+    button.disabled = false;
+  }
+}
+
 function renderCards(response) {
   const cards = $("cards");
   cards.replaceChildren();
   const list = (response && response.cards) || [];
-  if (!list.length) { cards.appendChild(element("p", "none", "No cards: the service is quiet for this order.")); }
+  const held = heldBack(response);
+  if (!list.length && !held.length) { cards.appendChild(element("p", "none", "No cards: the service is quiet for this order.")); }
+  if (!list.length && held.length) { cards.appendChild(element("p", "none", "No card shown: the EHR would see none. Held back:")); }
   for (const card of list) { cards.appendChild(renderCard(card)); }
+  // A held-back card is shown as such: the EHR does not see it, and why is said on it.
+  for (const h of held) {
+    const node = renderCard(h.card || {});
+    node.classList.add("held");
+    const banner = element("div", "held-why", h.why || "held back");
+    banner.dataset.heldBy = h.heldBy || "";
+    if (h.heldBy === "snooze" && h.overriddenCard) {
+      const lift = element("button", "secondary lift-button", "Lift the snooze");
+      lift.type = "button";
+      lift.addEventListener("click", () => liftSnooze(h.overriddenCard, lift));
+      banner.appendChild(lift);
+    }
+    node.insertBefore(banner, node.firstChild);
+    cards.appendChild(node);
+  }
 }
 
 function parseInput() {
@@ -273,7 +318,9 @@ async function send() {
       return;
     }
     renderCards(body);
-    setStatus(answer.status + " · " + body.cards.length + " card" + (body.cards.length === 1 ? "" : "s"));
+    const held = heldBack(body).length;
+    setStatus(answer.status + " · " + body.cards.length + " card" + (body.cards.length === 1 ? "" : "s")
+      + (held ? " · " + held + " held back" : ""));
   } catch (e) {
     setStatus(String(e.message || e), true);
   }

@@ -34,12 +34,12 @@ impl Window {
 
 /// A date (`2026-11-01`, midnight UTC) or an RFC 3339 instant, as Unix milliseconds.
 pub fn parse_time(value: &str) -> Option<i64> {
-    if let Some(ms) = crate::store::events::millis_of(value) {
+    if let Some(ms) = crate::clock::millis_of(value) {
         return Some(ms);
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(value, &format).ok()?;
-    Some(crate::store::events::millis(date.midnight().assume_utc()))
+    Some(crate::clock::millis(date.midnight().assume_utc()))
 }
 
 /// The window of `since`/`until` (default: the 26 weeks before now).
@@ -146,13 +146,7 @@ fn per_100(part: i64, whole: i64) -> Option<f64> {
     ratio(part, whole).map(|r| r * 100.0)
 }
 
-/// `2026-11-23T00:00:00Z` of a Unix-millisecond time.
-pub fn instant(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
+pub use crate::clock::instant;
 
 /// The Monday a week index starts on.
 pub fn week_start(week: i64) -> String {

@@ -2,12 +2,9 @@
 //! issued (with their suggestions), calls that examined a ketamine order, feedback items. Ids
 //! are keyed hashes ([`Keys`]); nothing here is PHI.
 
-use serde_json::Value;
-
 use crate::call::{CallIds, CallOutcome};
-use crate::cards::EXTENSION;
 use crate::hooks::feedback::{Entry, Outcome};
-use crate::hooks::response::Card;
+use crate::hooks::response::{Card, CardFacts};
 
 use super::keys::Keys;
 
@@ -91,16 +88,24 @@ pub struct CallContext<'a> {
     pub trigger: Option<&'a str>,
 }
 
-/// The rows of one answered call: the call (when it examined a ketamine order) and its cards.
+/// The key of the orders a card speaks for: orders without ids are keyed by the call, so they
+/// never match another call's.
+pub fn order_key(keys: &Keys, ids: &CallIds, facts: &CardFacts) -> String {
+    if facts.orders.is_empty() { keys.order(&ids.hook_instance) } else { keys.order(&facts.orders.join("+")) }
+}
+
+/// The rows of one answered call: the call (when it examined a ketamine order), its cards shown
+/// and those held back (suppressed).
 pub fn of_call(
     call: &CallContext<'_>,
     outcome: Option<CallOutcome>,
     examined_orders: usize,
-    cards: &[Card],
+    shown: &[Card],
+    held_back: &[&Card],
     keys: &Keys,
 ) -> Vec<Event> {
     let Some(outcome) = outcome else { return Vec::new() };
-    let mut events = Vec::with_capacity(1 + cards.len());
+    let mut events = Vec::with_capacity(1 + shown.len() + held_back.len());
     events.push(Event::Examined(ExaminedCall {
         id: uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_OID,
@@ -115,37 +120,10 @@ pub fn of_call(
         knowledge_version: call.knowledge_version.to_owned(),
         trigger: call.trigger.map(str::to_owned),
     }));
-    if cards.is_empty() {
-        return events;
-    }
     let patient_key = keys.patient(&call.ids.patient_id);
     let encounter_key = call.ids.encounter_id.as_deref().map(|e| keys.encounter(e));
-    for card in cards {
-        let facts = card.extension.get(EXTENSION);
-        let kind = facts.and_then(|f| f["kind"].as_str()).unwrap_or("unknown");
-        let classes = facts
-            .and_then(|f| f["classes"].as_array())
-            .map(|classes| {
-                classes
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{}={}",
-                            c["class"].as_str().unwrap_or_default(),
-                            c["status"].as_str().unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
-        let orders: Vec<&str> = facts
-            .and_then(|f| f["orders"].as_array())
-            .map(|o| o.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        // Orders without ids are keyed by the call, so they never match another call's.
-        let order_key =
-            if orders.is_empty() { keys.order(&call.ids.hook_instance) } else { keys.order(&orders.join("+")) };
+    let cards = shown.iter().map(|c| (c, false)).chain(held_back.iter().map(|c| (*c, true)));
+    for (card, suppressed) in cards {
         // What each suggestion stands for, as the cards step said: never read back from the
         // actions' resources, whose shape is the client's (FHIR version, EHR profile).
         let suggestions = card
@@ -166,14 +144,14 @@ pub fn of_call(
             service: call.service.to_owned(),
             hook: call.hook.to_owned(),
             hook_instance: call.ids.hook_instance.clone(),
-            kind: kind.to_owned(),
+            kind: card.facts.kind.code().to_owned(),
             indicator: card.indicator.name().to_owned(),
-            classes,
+            classes: card.facts.classes_key(),
             knowledge_version: call.knowledge_version.to_owned(),
             patient_key: patient_key.clone(),
             encounter_key: encounter_key.clone(),
-            order_key,
-            suppressed: false,
+            order_key: order_key(keys, call.ids, &card.facts),
+            suppressed,
             suggestions,
         }));
     }
@@ -222,15 +200,7 @@ pub fn of_feedback(service: &str, entries: &[Entry], received_at: i64, keep_comm
         .collect()
 }
 
-/// Unix milliseconds of an RFC 3339 instant (`outcomeTimestamp`); none when it is not one.
-pub fn millis_of(instant: &str) -> Option<i64> {
-    let at = time::OffsetDateTime::parse(instant, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
-pub fn millis(at: time::OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
+pub use crate::clock::{millis, millis_of};
 
 #[cfg(test)]
 mod tests {

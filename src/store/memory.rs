@@ -32,13 +32,6 @@ pub struct Snapshot {
     pub chart_open_shown: HashMap<String, i64>,
 }
 
-/// Why a card is not shown.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Suppression {
-    Snoozed { card_uuid: String },
-    Repeat,
-}
-
 impl Snapshot {
     /// Builds the snapshot from the overridden step-therapy cards, given each reason's snooze
     /// period (days) and the time.
@@ -75,29 +68,22 @@ impl Snapshot {
         snapshot
     }
 
-    /// Whether a step-therapy card with these facts is held back, and why.
-    pub fn suppresses(
-        &self,
-        patient_key: &str,
-        encounter_key: Option<&str>,
-        order_key: &str,
-        card: (&str, &str),
-        on_sign_no_repeat: bool,
-        now: i64,
-    ) -> Option<Suppression> {
-        let (knowledge_version, classes) = card;
-        let snoozed = self
-            .snoozes
+    /// The snooze in force for this patient's step-therapy card with these facts (the rule's
+    /// version and the class statuses the overridden card showed), if any.
+    pub fn snooze(&self, patient_key: &str, knowledge_version: &str, classes: &str, now: i64) -> Option<&Snooze> {
+        self.snoozes
             .get(patient_key)
             .into_iter()
             .flatten()
-            .find(|s| s.until > now && s.knowledge_version == knowledge_version && s.classes == classes);
-        if let Some(s) = snoozed {
-            return Some(Suppression::Snoozed { card_uuid: s.card_uuid.clone() });
-        }
-        let encounter = encounter_key?;
-        let key = (patient_key.to_owned(), encounter.to_owned(), order_key.to_owned());
-        (on_sign_no_repeat && self.overridden_on_select.contains(&key)).then_some(Suppression::Repeat)
+            .find(|s| s.until > now && s.knowledge_version == knowledge_version && s.classes == classes)
+    }
+
+    /// Whether the step-therapy card of these orders was overridden on order-select in this
+    /// encounter (no encounter: never).
+    pub fn overridden_on_select(&self, patient_key: &str, encounter_key: Option<&str>, order_key: &str) -> bool {
+        encounter_key.is_some_and(|encounter| {
+            self.overridden_on_select.contains(&(patient_key.to_owned(), encounter.to_owned(), order_key.to_owned()))
+        })
     }
 }
 
@@ -162,40 +148,28 @@ mod tests {
     fn a_snooze_holds_while_version_and_classes_are_unchanged_and_until_it_expires() {
         let rows = [overridden("order-sign", "plan", 0)];
         let snapshot = Snapshot::build(&rows, days, DAY);
-        let same = ("v1", "snri=not-documented");
-        assert!(matches!(
-            snapshot.suppresses("patient", None, "order", same, true, DAY),
-            Some(Suppression::Snoozed { .. })
-        ));
-        assert_eq!(snapshot.suppresses("other", None, "order", same, true, DAY), None, "another patient");
+        let classes = "snri=not-documented";
+        let held = snapshot.snooze("patient", "v1", classes, DAY).unwrap();
         assert_eq!(
-            snapshot.suppresses("patient", None, "order", ("v2", "snri=not-documented"), true, DAY),
-            None,
-            "a new rule version"
+            (held.card_uuid.as_str(), held.reason_code.as_str(), held.until),
+            ("card-order-sign-plan", "plan", 90 * DAY)
         );
-        assert_eq!(
-            snapshot.suppresses("patient", None, "order", ("v1", "snri=failed"), true, DAY),
-            None,
-            "new evidence"
-        );
-        assert_eq!(snapshot.suppresses("patient", None, "order", same, true, 90 * DAY + 1), None, "expired");
+        assert_eq!(snapshot.snooze("other", "v1", classes, DAY), None, "another patient");
+        assert_eq!(snapshot.snooze("patient", "v2", classes, DAY), None, "a new rule version");
+        assert_eq!(snapshot.snooze("patient", "v1", "snri=failed", DAY), None, "new evidence");
+        assert_eq!(snapshot.snooze("patient", "v1", classes, 90 * DAY + 1), None, "expired");
         assert!(Snapshot::build(&rows, days, 91 * DAY).snoozes.is_empty(), "an expired snooze is not kept");
     }
 
     #[test]
-    fn an_order_select_override_stops_the_repeat_on_sign_only_for_that_encounter_and_order() {
+    fn an_order_select_override_is_known_only_for_that_encounter_and_order() {
         let rows = [overridden("order-select", "none", 0)];
         let snapshot = Snapshot::build(&rows, days, DAY);
         assert!(snapshot.snoozes.is_empty(), "no snooze period");
-        let facts = ("v1", "snri=not-documented");
-        assert_eq!(
-            snapshot.suppresses("patient", Some("encounter"), "order", facts, true, DAY),
-            Some(Suppression::Repeat)
-        );
-        assert_eq!(snapshot.suppresses("patient", Some("encounter"), "order", facts, false, DAY), None, "option off");
-        assert_eq!(snapshot.suppresses("patient", Some("other"), "order", facts, true, DAY), None);
-        assert_eq!(snapshot.suppresses("patient", Some("encounter"), "another-order", facts, true, DAY), None);
-        assert_eq!(snapshot.suppresses("patient", None, "order", facts, true, DAY), None, "no encounter, no match");
+        assert!(snapshot.overridden_on_select("patient", Some("encounter"), "order"));
+        assert!(!snapshot.overridden_on_select("patient", Some("other"), "order"));
+        assert!(!snapshot.overridden_on_select("patient", Some("encounter"), "another-order"));
+        assert!(!snapshot.overridden_on_select("patient", None, "order"), "no encounter, no match");
         let on_sign = [overridden("order-sign", "none", 0)];
         assert!(Snapshot::build(&on_sign, days, DAY).overridden_on_select.is_empty());
     }

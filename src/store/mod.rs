@@ -20,9 +20,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use crate::call::Evaluation;
+use crate::call::fatigue::{Remembers, Snoozed};
+use crate::call::{CallIds, Evaluation};
 use crate::guideline::Hook;
 use crate::hooks::feedback::Entry;
+use crate::hooks::response::{CardFacts, CardKind};
 use crate::knowledge::Knowledge;
 use crate::knowledge::plan::CardText;
 use db::Db;
@@ -173,53 +175,26 @@ impl Store {
         self.open.as_ref().map(|o| o.db.as_ref())
     }
 
-    /// Holds back the step-therapy card a snooze or an order-select override covers, queues the
-    /// call's rows (a held-back card as suppressed: the analytics still see the firing) and
-    /// leaves the answer with the cards to show. Never waits: the snoozes are the last snapshot
-    /// read from the store. A call that examined no ketamine order has no rows.
-    pub fn answered(&self, service: &str, hook: Hook, evaluation: &mut Evaluation, knowledge_version: &str, at: i64) {
+    /// Queues the rows of an answered call: the call, its cards shown and those held back (as
+    /// suppressed: the analytics still see the firing), and a chart-open warning shown. Never
+    /// waits. A call that examined no ketamine order has no rows.
+    pub fn answered(&self, service: &str, hook: Hook, evaluation: &Evaluation, knowledge_version: &str, at: i64) {
+        if !evaluation.held_back.is_empty() {
+            self.instruments.suppressed.inc_by(evaluation.held_back.len() as u64);
+        }
         let Some(open) = &self.open else { return };
         let Some(outcome) = evaluation.outcome else { return };
         let trigger = evaluation.trigger.as_deref();
         let call = CallContext { service, hook: hook.name(), ids: &evaluation.ids, knowledge_version, at, trigger };
+        let held: Vec<&crate::hooks::Card> = evaluation.held_back.iter().map(|h| &h.card).collect();
         let mut rows =
-            events::of_call(&call, Some(outcome), evaluation.examined, &evaluation.response.cards, &open.keys);
-        let snapshot = self.memory.current();
-        let no_repeat = hook == Hook::OrderSign && evaluation.options.filter_out_repeated_alerts;
-        let interval_days = evaluation.options.patient_view_interval_days;
-        let mut held: Vec<String> = Vec::new();
-        let mut shown_on_chart_open: Option<String> = None;
-        for row in &mut rows {
-            let Event::Card(card) = row else { continue };
-            if card.kind != "step-therapy" {
-                // Safety cards are never held back by a step-therapy override.
-                continue;
-            }
-            let facts = (card.knowledge_version.as_str(), card.classes.as_str());
-            let snoozed = snapshot
-                .suppresses(&card.patient_key, card.encounter_key.as_deref(), &card.order_key, facts, no_repeat, at)
-                .is_some();
-            // On chart open: at most once per patient in the interval (it does not nag).
-            let since = at.saturating_sub(i64::from(interval_days) * 86_400_000);
-            let shown_lately = !snoozed
-                && hook == Hook::PatientView
-                && interval_days > 0
-                && !self.memory.chart_open_due(&card.patient_key, since, at);
-            if snoozed || shown_lately {
-                card.suppressed = true;
-                held.push(card.uuid.clone());
-            } else if hook == Hook::PatientView {
-                shown_on_chart_open = Some(card.patient_key.clone());
-            }
-        }
-        if let Some(patient_key) = shown_on_chart_open {
-            rows.push(Event::ChartOpen { patient_key, at });
+            events::of_call(&call, Some(outcome), evaluation.examined, &evaluation.response.cards, &held, &open.keys);
+        let chart_open_shown = hook == Hook::PatientView
+            && evaluation.response.cards.iter().any(|c| c.facts.kind == CardKind::StepTherapy);
+        if chart_open_shown {
+            rows.push(Event::ChartOpen { patient_key: open.keys.patient(&evaluation.ids.patient_id), at });
         }
         open.queue.offer(rows);
-        if !held.is_empty() {
-            self.instruments.suppressed.inc_by(held.len() as u64);
-            evaluation.response.cards.retain(|c| !held.contains(&c.uuid));
-        }
     }
 
     /// Writes a feedback body's items before the call is answered; `Ok` when they are kept
@@ -242,31 +217,40 @@ impl Store {
         Ok(())
     }
 
+    /// Lifts the snooze of an overridden card (the warning may show again from the next call
+    /// on this replica, within `memory_refresh_ms` on the others); what is still in force for
+    /// the patient is said.
+    pub async fn lift(&self, card_uuid: &str, now: i64) -> Result<Lifted, sqlx::Error> {
+        let Some(db) = self.db() else { return Ok(Lifted::default()) };
+        let lifted = lift(db, &self.step_therapy, card_uuid, now).await?;
+        if lifted.was_in_force {
+            self.refresh().await;
+        }
+        Ok(lifted)
+    }
+
     /// Reads the snoozes and order-select overrides again (a failure keeps the last snapshot).
     pub async fn refresh(&self) {
-        let Some(db) = self.db() else { return };
-        let now = events::millis(time::OffsetDateTime::now_utc());
-        let since = self.step_therapy.snooze_look_back(now, REPEAT_DAYS);
-        let chart_opens_since = now.saturating_sub(CHART_OPEN_DAYS * 86_400_000);
-        let read = async {
-            Ok::<_, sqlx::Error>((
-                db.overridden_step_therapy(since).await?,
-                db.chart_opens_shown(chart_opens_since).await?,
-            ))
-        };
-        match read.await {
-            Ok((rows, shown)) => {
-                let step_therapy = &self.step_therapy;
-                let mut snapshot = Snapshot::build(&rows, |system, code| step_therapy.snooze_days(system, code), now);
-                snapshot.chart_open_shown = shown.into_iter().collect();
-                self.memory.replace(snapshot);
-            }
-            Err(e) => {
-                if self.memory_log.due() {
-                    warn!(error = %e, "store: snoozes not read; the last ones read hold");
-                }
+        if let Err(e) = self.recall().await {
+            if self.memory_log.due() {
+                warn!(error = %e, "store: snoozes not read; the last ones read hold");
             }
         }
+    }
+
+    /// Reads what the hook path remembers (snoozes, order-select overrides, chart-open
+    /// warnings shown) from the store now; `evaluate --store` calls it once.
+    pub async fn recall(&self) -> Result<(), sqlx::Error> {
+        let Some(db) = self.db() else { return Ok(()) };
+        let now = crate::clock::now_millis();
+        let since = self.step_therapy.snooze_look_back(now, REPEAT_DAYS);
+        let rows = db.overridden_step_therapy(since).await?;
+        let shown = db.chart_opens_shown(now.saturating_sub(CHART_OPEN_DAYS * 86_400_000)).await?;
+        let step_therapy = &self.step_therapy;
+        let mut snapshot = Snapshot::build(&rows, |system, code| step_therapy.snooze_days(system, code), now);
+        snapshot.chart_open_shown = shown.into_iter().collect();
+        self.memory.replace(snapshot);
+        Ok(())
     }
 
     /// Reads the snoozes every `memory_refresh_ms` and forgets expired token ids (a task on the
@@ -286,7 +270,7 @@ impl Store {
                 ticks += 1;
                 if ticks % 60 == 0 {
                     if let Some(db) = store.db().filter(|db| db.is_shared()) {
-                        let _ = db.forget_expired_tokens(events::millis(time::OffsetDateTime::now_utc())).await;
+                        let _ = db.forget_expired_tokens(crate::clock::now_millis()).await;
                     }
                 }
             }
@@ -317,7 +301,7 @@ impl Store {
                 let Some(db) = store.db() else { return };
                 let age_ms =
                     i64::try_from(store.settings.retention_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
-                let before = events::millis(time::OffsetDateTime::now_utc()).saturating_sub(age_ms);
+                let before = crate::clock::now_millis().saturating_sub(age_ms);
                 match db.purge(before).await {
                     Ok(deleted) => {
                         info!(deleted, retention_days = store.settings.retention_days, "store: retention applied")
@@ -350,5 +334,48 @@ impl crate::auth::replay::SharedReplay for Store {
             let expires_ms = i64::try_from(expires_at.saturating_mul(1000)).unwrap_or(i64::MAX);
             self.first_use_of_token(key, expires_ms).await
         })
+    }
+}
+
+/// What lifting a snooze did: whether the card held one, and the other snoozes still in force
+/// for the same patient (any of them holds the warning back while its facts match).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lifted {
+    pub was_in_force: bool,
+    pub still_in_force: Vec<memory::Snooze>,
+}
+
+/// Lifts the snooze of an overridden card in a store (`snoozes --lift`, the playground).
+pub async fn lift(db: &Db, step_therapy: &CardText, card_uuid: &str, now: i64) -> Result<Lifted, sqlx::Error> {
+    let rows = db.overridden_step_therapy(step_therapy.snooze_look_back(now, 0)).await?;
+    let snapshot = Snapshot::build(&rows, |system, code| step_therapy.snooze_days(system, code), now);
+    let Some(list) = snapshot.snoozes.values().find(|list| list.iter().any(|s| s.card_uuid == card_uuid)) else {
+        return Ok(Lifted::default());
+    };
+    db.lift(card_uuid, now).await?;
+    let still_in_force = list.iter().filter(|s| s.card_uuid != card_uuid).cloned().collect();
+    Ok(Lifted { was_in_force: true, still_in_force })
+}
+
+/// The hook path's view of the store: the last snapshot read, by keyed ids. Without a store it
+/// remembers nothing.
+impl Remembers for Store {
+    fn snooze(&self, ids: &CallIds, facts: &CardFacts, knowledge_version: &str, now: i64) -> Option<Snoozed> {
+        let open = self.open.as_ref()?;
+        let snapshot = self.memory.current();
+        let s = snapshot.snooze(&open.keys.patient(&ids.patient_id), knowledge_version, &facts.classes_key(), now)?;
+        Some(Snoozed { overridden_card: s.card_uuid.clone(), reason: s.reason_code.clone(), until: s.until })
+    }
+
+    fn overridden_on_select(&self, ids: &CallIds, facts: &CardFacts) -> bool {
+        let Some(open) = &self.open else { return false };
+        let encounter = ids.encounter_id.as_deref().map(|e| open.keys.encounter(e));
+        let order = events::order_key(&open.keys, ids, facts);
+        self.memory.current().overridden_on_select(&open.keys.patient(&ids.patient_id), encounter.as_deref(), &order)
+    }
+
+    fn chart_open_due(&self, ids: &CallIds, since: i64, now: i64) -> bool {
+        let Some(open) = &self.open else { return true };
+        self.memory.chart_open_due(&open.keys.patient(&ids.patient_id), since, now)
     }
 }
