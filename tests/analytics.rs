@@ -130,8 +130,14 @@ async fn a_known_sequence_gives_exact_counts_and_late_cards_join_their_feedback(
     assert_eq!(r["suppressed"], 0);
     assert_eq!(
         r["feedback"],
-        json!({ "overridden": 2, "accepted": 1, "cards_with_feedback": 3, "cards_without_feedback": 1, "unmatched": 0 })
+        json!({ "overridden": 2, "accepted": 1, "cards_with_feedback": 3, "cards_without_feedback": 1, "unmatched": 0, "invalid": 0 })
     );
+    assert_eq!(r["cards_shown"], r["cards"], "nothing held back");
+    assert_eq!(r["cards_held_back"], json!({ "contraindication": 0, "info": 0, "step-therapy": 0 }));
+    assert_eq!(r["shown_per_100_orders"], r["firings_per_100_orders"]);
+    assert_eq!(r["alarm_state"], "not-armed", "one week of data");
+    assert_eq!(r["by_hook"]["order-select"], json!({ "examined_orders": 1, "cards": 1, "cards_shown": 1 }));
+    assert_eq!(r["by_hook"]["order-sign"], json!({ "examined_orders": 5, "cards": 3, "cards_shown": 3 }));
     assert_eq!(r["override_reasons"], json!({ "not-applicable": 1, "pain-specialist-plan": 1 }));
     assert_eq!(r["accepted_suggestions"], json!({ "Duloxetine 30 mg once daily": 1 }));
     let offered: Vec<(String, i64)> = r["suggestions"]
@@ -159,11 +165,15 @@ async fn a_known_sequence_gives_exact_counts_and_late_cards_join_their_feedback(
     let text = text.text().await.unwrap();
     assert!(text.contains("Ketamine orders examined: 6"), "{text}");
     assert!(text.contains("Pain-specialist treatment plan (pain-specialist-plan): 1"), "reasons by display: {text}");
+    assert!(text.contains("Malfunction alarm: not armed yet — control limits need 4 weeks"), "{text}");
+    assert!(text.contains("Override rate: shown cards with an overridden feedback item"), "definitions: {text}");
     let csv =
         client().get(format!("{base}/analytics?format=csv&since=2026-01-01&until=2100-01-01")).send().await.unwrap();
     let csv = csv.text().await.unwrap();
     assert!(csv.starts_with("week_start,hook,kind,"), "{csv}");
     assert!(csv.lines().any(|l| l.contains(",order-sign,step-therapy,")), "{csv}");
+    assert!(csv.contains("\nreason_code,reason,cards,share_of_shown_cards_with_feedback\n"), "{csv}");
+    assert!(csv.contains("\npain-specialist-plan,Pain-specialist treatment plan,1,0.3333\n"), "{csv}");
 
     // /metrics shows what was written.
     let metrics = client().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
@@ -187,6 +197,84 @@ async fn a_known_sequence_gives_exact_counts_and_late_cards_join_their_feedback(
     let id = patient.trim_start_matches("Patient/");
     assert!(!haystack.contains(id), "patient id {id} is in the store");
     assert!(dir.path().join("store.sqlite.key").is_file(), "the per-install secret is kept beside the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_that_does_not_count_is_refused_naming_the_item_or_marked_and_counted_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir);
+    let base = &server.base;
+    let answer = call(base, &example("01-untreated-patient")).await;
+    let step = card_of_kind(&answer, "step-therapy");
+    let uuid = step["uuid"].as_str().unwrap().to_owned();
+
+    // A reason the card did not offer (a typo in the system is another reason): 400, naming it.
+    let mut typo = overridden(&uuid, "crps");
+    typo["overrideReason"]["reason"]["system"] = json!("https://fhir.ketamine-cds.example/CodeSystem/override-reasons");
+    let refused = client()
+        .post(format!("{base}/cds-services/ketamine-order-sign/feedback"))
+        .json(&json!({ "feedback": [overridden(&uuid, "pain-specialist-plan"), typo] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let outcome = refused.text().await.unwrap();
+    assert!(
+        outcome.contains("feedback[1]: override reason 'crps'") && outcome.contains("is not one card"),
+        "{outcome}"
+    );
+    assert!(!outcome.contains("feedback[0]"), "the good item is not named: {outcome}");
+    // A suggestion the card did not have; the card sent to another service.
+    let foreign = json!({ "card": uuid, "outcome": "accepted", "acceptedSuggestions": [{ "id": "not-a-suggestion" }],
+                          "outcomeTimestamp": in_minutes(1) });
+    assert_eq!(send_feedback(base, "ketamine-order-sign", json!([foreign])).await, 400);
+    assert_eq!(send_feedback(base, "ketamine-order-select", json!([overridden(&uuid, "crps")])).await, 400);
+    // Nothing of the refused bodies was kept, and no snooze started: the warning still shows.
+    let again = call(base, &{
+        let mut r = example("01-untreated-patient");
+        r["hookInstance"] = json!("0e1f2a3b-0000-4000-8000-000000000001");
+        r
+    })
+    .await;
+    card_of_kind(&again, "step-therapy");
+
+    // Feedback before its card (another replica's card, say): kept, checked when the card
+    // arrives, and counted apart — not tallied, and no snooze.
+    let later = example("13-contraindication-heart-failure");
+    let offline = evaluate(&later).unwrap();
+    let early = card_of_kind(&offline, "step-therapy")["uuid"].as_str().unwrap().to_owned();
+    assert_eq!(send_feedback(base, "ketamine-order-sign", json!([overridden(&early, "made-up-reason")])).await, 200);
+    let shown = call(base, &later).await;
+    card_of_kind(&shown, "step-therapy");
+    let r = report_when(base, |r| r["feedback"]["invalid"] == 1).await;
+    assert_eq!(r["feedback"]["overridden"], 0, "{r:#}");
+    assert_eq!(r["override_reasons"], json!({}));
+    assert_eq!(r["feedback"]["unmatched"], 0);
+    let page = client()
+        .get(format!("{base}/analytics?since=2026-01-01&until=2100-01-01"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<tr><th>Invalid feedback</th><td>1</td></tr>"), "{page}");
+    assert!(page.contains("id=\"alarm\">Malfunction alarm: not armed yet"), "the alarm's state in one line");
+    assert!(page.contains("<dl id=\"definitions\">") && page.contains("<dt>Firings per 100 orders</dt>"));
+    assert!(page.contains("<th>Share of shown cards with feedback</th>"));
+    assert!(page.contains("<table id=\"by-hook\">"));
+    // The JSON link works in a saved page: the report travels in it.
+    let link =
+        page.split("id=\"json\" download=\"ketamine-cds-analytics.json\" href=\"data:application/json;base64,").nth(1);
+    let encoded = link.and_then(|l| l.split('"').next()).expect("the JSON link");
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+    let embedded: Value = serde_json::from_slice(&decoded).unwrap();
+    assert_eq!(embedded["feedback"]["invalid"], 1);
+    // The year is on the time axis.
+    let week = r["weeks"][0]["week_start"].as_str().unwrap();
+    let chart = page.split("id=\"firing-chart\">").nth(1).and_then(|c| c.split("</figure>").next()).unwrap();
+    assert!(chart.contains(week), "the chart labels the week {week} with its year: {chart}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -315,9 +315,17 @@ async fn feedback_handler(
     let entries = feedback::parse_with(&bytes, reasons).map_err(ApiError::BadFeedback)?;
     drop(bytes);
     let at = crate::clock::now_millis();
-    if let Err(e) = state.store.record_feedback(service.id, &entries, at).await {
-        warn!(service = service.id, items = entries.len(), error = %e, "feedback not kept: answered 503");
-        return Err(ApiError::StoreUnavailable("the feedback could not be kept".into()));
+    match state.store.record_feedback(service.id, &entries, at).await {
+        Ok(()) => {}
+        Err(crate::store::NotKept::Invalid(problems)) => {
+            warn!(service = service.id, items = entries.len(), invalid = problems.len(), "feedback refused: 400");
+            state.metrics.refusal(400, "invalid-feedback");
+            return Err(ApiError::BadFeedback(problems.join("; ")));
+        }
+        Err(e) => {
+            warn!(service = service.id, items = entries.len(), error = %e, "feedback not kept: answered 503");
+            return Err(ApiError::StoreUnavailable("the feedback could not be kept".into()));
+        }
     }
     // One line per call, never one per item: the items are the client's, and so is their number.
     let overridden = entries.iter().filter(|e| e.outcome == feedback::Outcome::Overridden).count();

@@ -5,10 +5,11 @@
 
 use std::fmt::Write;
 
+use base64::Engine;
 use plotters::prelude::*;
 
 use super::render::{decimal, percent};
-use super::{KINDS, Report};
+use super::{AlarmState, DEFINITIONS, KINDS, Report};
 
 /// Text for HTML: `<`, `>`, `&`, `"` and `'` escaped (reason codes and agents come from EHRs).
 pub fn escape(text: &str) -> String {
@@ -29,7 +30,8 @@ pub fn escape(text: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}\
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}\
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.alarm{background:#fde2e1;padding:.5rem 1rem;\
-border-left:4px solid #c0392b}.out{background:#fde2e1}figure{margin:1rem 0}small{color:#666}";
+border-left:4px solid #c0392b}.alarm-state{background:#eef4ee;padding:.5rem 1rem;border-left:4px solid #5a8f5a}\
+dt{font-weight:600;margin-top:.4rem}dd{margin-left:1rem}.out{background:#fde2e1}figure{margin:1rem 0}small{color:#666}";
 
 pub fn page(r: &Report) -> String {
     let mut out = String::new();
@@ -40,35 +42,56 @@ pub fn page(r: &Report) -> String {
         escape(&r.since),
         escape(&r.until)
     );
-    if r.alarm {
-        out.push_str("<p class=\"alarm\" id=\"alarm\"><strong>Malfunction alarm:</strong> the latest week's firing rate is outside its control limits. Check recent knowledge or EHR changes.</p>");
-    }
+    // The alarm's state, always, in one line.
+    let class = if r.alarm_state == AlarmState::Sounding { "alarm" } else { "alarm-state" };
+    let _ = write!(out, "<p class=\"{class}\" id=\"alarm\">{}</p>", escape(&r.alarm_line()));
     let f = &r.feedback;
     let _ = write!(
         out,
         "<h2>Summary</h2><table id=\"summary\"><tr><th>Ketamine orders examined</th><td>{}</td></tr>\
-         <tr><th>Cards per 100 orders</th><td>{}</td></tr>",
-        r.examined_orders,
-        decimal(r.firings_per_100_orders)
-    );
-    for kind in KINDS {
-        let _ = write!(out, "<tr><th>Cards: {kind}</th><td>{}</td></tr>", r.cards.get(kind).copied().unwrap_or(0));
-    }
-    let _ = write!(
-        out,
-        "<tr><th>Suppressed (snoozed)</th><td>{}</td></tr><tr><th>Cards with feedback</th><td>{}</td></tr>\
+         <tr><th>Firings per 100 orders</th><td>{}</td></tr><tr><th>Shown per 100 orders</th><td>{}</td></tr>\
+         <tr><th>Held back (every kind)</th><td>{}</td></tr>\
+         <tr><th>Shown cards with feedback</th><td>{}</td></tr>\
          <tr><th>Overridden</th><td>{}</td></tr><tr><th>Accepted</th><td>{}</td></tr>\
-         <tr><th>Cards without feedback</th><td>{}</td></tr><tr><th>Feedback for unknown cards</th><td>{}</td></tr>\
+         <tr><th>Shown cards without feedback</th><td>{}</td></tr><tr><th>Feedback for unknown cards</th><td>{}</td></tr>\
+         <tr><th>Invalid feedback</th><td>{}</td></tr>\
          <tr><th>Override rate</th><td>{}</td></tr><tr><th>Median minutes to outcome</th><td>{}</td></tr></table>",
+        r.examined_orders,
+        decimal(r.firings_per_100_orders),
+        decimal(r.shown_per_100_orders),
         r.suppressed,
         f.cards_with_feedback,
         f.overridden,
         f.accepted,
         f.cards_without_feedback,
         f.unmatched,
+        f.invalid,
         percent(r.override_rate),
         decimal(r.median_minutes_to_outcome)
     );
+    out.push_str("<table id=\"cards\"><tr><th>Card kind</th><th>Computed</th><th>Shown</th><th>Held back</th></tr>");
+    for kind in KINDS {
+        let n = |m: &std::collections::BTreeMap<String, i64>| m.get(kind).copied().unwrap_or(0);
+        let _ = write!(
+            out,
+            "<tr><td>{kind}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            n(&r.cards),
+            n(&r.cards_shown),
+            n(&r.cards_held_back)
+        );
+    }
+    out.push_str("</table><table id=\"by-hook\"><tr><th>Hook</th><th>Orders examined</th><th>Cards computed</th><th>Shown</th></tr>");
+    for (hook, h) in &r.by_hook {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(hook),
+            h.examined_orders,
+            h.cards,
+            h.cards_shown
+        );
+    }
+    out.push_str("</table>");
     out.push_str("<h2>Firings per 100 examined orders, by week</h2>");
     let _ = write!(out, "<figure id=\"firing-chart\">{}</figure>", firing_chart(r));
     out.push_str("<table id=\"weeks\"><tr><th>Week</th><th>Orders</th><th>Cards</th><th>Per 100</th><th>By hook and kind</th><th>Limits</th></tr>");
@@ -94,7 +117,9 @@ pub fn page(r: &Report) -> String {
     }
     out.push_str("</table><h2>Overrides</h2>");
     let _ = write!(out, "<figure id=\"reasons-chart\">{}</figure>", reasons_chart(r));
-    out.push_str("<table id=\"override-reasons\"><tr><th>Reason</th><th>Cards</th><th>Rate</th></tr>");
+    out.push_str(
+        "<table id=\"override-reasons\"><tr><th>Reason</th><th>Cards</th><th>Share of shown cards with feedback</th></tr>",
+    );
     for (code, n) in &r.override_reasons {
         let _ = write!(
             out,
@@ -130,7 +155,19 @@ pub fn page(r: &Report) -> String {
     for v in &r.knowledge_versions {
         let _ = write!(out, "<tr><td>{}</td><td>{}</td></tr>", escape(&v.version), escape(&v.first_seen));
     }
-    out.push_str("</table><p><small>JSON: <code>ketamine-cds report --format json</code> or <a href=\"?format=json\">this report as JSON</a>.</small></p></body></html>\n");
+    out.push_str("</table><h2>Definitions</h2><dl id=\"definitions\">");
+    for (term, meaning) in DEFINITIONS {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", escape(term), escape(meaning));
+    }
+    // The JSON travels with the page (a saved page keeps a working link).
+    let json = serde_json::to_string(r).unwrap_or_default();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(json);
+    let _ = writeln!(
+        out,
+        "</dl><p><small><a id=\"json\" download=\"ketamine-cds-analytics.json\" \
+         href=\"data:application/json;base64,{encoded}\">This report as JSON</a> \
+         (also <code>ketamine-cds report --format json</code>, or <code>GET /analytics?format=json</code>).</small></p></body></html>"
+    );
     out
 }
 
@@ -164,7 +201,7 @@ fn firing_chart(r: &Report) -> String {
                 if (x - i).abs() > 0.01 || i < 0.0 {
                     return String::new();
                 }
-                weeks.get(i as usize).map(|w| w.week_start[5..].to_owned()).unwrap_or_default()
+                weeks.get(i as usize).map(|w| w.week_start.clone()).unwrap_or_default()
             })
             .y_desc("cards per 100 orders")
             .draw()?;

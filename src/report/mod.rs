@@ -67,6 +67,10 @@ pub struct FeedbackCounts {
     /// Feedback received for cards the store does not know (sent before the card was written,
     /// or for a card older than the retention); joined when the card is known.
     pub unmatched: i64,
+    /// Feedback items that do not count: checked when their card arrived after them, they named
+    /// another service's card, or a reason or a suggestion the card did not offer. (Such an
+    /// item naming a card already known is refused with a 400 and never kept.)
+    pub invalid: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,6 +102,28 @@ pub struct VersionMark {
     pub first_seen: String,
 }
 
+/// One hook's share of the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct HookCounts {
+    pub examined_orders: i64,
+    /// Cards computed (shown or held back), and those shown.
+    pub cards: i64,
+    pub cards_shown: i64,
+}
+
+/// Whether the malfunction alarm can sound, and whether it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlarmState {
+    /// Control limits need four weeks with examined orders before the latest week.
+    NotArmed,
+    Quiet,
+    Sounding,
+}
+
+/// Weeks with examined orders that control limits need before a week is judged.
+pub const WEEKS_BEFORE_LIMITS: usize = 4;
+
 /// The report: `--format json` prints it as is, a stable interface for other tools.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -110,9 +136,15 @@ pub struct Report {
     /// Those calls by what triggered them, as the EHR said (Epic's `bpa-trigger-action`;
     /// `none` when it did not say).
     pub examined_by_trigger: BTreeMap<String, i64>,
-    /// Cards issued by kind (suppressed ones included).
+    /// Cards computed by kind: the rule's firings, shown or held back.
     pub cards: BTreeMap<String, i64>,
-    /// Cards computed but not shown (a snooze held).
+    /// Cards shown to the clinician, by kind: what feedback, override rates and suggestions
+    /// offered are counted over.
+    pub cards_shown: BTreeMap<String, i64>,
+    /// Cards computed and held back (a snooze, a repeat, the chart-open interval, a card
+    /// option), by kind.
+    pub cards_held_back: BTreeMap<String, i64>,
+    /// Cards held back, of every kind.
     pub suppressed: i64,
     pub feedback: FeedbackCounts,
     /// Overridden cards by reason code (`none` when the EHR sent no reason).
@@ -123,8 +155,11 @@ pub struct Report {
     /// Accepted suggestions by suggested agent.
     pub accepted_suggestions: BTreeMap<String, i64>,
     pub suggestions: Vec<SuggestionRate>,
-    /// Cards of every kind per 100 examined ketamine orders.
+    /// Cards of every kind computed (shown or held back) per 100 examined ketamine orders: how
+    /// often the rule fires (the alarm watches this).
     pub firings_per_100_orders: Option<f64>,
+    /// Cards shown per 100 examined ketamine orders: how often a clinician sees one.
+    pub shown_per_100_orders: Option<f64>,
     /// Overridden ÷ cards with feedback; by kind and by reason the same denominator per kind.
     pub override_rate: Option<f64>,
     pub override_rate_by_kind: BTreeMap<String, f64>,
@@ -136,6 +171,10 @@ pub struct Report {
     pub knowledge_versions: Vec<VersionMark>,
     /// The latest week's firing rate is outside its control limits.
     pub alarm: bool,
+    /// `not-armed` (fewer than four earlier weeks with orders), `quiet` or `sounding`.
+    pub alarm_state: AlarmState,
+    /// Orders and cards by hook.
+    pub by_hook: BTreeMap<String, HookCounts>,
 }
 
 fn ratio(part: i64, whole: i64) -> Option<f64> {
@@ -191,8 +230,15 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
     for c in &tallies.cards {
         *cards.entry(c.kind.clone()).or_default() += c.cards;
     }
-    let suppressed = tallies.cards.iter().filter(|c| c.suppressed).map(|c| c.cards).sum();
+    let mut cards_shown: BTreeMap<String, i64> = KINDS.iter().map(|k| ((*k).to_owned(), 0)).collect();
+    let mut cards_held_back = cards_shown.clone();
+    for c in &tallies.cards {
+        let split = if c.suppressed { &mut cards_held_back } else { &mut cards_shown };
+        *split.entry(c.kind.clone()).or_default() += c.cards;
+    }
+    let suppressed: i64 = cards_held_back.values().sum();
     let all_cards: i64 = cards.values().sum();
+    let shown: i64 = cards_shown.values().sum();
 
     let with_feedback: BTreeMap<String, i64> = tallies.with_feedback.iter().cloned().collect();
     let cards_with_feedback: i64 = with_feedback.values().sum();
@@ -218,7 +264,7 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
     let override_rate_by_reason =
         override_reasons.iter().filter_map(|(code, n)| Some((code.clone(), ratio(*n, cards_with_feedback)?))).collect();
     let cards_without_feedback: BTreeMap<String, i64> =
-        cards.iter().map(|(kind, n)| (kind.clone(), n - with_feedback.get(kind).copied().unwrap_or(0))).collect();
+        cards_shown.iter().map(|(kind, n)| (kind.clone(), n - with_feedback.get(kind).copied().unwrap_or(0))).collect();
 
     let accepted: BTreeMap<String, i64> = tallies.accepted.iter().cloned().collect();
     let suggestions = tallies
@@ -237,6 +283,22 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
 
     let weeks = weekly(&tallies);
     let alarm = weeks.last().is_some_and(|w| w.out_of_control);
+    let alarm_state = match weeks.last() {
+        Some(w) if w.out_of_control => AlarmState::Sounding,
+        Some(w) if w.control.is_some() => AlarmState::Quiet,
+        _ => AlarmState::NotArmed,
+    };
+    let mut by_hook: BTreeMap<String, HookCounts> = BTreeMap::new();
+    for e in &tallies.examined {
+        by_hook.entry(e.hook.clone()).or_default().examined_orders += e.orders;
+    }
+    for c in &tallies.cards {
+        let counts = by_hook.entry(c.hook.clone()).or_default();
+        counts.cards += c.cards;
+        if !c.suppressed {
+            counts.cards_shown += c.cards;
+        }
+    }
     let knowledge_versions = tallies
         .versions
         .iter()
@@ -248,14 +310,18 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
         examined_orders,
         examined_calls,
         firings_per_100_orders: per_100(all_cards, examined_orders),
+        shown_per_100_orders: per_100(shown, examined_orders),
         cards,
+        cards_shown,
+        cards_held_back,
         suppressed,
         feedback: FeedbackCounts {
             overridden: outcome_of("overridden"),
             accepted: outcome_of("accepted"),
             cards_with_feedback,
-            cards_without_feedback: all_cards - cards_with_feedback,
+            cards_without_feedback: shown - cards_with_feedback,
             unmatched: tallies.unmatched_feedback,
+            invalid: tallies.invalid_feedback,
         },
         override_rate: ratio(outcome_of("overridden"), cards_with_feedback),
         override_rate_by_kind,
@@ -270,8 +336,61 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
         weeks,
         knowledge_versions,
         alarm,
+        alarm_state,
+        by_hook,
     }
 }
+
+impl Report {
+    /// The alarm's state in one line.
+    pub fn alarm_line(&self) -> String {
+        match self.alarm_state {
+            AlarmState::Sounding => {
+                "Malfunction alarm: SOUNDING — the latest week's firing rate is outside its control \
+                 limits; check recent knowledge or EHR changes."
+                    .to_owned()
+            }
+            AlarmState::Quiet => {
+                "Malfunction alarm: quiet — the latest week's firing rate is within its control limits.".to_owned()
+            }
+            AlarmState::NotArmed => format!(
+                "Malfunction alarm: not armed yet — control limits need {WEEKS_BEFORE_LIMITS} weeks with examined \
+                 orders before the week judged ({} so far).",
+                self.weeks.iter().filter(|w| w.examined_orders > 0).count()
+            ),
+        }
+    }
+}
+
+/// What each figure of the report means (the page and the text print these).
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    (
+        "Cards computed",
+        "the cards the rules gave: shown, or held back (a snooze, no repeat after an order-select override, the chart-open interval, a card option); every one is a firing",
+    ),
+    (
+        "Held back",
+        "computed and not shown to the clinician; feedback, override rates and suggestions offered count only the cards shown",
+    ),
+    (
+        "Firings per 100 orders",
+        "cards computed ÷ ketamine orders examined × 100: how often the rule fires (the alarm watches this, week by week)",
+    ),
+    ("Shown per 100 orders", "cards shown ÷ ketamine orders examined × 100: how often a clinician sees a card"),
+    ("Override rate", "shown cards with an overridden feedback item ÷ shown cards with any feedback"),
+    ("Share (override reasons)", "cards overridden with that reason ÷ shown cards with any feedback"),
+    ("Acceptance rate", "suggestions accepted ÷ suggestions offered on shown cards, per agent"),
+    ("Without feedback", "shown cards no feedback named (the EHR sent none, or the clinician moved on)"),
+    ("Feedback for unknown cards", "feedback items naming a card the store does not hold (yet)"),
+    (
+        "Invalid feedback",
+        "items that do not count: another service's card, or a reason or suggestion the card did not offer (checked when the card arrived after them)",
+    ),
+    (
+        "Control limits",
+        "each week's firing rate against the pooled rate of up to 12 weeks before it ± 3σ (a u-chart); none until four weeks have orders",
+    ),
+];
 
 /// The weekly series, every week from the first with data to the last, each with the limits
 /// set by the weeks before it.

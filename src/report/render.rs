@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{KINDS, Report};
+use super::{DEFINITIONS, KINDS, Report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -43,23 +43,41 @@ pub fn text(r: &Report) -> String {
         let by: Vec<String> = r.examined_by_trigger.iter().map(|(t, n)| format!("{t}: {n}")).collect();
         let _ = writeln!(out, "  calls by EHR trigger: {}", by.join(", "));
     }
-    let _ = writeln!(out, "Cards issued (per 100 orders: {}):", decimal(r.firings_per_100_orders));
+    let _ = writeln!(
+        out,
+        "Cards computed (firings per 100 orders: {}; shown per 100 orders: {}):",
+        decimal(r.firings_per_100_orders),
+        decimal(r.shown_per_100_orders)
+    );
     for kind in KINDS {
-        let _ = writeln!(out, "  {kind}: {}", r.cards.get(kind).copied().unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "  {kind}: {} computed, {} shown, {} held back",
+            r.cards.get(kind).copied().unwrap_or(0),
+            r.cards_shown.get(kind).copied().unwrap_or(0),
+            r.cards_held_back.get(kind).copied().unwrap_or(0)
+        );
     }
-    let _ = writeln!(out, "  suppressed by a snooze: {}", r.suppressed);
+    for (hook, h) in &r.by_hook {
+        let _ = writeln!(
+            out,
+            "  {hook}: {} orders, {} cards computed, {} shown",
+            h.examined_orders, h.cards, h.cards_shown
+        );
+    }
     let f = &r.feedback;
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Feedback: {} cards with feedback, {} overridden, {} accepted, {} without feedback, {} for unknown cards",
-        f.cards_with_feedback, f.overridden, f.accepted, f.cards_without_feedback, f.unmatched
+        "Feedback (shown cards): {} cards with feedback, {} overridden, {} accepted, {} without feedback; \
+         {} item(s) for unknown cards, {} invalid",
+        f.cards_with_feedback, f.overridden, f.accepted, f.cards_without_feedback, f.unmatched, f.invalid
     );
     let _ = writeln!(out, "Override rate: {}", percent(r.override_rate));
     for (kind, rate) in &r.override_rate_by_kind {
         let _ = writeln!(out, "  {kind}: {}", percent(Some(*rate)));
     }
-    let _ = writeln!(out, "Override reasons:");
+    let _ = writeln!(out, "Override reasons (cards; share of shown cards with feedback):");
     for (code, n) in &r.override_reasons {
         let name = match r.reason_name(code) {
             name if name == code => code.clone(),
@@ -89,8 +107,10 @@ pub fn text(r: &Report) -> String {
     for v in &r.knowledge_versions {
         let _ = writeln!(out, "Knowledge {} first seen {}", v.version, v.first_seen);
     }
-    if r.alarm {
-        let _ = writeln!(out, "\nALARM: the latest week's firing rate is outside its control limits.");
+    let _ = writeln!(out, "\n{}", r.alarm_line());
+    let _ = writeln!(out, "\nDefinitions:");
+    for (term, meaning) in DEFINITIONS {
+        let _ = writeln!(out, "  {term}: {meaning}");
     }
     out
 }
@@ -100,6 +120,8 @@ fn field(value: &str) -> String {
     if value.contains([',', '"', '\n']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
 }
 
+/// The weekly series, then (after a blank line) the override reasons: `reason_code, reason,
+/// cards, share_of_shown_cards_with_feedback`.
 pub fn csv(r: &Report) -> String {
     let mut out = String::from(
         "week_start,hook,kind,per_100_hook_orders,week_examined_orders,week_firings,week_per_100_orders,center,lower,upper,out_of_control\n",
@@ -131,6 +153,11 @@ pub fn csv(r: &Report) -> String {
                 w.out_of_control
             );
         }
+    }
+    out.push_str("\nreason_code,reason,cards,share_of_shown_cards_with_feedback\n");
+    for (code, n) in &r.override_reasons {
+        let share = r.override_rate_by_reason.get(code).map(|v| format!("{v:.4}")).unwrap_or_default();
+        let _ = writeln!(out, "{},{},{n},{share}", field(code), field(r.reason_name(code)));
     }
     out
 }

@@ -14,6 +14,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::events::{Event, ExaminedCall, FeedbackRecord, IssuedCard, IssuedSuggestion};
 use super::location::Location;
+use super::validity::{self, KnownCard};
 
 /// Milliseconds in a week, and from the Unix epoch (a Thursday) to the first Monday.
 pub const WEEK_MS: i64 = 604_800_000;
@@ -24,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "cards and feedback", include_str!("../../migrations/0001_cards_and_feedback.sql")),
     (2, "snoozes and replay", include_str!("../../migrations/0002_snoozes_and_replay.sql")),
     (3, "ehr profiles", include_str!("../../migrations/0003_ehr_profiles.sql")),
+    (4, "feedback validity", include_str!("../../migrations/0004_feedback_validity.sql")),
 ];
 
 pub struct Db {
@@ -101,6 +103,8 @@ pub struct Tallies {
     pub delays_ms: Vec<i64>,
     /// Feedback received in the window for cards the store does not know (yet).
     pub unmatched_feedback: i64,
+    /// Feedback items that do not count (marked when their card arrived after them).
+    pub invalid_feedback: i64,
     /// Calls that examined a ketamine order, by what triggered them as the EHR said (`none`).
     pub triggers: Vec<(String, i64)>,
     /// Each knowledge version and when it was first seen.
@@ -124,6 +128,14 @@ fn runs<T>(mut items: &[T]) -> Vec<&[T]> {
         }
     }
     runs
+}
+
+/// Ids looked up in one `IN (…)` list, at most.
+const LOOKUP_CHUNK: usize = 256;
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// `INSERT INTO table (columns) VALUES ($1, …), (…) ON CONFLICT (key) DO NOTHING` for `rows` rows
@@ -233,8 +245,8 @@ impl Db {
         for chunk in runs(&cards) {
             let sql = insert_sql(
                 "cards (uuid, issued_at, service, hook, hook_instance, kind, indicator, classes, knowledge_version, \
-                 patient_key, encounter_key, order_key, suppressed)",
-                13,
+                 patient_key, encounter_key, order_key, suppressed, override_reasons)",
+                14,
                 chunk.len(),
                 "uuid",
             );
@@ -253,7 +265,8 @@ impl Db {
                     .bind(&card.patient_key)
                     .bind(&card.encounter_key)
                     .bind(&card.order_key)
-                    .bind(i64::from(card.suppressed));
+                    .bind(i64::from(card.suppressed))
+                    .bind(card.override_reasons.join("\n"));
             }
             query.execute(&mut *tx).await?;
         }
@@ -294,7 +307,108 @@ impl Db {
             }
             query.execute(&mut *tx).await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        // Feedback that arrived before its card is checked now (a retried batch checks again:
+        // marking is idempotent).
+        if !cards.is_empty() {
+            let uuids: Vec<&str> = cards.iter().map(|c| c.uuid.as_str()).collect();
+            self.check_late_feedback(&uuids).await?;
+        }
+        Ok(())
+    }
+
+    /// The cards of these uuids the store has, with the override reasons they offered and their
+    /// suggestions.
+    pub async fn known_cards(&self, uuids: &[&str]) -> Result<Vec<KnownCard>, sqlx::Error> {
+        self.ready().await?;
+        let mut known: Vec<KnownCard> = Vec::new();
+        for chunk in uuids.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT uuid, service, override_reasons FROM cards WHERE uuid IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for uuid in chunk {
+                query = query.bind(*uuid);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let reasons: Option<String> = row.try_get(2)?;
+                known.push(KnownCard {
+                    uuid: row.try_get(0)?,
+                    service: row.try_get(1)?,
+                    override_reasons: reasons.map(|r| r.lines().map(str::to_owned).collect()),
+                    suggestions: Default::default(),
+                });
+            }
+            let sql =
+                format!("SELECT uuid, card_uuid FROM suggestions WHERE card_uuid IN ({})", placeholders(chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for uuid in chunk {
+                query = query.bind(*uuid);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let (suggestion, card): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+                if let Some(k) = known.iter_mut().find(|k| k.uuid == card) {
+                    k.suggestions.insert(suggestion);
+                }
+            }
+        }
+        Ok(known)
+    }
+
+    /// Checks the counted feedback that names these cards against them, and marks each item
+    /// that does not count (with why); the number marked.
+    pub async fn check_late_feedback(&self, cards: &[&str]) -> Result<usize, sqlx::Error> {
+        self.ready().await?;
+        let mut items: Vec<FeedbackRecord> = Vec::new();
+        for chunk in cards.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT f.id, f.card_uuid, f.service, f.outcome, f.reason_system, f.reason_code, a.suggestion_uuid \
+                 FROM feedback f LEFT JOIN accepted a ON a.feedback_id = f.id \
+                 WHERE f.invalid IS NULL AND f.card_uuid IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for uuid in chunk {
+                query = query.bind(*uuid);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let id: String = row.try_get(0)?;
+                let accepted: Option<String> = row.try_get(6)?;
+                if let Some(item) = items.iter_mut().find(|i| i.id == id) {
+                    item.accepted.extend(accepted);
+                    continue;
+                }
+                items.push(FeedbackRecord {
+                    id,
+                    card_uuid: row.try_get(1)?,
+                    service: row.try_get(2)?,
+                    outcome: row.try_get(3)?,
+                    reason_system: row.try_get(4)?,
+                    reason_code: row.try_get(5)?,
+                    accepted: accepted.into_iter().collect(),
+                    ..FeedbackRecord::default()
+                });
+            }
+        }
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let named: Vec<&str> = items.iter().map(|i| i.card_uuid.as_str()).collect();
+        let known = self.known_cards(&named).await?;
+        let mut marked = 0;
+        for item in &items {
+            let Some(card) = known.iter().find(|k| k.uuid == item.card_uuid) else { continue };
+            if let Some(why) = validity::problem(item, card) {
+                sqlx::query("UPDATE feedback SET invalid = $1 WHERE id = $2")
+                    .bind(why)
+                    .bind(&item.id)
+                    .execute(&self.pool)
+                    .await?;
+                marked += 1;
+            }
+        }
+        Ok(marked)
     }
 
     /// Writes feedback items in one transaction; an item already kept is skipped.
@@ -413,7 +527,8 @@ impl Db {
         let outcomes = rows(
             window(
                 "SELECT c.kind, f.outcome, CAST(NULL AS TEXT), CAST(NULL AS TEXT), COUNT(DISTINCT c.uuid) FROM cards c \
-                 JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
+                 JOIN feedback f ON f.card_uuid = c.uuid AND f.invalid IS NULL \
+                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND c.suppressed = 0 \
                  GROUP BY c.kind, f.outcome ORDER BY c.kind, f.outcome",
             ),
             pool,
@@ -423,7 +538,8 @@ impl Db {
         let override_reasons = rows(
             window(
                 "SELECT c.kind, f.outcome, f.reason_code, MAX(f.reason_display), COUNT(DISTINCT c.uuid) FROM cards c \
-                 JOIN feedback f ON f.card_uuid = c.uuid WHERE c.issued_at >= $1 AND c.issued_at < $2 \
+                 JOIN feedback f ON f.card_uuid = c.uuid AND f.invalid IS NULL \
+                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND c.suppressed = 0 \
                  AND f.outcome = 'overridden' GROUP BY c.kind, f.outcome, f.reason_code ORDER BY c.kind, f.reason_code",
             ),
             pool,
@@ -432,8 +548,9 @@ impl Db {
         .await?;
         let with_feedback = rows(
             window(
-                "SELECT c.kind, COUNT(*) FROM cards c WHERE c.issued_at >= $1 AND c.issued_at < $2 \
-                 AND EXISTS (SELECT 1 FROM feedback f WHERE f.card_uuid = c.uuid) GROUP BY c.kind ORDER BY c.kind",
+                "SELECT c.kind, COUNT(*) FROM cards c WHERE c.issued_at >= $1 AND c.issued_at < $2 AND c.suppressed = 0 \
+                 AND EXISTS (SELECT 1 FROM feedback f WHERE f.card_uuid = c.uuid AND f.invalid IS NULL) \
+                 GROUP BY c.kind ORDER BY c.kind",
             ),
             pool,
             pair,
@@ -441,8 +558,8 @@ impl Db {
         .await?;
         let offered = rows(
             window(
-                "SELECT agent, COUNT(*) FROM suggestions WHERE issued_at >= $1 AND issued_at < $2 \
-                 GROUP BY agent ORDER BY agent",
+                "SELECT s.agent, COUNT(*) FROM suggestions s JOIN cards c ON c.uuid = s.card_uuid \
+                 WHERE s.issued_at >= $1 AND s.issued_at < $2 AND c.suppressed = 0 GROUP BY s.agent ORDER BY s.agent",
             ),
             pool,
             pair,
@@ -451,6 +568,7 @@ impl Db {
         let accepted = rows(
             window(
                 "SELECT s.agent, COUNT(DISTINCT s.uuid) FROM accepted a JOIN suggestions s ON s.uuid = a.suggestion_uuid \
+                 JOIN feedback f ON f.id = a.feedback_id AND f.invalid IS NULL \
                  WHERE s.issued_at >= $1 AND s.issued_at < $2 GROUP BY s.agent ORDER BY s.agent",
             ),
             pool,
@@ -478,7 +596,8 @@ impl Db {
         let delays_ms = rows(
             window(
                 "SELECT f.outcome_at - c.issued_at FROM feedback f JOIN cards c ON c.uuid = f.card_uuid \
-                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND f.outcome_at >= c.issued_at LIMIT $3",
+                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND f.outcome_at >= c.issued_at \
+                 AND f.invalid IS NULL LIMIT $3",
             )
             .bind(MAX_DELAYS),
             pool,
@@ -492,7 +611,14 @@ impl Db {
         .fetch_one(pool)
         .await?
         .try_get(0)?;
+        let invalid_feedback = window(
+            "SELECT COUNT(*) FROM feedback f WHERE f.received_at >= $1 AND f.received_at < $2 AND f.invalid IS NOT NULL",
+        )
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
         Ok(Tallies {
+            invalid_feedback,
             examined,
             cards,
             outcomes,
@@ -513,7 +639,7 @@ impl Db {
         sqlx::query(
             "SELECT c.uuid, c.hook, c.patient_key, c.encounter_key, c.order_key, c.classes, c.knowledge_version, \
              f.reason_system, f.reason_code, f.received_at FROM feedback f JOIN cards c ON c.uuid = f.card_uuid \
-             WHERE f.outcome = 'overridden' AND c.kind = 'step-therapy' AND f.received_at >= $1 \
+             WHERE f.outcome = 'overridden' AND f.invalid IS NULL AND c.kind = 'step-therapy' AND f.received_at >= $1 \
              AND NOT EXISTS (SELECT 1 FROM lifted l WHERE l.card_uuid = c.uuid) ORDER BY f.received_at LIMIT $2",
         )
         .bind(since)

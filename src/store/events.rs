@@ -33,6 +33,8 @@ pub struct IssuedCard {
     pub order_key: String,
     pub suppressed: bool,
     pub suggestions: Vec<IssuedSuggestion>,
+    /// The override reasons it offered, `system|code`.
+    pub override_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +62,7 @@ pub enum Event {
     },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct FeedbackRecord {
     pub id: String,
     pub card_uuid: String,
@@ -153,6 +155,11 @@ pub fn of_call(
             order_key: order_key(keys, call.ids, &card.facts),
             suppressed,
             suggestions,
+            override_reasons: card
+                .override_reasons
+                .iter()
+                .map(|r| super::validity::reason_key(&r.system, &r.code))
+                .collect(),
         }));
     }
     events

@@ -12,6 +12,7 @@ pub mod events;
 pub mod keys;
 pub mod location;
 pub mod memory;
+pub mod validity;
 pub mod writer;
 
 use std::sync::{Arc, Mutex};
@@ -103,6 +104,16 @@ pub enum Unavailable {
     Timeout(u64),
     #[error("the store cannot be written: {0}")]
     Failed(String),
+}
+
+/// Why feedback was not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum NotKept {
+    /// Items that name a known card and do not count against it, each `feedback[i]: why`.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
 }
 
 struct Open {
@@ -197,21 +208,51 @@ impl Store {
         open.queue.offer(rows);
     }
 
-    /// Writes a feedback body's items before the call is answered; `Ok` when they are kept
-    /// (or there is no store).
-    pub async fn record_feedback(&self, service: &str, entries: &[Entry], at: i64) -> Result<(), Unavailable> {
+    /// Checks a feedback body's items against the cards they name and writes them before the
+    /// call is answered; `Ok` when they are kept (or there is no store). An item that names a
+    /// known card and does not count against it (another service's card, a reason or a
+    /// suggestion the card did not offer) refuses the body; one whose card is not known yet is
+    /// kept, and checked when the card arrives.
+    pub async fn record_feedback(&self, service: &str, entries: &[Entry], at: i64) -> Result<(), NotKept> {
         let Some(open) = &self.open else { return Ok(()) };
         let items = events::of_feedback(service, entries, at, self.settings.keep_comments);
         let timeout = self.settings.feedback_timeout_ms;
-        match tokio::time::timeout(Duration::from_millis(timeout), open.db.write_feedback(&items)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Unavailable::Failed(e.to_string())),
-            Err(_) => return Err(Unavailable::Timeout(timeout)),
+        let db = &open.db;
+        // The cards this replica issued are written first (queued before their calls were
+        // answered), so the items are checked against them now rather than later.
+        open.queue.flushed(Duration::from_secs(2)).await;
+        let keep = async {
+            let mut named: Vec<&str> = items.iter().map(|i| i.card_uuid.as_str()).collect();
+            named.sort_unstable();
+            named.dedup();
+            let known = db.known_cards(&named).await?;
+            let problems: Vec<String> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(n, item)| {
+                    let card = known.iter().find(|k| k.uuid == item.card_uuid)?;
+                    Some(format!("feedback[{n}]: {}", validity::problem(item, card)?))
+                })
+                .collect();
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            db.write_feedback(&items).await?;
+            // A card written meanwhile did not see these items: check them against it now.
+            let unknown: Vec<&str> = named.into_iter().filter(|n| !known.iter().any(|k| k.uuid == *n)).collect();
+            if !unknown.is_empty() {
+                db.check_late_feedback(&unknown).await?;
+            }
+            Ok::<_, sqlx::Error>(Ok(()))
+        };
+        match tokio::time::timeout(Duration::from_millis(timeout), keep).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(problems))) => return Err(NotKept::Invalid(problems)),
+            Ok(Err(e)) => return Err(Unavailable::Failed(e.to_string()).into()),
+            Err(_) => return Err(Unavailable::Timeout(timeout).into()),
         }
         if items.iter().any(|i| i.outcome == "overridden") {
-            // The override holds from the next call on this replica: the card it names is
-            // written (it was queued before its call was answered), then the snapshot is read.
-            open.queue.flushed(Duration::from_secs(2)).await;
+            // The override holds from the next call on this replica.
             self.refresh().await;
         }
         Ok(())
