@@ -80,11 +80,26 @@ impl Default for HttpConfig {
     }
 }
 
+/// `HOST:PORT` (`[IPv6]:PORT`), checked for its shape; the host is resolved when bound.
+fn listen_address(text: &str) -> Result<String, String> {
+    if text.parse::<SocketAddr>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let (host, port) = text.rsplit_once(':').ok_or("expected HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080")?;
+    port.parse::<u16>().map_err(|_| format!("port '{port}' is not a number from 0 to 65535"))?;
+    let name_like = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if !name_like {
+        return Err(format!("host '{host}' is neither an IP address nor a host name"));
+    }
+    Ok(text.to_owned())
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
-    /// Address to listen on.
-    #[arg(long, env = "KETAMINE_CDS_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on: HOST:PORT, the host an IP address or a name (`localhost:8080`);
+    /// port 0 picks a free port (the log line "ketamine-cds ready" says which).
+    #[arg(long, env = "KETAMINE_CDS_LISTEN", default_value = "127.0.0.1:8080", value_parser = listen_address)]
+    pub listen: String,
     /// A complete profiles directory to load instead of the embedded knowledge.
     #[arg(long, env = "KETAMINE_CDS_PROFILES", value_name = "DIR")]
     pub profiles: Option<PathBuf>,

@@ -151,7 +151,7 @@ fn serve(config: ServeConfig) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        let listener = match tokio::net::TcpListener::bind(config.listen.as_str()).await {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("ketamine-cds: cannot listen on {}: {e}", config.listen);
@@ -174,7 +174,9 @@ fn serve(config: ServeConfig) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        info!(listen = %config.listen, knowledge = %version, "ketamine-cds ready");
+        // The address bound (with port 0, the port the system chose).
+        let bound = listener.local_addr().map_or_else(|_| config.listen.clone(), |a| a.to_string());
+        info!(listen = %bound, knowledge = %version, "ketamine-cds ready");
         let store = state.store.clone();
         let served = startup::serve_on(listener, state, startup::termination()).await;
         // What the calls answered before the signal queued is written before the process ends.

@@ -35,7 +35,9 @@ impl Drop for Guard {
 /// Installs the global subscriber: logs, and the trace exporter if configured.
 pub fn init(telemetry: &TelemetryConfig) -> Result<Guard, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only on a terminal: logs written to a file or a collector carry no escape codes.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour);
     let fmt: BoxedLayer = if std::env::var("KETAMINE_CDS_LOG_FORMAT").is_ok_and(|f| f == "json") {
         Box::new(fmt.json().flatten_event(true).with_current_span(true))
     } else {

@@ -304,3 +304,28 @@ fn records_of_another_patient_are_counted_where_the_user_sees_them() {
     let err = stderr(&o);
     assert!(err.contains("case.json: 1 resource(s) of another patient than the call's were dropped"), "{err}");
 }
+
+#[test]
+fn the_readme_synopsis_names_every_flag_the_help_texts_give() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let synopsis = readme.split("## Command line").nth(1).and_then(|s| s.split("```").nth(1)).unwrap();
+    for command in ["serve", "evaluate", "check-profiles", "report", "snoozes"] {
+        let help = stdout(&cli(&[command, "--help"]));
+        let line = synopsis.lines().position(|l| l.starts_with(&format!("ketamine-cds {command} "))).unwrap();
+        // The command's lines: its own and the indented ones after it.
+        let own: String = synopsis
+            .lines()
+            .skip(line)
+            .enumerate()
+            .take_while(|(i, l)| *i == 0 || l.starts_with(' '))
+            .map(|(_, l)| l)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let definitions = help.lines().map(str::trim_start).filter(|l| l.starts_with('-'));
+        for flag in definitions.filter_map(|l| l.split([' ', ',']).find(|w| w.starts_with("--"))) {
+            if flag != "--help" {
+                assert!(own.contains(flag), "README's synopsis of {command} lacks {flag}: {own}");
+            }
+        }
+    }
+}

@@ -312,6 +312,53 @@ fn the_embedded_default_stores_in_sqlite_in_the_working_directory() {
 }
 
 #[test]
+fn a_host_name_and_port_0_are_served_the_bound_port_is_logged_and_logs_to_a_file_have_no_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    let store = dir.path().join("new.sqlite");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["serve", "--listen", "localhost:0", "--store", &format!("sqlite:{}", store.display())])
+        .env_remove("KETAMINE_CDS_LISTEN")
+        .env_remove("KETAMINE_CDS_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let bound = text.lines().find(|l| l.contains("ketamine-cds ready")).and_then(|l| {
+            let address = l.split("listen=").nth(1)?.split_whitespace().next()?;
+            address.rsplit_once(':')?.1.parse::<u16>().ok()
+        });
+        if let Some(port) = bound {
+            break port;
+        }
+        assert!(Instant::now() < deadline, "never ready: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(port, 0, "the port the system chose is logged, not :0");
+    wait_ready(&mut child, port);
+    assert!(terminate(&mut child).success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains('\u{1b}'), "no ANSI escape codes in a log file: {text}");
+    assert!(text.contains("a new, empty one is created"), "a new store is said loudly: {text}");
+
+    // A mistyped directory is refused rather than becoming a new store elsewhere.
+    let output = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", "sqlite:/mistyped/dir/x.db"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the directory /mistyped/dir does not exist"), "{stderr}");
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_ketamine-cds")).args(["serve", "--listen", "no port"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected HOST:PORT"));
+}
+
+#[test]
 fn report_refuses_a_store_that_does_not_exist() {
     let output = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
         .args(["report", "--store", "sqlite:/nonexistent/store.sqlite"])

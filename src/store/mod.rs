@@ -155,6 +155,20 @@ impl Store {
     pub fn open(location: Location, settings: &StoreSettings, knowledge: &Knowledge) -> Result<Self, String> {
         let mut store = Self::off(knowledge);
         store.settings = settings.clone();
+        if let Location::Sqlite(path) = &location {
+            // A mistyped directory must not silently become a new, empty store somewhere else.
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            if !dir.is_dir() {
+                return Err(format!(
+                    "store sqlite:{}: the directory {} does not exist (create it, or give another path)",
+                    path.display(),
+                    dir.display()
+                ));
+            }
+            if !path.exists() {
+                warn!(path = %path.display(), "store: no store at this path yet: a new, empty one is created");
+            }
+        }
         let Some(db) = Db::connect_lazy(&location)? else { return Ok(store) };
         let secret = match (&settings.patient_key_secret, &location) {
             (Some(secret), _) => keys::given_secret(secret)?,

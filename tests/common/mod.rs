@@ -199,7 +199,7 @@ impl TestServer {
     /// Starts with adjusted flags and a file configuration (authentication, fallback).
     pub fn start_full(tune: impl FnOnce(&mut ServeConfig), file: FileConfig) -> Self {
         let mut config = ServeConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
+            listen: "127.0.0.1:0".into(),
             profiles: None,
             config: None,
             max_body_bytes: 5 * 1024 * 1024,
