@@ -24,7 +24,18 @@ use crate::store::{Location, Store};
 
 /// Loads the configured knowledge (the profiles directory, or the embedded set).
 pub fn load_knowledge(config: &ServeConfig) -> Result<Knowledge, Vec<KnowledgeError>> {
-    Knowledge::load(config.profiles.as_deref())
+    let dir = config.profiles.as_deref();
+    let knowledge = Knowledge::load(dir)?;
+    if dir.is_some() {
+        // A site's set: what check-profiles would warn of is said at start too.
+        for w in Knowledge::census(dir).map(|c| c.warnings).unwrap_or_default() {
+            tracing::warn!(file = %w.file, path = %w.path, "profiles: {}", w.problem);
+        }
+        if knowledge.site_modified() {
+            tracing::info!(version = %knowledge.version(), "profiles: a site-modified knowledge set");
+        }
+    }
+    Ok(knowledge)
 }
 
 /// Builds the shared state, ready to serve: reads the JWKS of every issuer when authentication

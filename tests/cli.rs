@@ -214,9 +214,37 @@ fn cli_and_http_give_identical_cards_for_every_example() {
 fn check_profiles_accepts_the_shipped_set_and_names_malformed_codes() {
     let o = cli(&["check-profiles"]);
     assert!(o.status.success(), "{}", stdout(&o));
-    assert!(stdout(&o).contains("embedded profiles: OK"));
+    let out = stdout(&o);
+    assert!(out.contains("embedded profiles: OK — knowledge") && out.contains("(as shipped)"), "{out}");
+    assert!(
+        out.contains("Codes per code system:\n") && out.contains("  http://www.nlm.nih.gov/research/umls/rxnorm"),
+        "{out}"
+    );
+    assert!(out.contains("Codes per value set:\n") && out.contains("  ValueSet-agent-duloxetine.json: "), "{out}");
+    assert!(!out.contains("WARNING"), "{out}");
     let o = cli(&["check-profiles", "profiles"]);
     assert!(o.status.success(), "{}", stdout(&o));
+
+    // A mistyped system: OK (a site may use any system), but warned of, and the set is a
+    // site-modified one whose medication codes dropped.
+    let typo = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo().join("profiles")).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let text = if entry.file_name() == "ValueSet-agent-duloxetine.json" {
+            text.replace("umls/rxnorm", "umls/rxnrom")
+        } else {
+            text
+        };
+        std::fs::write(typo.path().join(entry.file_name()), text).unwrap();
+    }
+    let o = cli(&["check-profiles", typo.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("WARNING ") && out.contains("did you mean 'http://www.nlm.nih.gov/research/umls/rxnorm'?"),
+        "{out}"
+    );
+    assert!(out.contains("OK with 1 warning(s)") && out.contains("+site.") && out.contains("(shipped: "), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(repo().join("profiles")).unwrap().flatten() {

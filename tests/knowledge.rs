@@ -186,15 +186,92 @@ fn a_schema_violation_is_refused_with_file_and_path() {
     });
     let errors = load_errors(dir.path());
     assert!(errors.contains("ValueSet-crps.json at /compose/include/0/concept/0/code"), "{errors}");
+    // In the editor's words, not the schema's regular expression.
+    assert!(errors.contains("\" bad code \" has a space at its start or end"), "{errors}");
+    assert!(!errors.contains("^[^"), "{errors}");
 }
 
 #[test]
-fn a_plan_naming_a_missing_value_set_is_refused() {
+fn a_set_missing_a_shipped_file_is_refused_as_incomplete_naming_the_file() {
     let dir = copy_profiles();
     std::fs::remove_file(dir.path().join("ValueSet-contraindication-hepatic.json")).unwrap();
     let errors = load_errors(dir.path());
+    assert!(errors.contains("a site set must be a complete copy of profiles/"), "{errors}");
+    assert!(errors.contains("1 of the shipped files are not here: ValueSet-contraindication-hepatic.json"), "{errors}");
+}
+
+#[test]
+fn an_edited_url_is_reported_against_the_file_that_was_edited() {
+    let dir = copy_profiles();
+    edit(dir.path(), "ValueSet-class-snri.json", |v| {
+        v["url"] = json!("https://fhir.ketamine-cds.example/ValueSet/class-snrii");
+    });
+    let errors = load_errors(dir.path());
+    assert!(errors.contains("ValueSet-class-snri.json at /url: its url is"), "{errors}");
+    assert!(
+        errors.contains("names 'https://fhir.ketamine-cds.example/ValueSet/class-snri': was this url edited?"),
+        "{errors}"
+    );
+    // A url far from any is still reported where it is named.
+    let dir = copy_profiles();
+    edit(dir.path(), "PlanDefinition-ketamine-step-therapy.json", |v| {
+        let text = v.to_string().replace("ValueSet/contraindication-hepatic", "ValueSet/something-else-entirely");
+        *v = serde_json::from_str(&text).unwrap();
+    });
+    let errors = load_errors(dir.path());
     assert!(errors.contains("PlanDefinition-ketamine-step-therapy.json"), "{errors}");
-    assert!(errors.contains("ValueSet/contraindication-hepatic: no ValueSet with this url"), "{errors}");
+    assert!(errors.contains("ValueSet/something-else-entirely: no ValueSet with this url"), "{errors}");
+}
+
+#[test]
+fn a_mistyped_code_system_is_warned_with_the_nearest_known_one_and_the_counts_show_the_drop() {
+    let shipped = Knowledge::census(None).unwrap();
+    assert!(shipped.warnings.is_empty(), "the shipped set warns of nothing: {:?}", shipped.warnings);
+    let dir = copy_profiles();
+    edit(dir.path(), "ValueSet-agent-duloxetine.json", |v| {
+        let text = v.to_string().replace("umls/rxnorm", "umls/rxnrom");
+        *v = serde_json::from_str(&text).unwrap();
+    });
+    // It loads (a site may use any system)...
+    let knowledge = Knowledge::from_dir(dir.path()).unwrap();
+    let embedded = Knowledge::embedded().unwrap();
+    assert!(knowledge.medications.code_count() < embedded.medications.code_count(), "duloxetine's codes stop matching");
+    // ...and is warned of, with the system it was meant to be.
+    let census = Knowledge::census(Some(dir.path())).unwrap();
+    assert_eq!(census.warnings.len(), 1, "{:?}", census.warnings);
+    let w = &census.warnings[0];
+    assert!(w.file.ends_with("ValueSet-agent-duloxetine.json") && w.path == "/compose/include/0/system");
+    assert!(w.problem.contains("did you mean 'http://www.nlm.nih.gov/research/umls/rxnorm'?"), "{}", w.problem);
+    assert_eq!(census.by_system.get("http://www.nlm.nih.gov/research/umls/rxnrom"), Some(&1));
+    assert_eq!(
+        census.by_value_set["ValueSet-agent-duloxetine.json"].get("http://www.nlm.nih.gov/research/umls/rxnorm"),
+        None
+    );
+    // A local system marked local is not warned of.
+    let dir = copy_profiles();
+    edit(dir.path(), "ValueSet-agent-ketamine.json", |v| {
+        v["compose"]["include"].as_array_mut().unwrap().push(json!({ "system": "urn:oid:1.2.3.4.5", "concept": [{
+            "code": "KX-77", "display": "Ketamine infusion (local)",
+            "extension": [{ "url": "https://fhir.ketamine-cds.example/StructureDefinition/local-code", "valueBoolean": true }]
+        }]}));
+    });
+    assert!(Knowledge::census(Some(dir.path())).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn a_site_modified_set_has_a_version_of_its_own() {
+    let shipped = Knowledge::embedded().unwrap().version().to_owned();
+    let copy = copy_profiles();
+    assert_eq!(Knowledge::from_dir(copy.path()).unwrap().version(), shipped, "an exact copy is the shipped set");
+    let edited = |threshold: u64| {
+        let dir = copy_profiles();
+        edit(dir.path(), "ValueSet-crps.json", |v| v["title"] = json!(format!("CRPS {threshold}")));
+        Knowledge::from_dir(dir.path()).unwrap().version().to_owned()
+    };
+    let (one, other) = (edited(1), edited(2));
+    assert!(one.starts_with(&format!("{shipped}+site.")), "{one}");
+    assert_ne!(one, other, "two different edits are two versions");
+    assert_eq!(one, edited(1), "the same edit is the same version");
 }
 
 #[test]

@@ -60,6 +60,38 @@ fn compare(expected: &Value, actual: &Value, path: &str, out: &mut Vec<String>) 
             }
         }
         _ if expected == actual => {}
+        _ => whole(expected, actual, path, out),
+    }
+}
+
+/// Where two values that must be equal whole (lists, and what is inside them) differ: the path
+/// of each difference (`cards[0].suggestions[1].label`), both values in full.
+fn whole(expected: &Value, actual: &Value, path: &str, out: &mut Vec<String>) {
+    match (expected, actual) {
+        _ if expected == actual => {}
+        (Value::Object(e), Value::Object(a)) => {
+            for (key, value) in e {
+                match a.get(key) {
+                    Some(actual) => whole(value, actual, &format!("{path}.{key}"), out),
+                    None => out.push(format!("{path}.{key}: expected {}, got nothing", short(value))),
+                }
+            }
+            for (key, value) in a.iter().filter(|(key, _)| !e.contains_key(*key)) {
+                out.push(format!("{path}.{key}: expected nothing, got {}", short(value)));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (e, a)) in e.iter().zip(a).enumerate() {
+                whole(e, a, &format!("{path}[{i}]"), out);
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => out.push(format!(
+            "{path}: expected {} item(s), got {}: expected {}, got {}",
+            e.len(),
+            a.len(),
+            short(expected),
+            short(actual)
+        )),
         _ => out.push(format!("{path}: expected {}, got {}", short(expected), short(actual))),
     }
 }
@@ -93,5 +125,20 @@ mod tests {
                 && diff[0].contains(&format!("{long}a"))
                 && diff[0].contains(&format!("{long}b"))
         );
+    }
+
+    #[test]
+    fn a_difference_inside_a_list_is_named_by_its_path() {
+        let card = |label: &str| json!({"cards": [{"suggestions": [{"label": "a", "uuid": "1"}, {"label": label, "uuid": "2"}]}]});
+        let diff = differences(&card("Order duloxetine"), &card("Order gabapentin"));
+        assert_eq!(diff, ["cards[0].suggestions[1].label: expected \"Order duloxetine\", got \"Order gabapentin\""]);
+        // Lists stay whole: an extra field inside one is a difference, and so is a missing item.
+        let mut extra = card("x");
+        extra["cards"][0]["suggestions"][0]["isRecommended"] = json!(true);
+        let diff = differences(&card("x"), &extra);
+        assert_eq!(diff, ["cards[0].suggestions[0].isRecommended: expected nothing, got true"]);
+        let mut fewer = card("x");
+        fewer["cards"][0]["suggestions"].as_array_mut().unwrap().pop();
+        assert!(differences(&card("x"), &fewer)[0].starts_with("cards[0].suggestions: expected 2 item(s), got 1"));
     }
 }

@@ -39,26 +39,62 @@ fn with_store<T>(location: &Location, read: impl AsyncFnOnce(&Db) -> Result<T, s
     })
 }
 
-/// `check-profiles [DIR]`: prints every problem with file and JSON path; exit code 1 if any.
+/// `check-profiles [DIR]`: prints every problem with file and JSON path (exit code 1 if any),
+/// the warnings (code systems the rules do not know), and what the set holds: its version
+/// (site-modified or shipped), the codes per code system and per value set.
 pub fn check_profiles(dir: Option<&Path>, out: &mut dyn Write) -> u8 {
     let what = dir.map(|d| d.display().to_string()).unwrap_or_else(|| "embedded profiles".to_owned());
     let problems = Knowledge::problems(dir);
-    if problems.is_empty() {
-        if let Ok(k) = Knowledge::load(dir) {
-            let _ = writeln!(
-                out,
-                "{what}: OK — knowledge {}, {} drug classes, {} medication codes, {} contraindication groups",
-                k.version(),
-                k.plan.classes.len(),
-                k.medications.code_count(),
-                k.plan.contraindication_groups.len()
-            );
+    if !problems.is_empty() {
+        for p in &problems {
+            let _ = writeln!(out, "{p}");
         }
-        return 0;
+        let _ = writeln!(out, "{what}: {} problem(s)", problems.len());
+        return 1;
     }
-    for p in &problems {
-        let _ = writeln!(out, "{p}");
+    let (Ok(k), Some(census)) = (Knowledge::load(dir), Knowledge::census(dir)) else { return 1 };
+    for w in &census.warnings {
+        let _ = writeln!(out, "WARNING {w}");
     }
-    let _ = writeln!(out, "{what}: {} problem(s)", problems.len());
-    1
+    let shipped = Knowledge::embedded().ok();
+    let version = if k.site_modified() {
+        format!(
+            "{} (site-modified: it differs from the shipped {})",
+            k.version(),
+            k.version().split('+').next().unwrap_or_default()
+        )
+    } else {
+        format!("{} (as shipped)", k.version())
+    };
+    let codes = match shipped.map(|s| s.medications.code_count()) {
+        Some(n) if n != k.medications.code_count() => {
+            format!("{} medication codes (shipped: {n})", k.medications.code_count())
+        }
+        _ => format!("{} medication codes", k.medications.code_count()),
+    };
+    let warned = match census.warnings.len() {
+        0 => String::new(),
+        n => format!(" with {n} warning(s)"),
+    };
+    let _ = writeln!(
+        out,
+        "{what}: OK{warned} — knowledge {version}, {} drug classes, {codes}, {} contraindication groups",
+        k.plan.classes.len(),
+        k.plan.contraindication_groups.len()
+    );
+    let _ = writeln!(out, "\nCodes per code system:");
+    for (system, n) in &census.by_system {
+        let _ = writeln!(out, "  {n:>6}  {system}");
+    }
+    let _ = writeln!(out, "\nCodes per value set:");
+    for (file, systems) in &census.by_value_set {
+        let counts: Vec<String> = systems.iter().map(|(system, n)| format!("{n} {}", short_system(system))).collect();
+        let _ = writeln!(out, "  {file}: {}", counts.join(", "));
+    }
+    0
+}
+
+/// A code system as a short name in a count (`rxnorm`, `sct`, `icd-10-cm`, …).
+fn short_system(system: &str) -> &str {
+    system.trim_end_matches('/').rsplit(['/', ':']).next().unwrap_or(system)
 }

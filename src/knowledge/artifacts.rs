@@ -32,14 +32,6 @@ pub struct Artifacts {
 }
 
 impl Artifacts {
-    /// A directory's set when one is given, else the embedded one.
-    pub fn load(dir: Option<&Path>) -> Result<Self, Vec<KnowledgeError>> {
-        match dir {
-            Some(dir) => Self::from_dir(dir),
-            None => Self::embedded(),
-        }
-    }
-
     pub fn embedded() -> Result<Self, Vec<KnowledgeError>> {
         Self::from_files(embedded::EMBEDDED.iter().map(|(name, text)| ((*name).to_owned(), Ok((*text).to_owned()))))
     }
@@ -81,7 +73,7 @@ impl Artifacts {
             };
             let findings: Vec<_> = schema
                 .iter_errors(&resource)
-                .map(|e| KnowledgeError::new(&file, e.instance_path().to_string(), e.to_string()))
+                .map(|e| KnowledgeError::new(&file, e.instance_path().to_string(), in_words(&e.to_string())))
                 .take(10)
                 .collect();
             if !findings.is_empty() {
@@ -98,11 +90,78 @@ impl Artifacts {
         if errors.is_empty() { Ok(artifacts) } else { Err(errors) }
     }
 
+    /// The shipped file names a directory's set lacks (a site set must be a complete copy).
+    pub fn missing_from(dir: &Path) -> Vec<&'static str> {
+        embedded::EMBEDDED.iter().map(|(name, _)| *name).filter(|name| !dir.join(name).is_file()).collect()
+    }
+
+    /// Whether every file of this set is the shipped file of that name, as JSON (formatting
+    /// aside), and there are no others.
+    pub fn is_shipped(&self) -> bool {
+        self.by_url.len() == embedded::EMBEDDED.len()
+            && self.by_url.values().all(|a| {
+                let name = Path::new(&a.file).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                embedded::EMBEDDED.iter().any(|(shipped, text)| {
+                    *shipped == name && serde_json::from_str::<Value>(text).is_ok_and(|v| v == a.resource)
+                })
+            })
+    }
+
+    /// A digest of the set's content (its artifacts by url, as JSON): what tells one site edit
+    /// from another.
+    pub fn digest(&self) -> String {
+        let mut urls: Vec<&String> = self.by_url.keys().collect();
+        urls.sort();
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        for url in urls {
+            context.update(url.as_bytes());
+            context.update(self.by_url[url].resource.to_string().as_bytes());
+        }
+        context.finish().as_ref().iter().take(4).map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn get(&self, url: &str) -> Option<&Artifact> {
         self.by_url.get(url)
     }
 
     pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Artifact> + 'a {
         self.by_url.values().filter(move |a| a.resource["resourceType"] == kind)
+    }
+}
+
+/// A schema finding in the words of someone editing a file (the schema's patterns are regular
+/// expressions, which say little to them).
+fn in_words(finding: &str) -> String {
+    const NO_STRAY_SPACE: &str = r#"does not match "^[^\s]+(\s[^\s]+)*$""#;
+    const CANONICAL: &str = r#"does not match "^(https?|urn):""#;
+    if let Some(value) = finding.strip_suffix(NO_STRAY_SPACE) {
+        return format!(
+            "{}has a space at its start or end, or two in a row: codes and systems are compared exactly",
+            value.trim_end().to_owned() + " "
+        );
+    }
+    if let Some(value) = finding.strip_suffix(CANONICAL) {
+        return format!("{} is not a URL (http://, https:// or urn:)", value.trim_end());
+    }
+    if finding.contains(r#"does not match "^[A-Za-z0-9\-\.]{1,64}$""#) {
+        return finding.replace(
+            r#"does not match "^[A-Za-z0-9\-\.]{1,64}$""#,
+            "is not an id (letters, digits, '-' and '.', at most 64)",
+        );
+    }
+    finding.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_pattern_finding_is_said_in_words() {
+        let said = super::in_words(r#""72625 " does not match "^[^\s]+(\s[^\s]+)*$""#);
+        assert_eq!(
+            said,
+            r#""72625 " has a space at its start or end, or two in a row: codes and systems are compared exactly"#
+        );
+        assert!(!said.contains('^'));
+        assert_eq!(super::in_words("something else"), "something else");
     }
 }

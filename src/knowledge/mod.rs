@@ -5,6 +5,7 @@
 //! every problem named by file and JSON path.
 
 pub mod artifacts;
+pub mod census;
 pub mod concepts;
 pub mod lint;
 pub mod medications;
@@ -67,7 +68,10 @@ impl Knowledge {
     /// The knowledge a process runs on: the profiles set of `dir` when one is given (it replaces
     /// the embedded set whole), else the embedded one. The one place that decides.
     pub fn load(dir: Option<&Path>) -> Result<Self, Vec<KnowledgeError>> {
-        Self::build(&Artifacts::load(dir)?)
+        match dir {
+            Some(dir) => Self::from_dir(dir),
+            None => Self::embedded(),
+        }
     }
 
     /// The profiles compiled into the binary.
@@ -75,15 +79,28 @@ impl Knowledge {
         Self::build(&Artifacts::embedded()?)
     }
 
-    /// A complete profiles set from a directory (it replaces the embedded one).
+    /// A complete profiles set from a directory (it replaces the embedded one). A set that
+    /// differs from the shipped one is versioned `SHIPPED+site.DIGEST`, so that the analytics,
+    /// `/ready` and the snoozes tell a site's edit from the shipped knowledge (and one edit from
+    /// another).
     pub fn from_dir(dir: &Path) -> Result<Self, Vec<KnowledgeError>> {
-        Self::build(&Artifacts::from_dir(dir)?)
+        let artifacts = site_artifacts(dir)?;
+        let mut knowledge = Self::build(&artifacts)?;
+        if !artifacts.is_shipped() {
+            knowledge.plan.version = format!("{}+site.{}", knowledge.plan.version, artifacts.digest());
+        }
+        Ok(knowledge)
+    }
+
+    /// Whether this knowledge is a site's edit of the shipped set.
+    pub fn site_modified(&self) -> bool {
+        self.plan.version.contains("+site.")
     }
 
     /// Every problem of a profiles set (the embedded one without `dir`): schema, cross-references
     /// and malformed codes, for `check-profiles`. Empty when the set is sound.
     pub fn problems(dir: Option<&Path>) -> Vec<KnowledgeError> {
-        let artifacts = match Artifacts::load(dir) {
+        let artifacts = match dir.map_or_else(Artifacts::embedded, site_artifacts) {
             Ok(a) => a,
             Err(errors) => return errors,
         };
@@ -96,6 +113,12 @@ impl Knowledge {
 
     pub fn version(&self) -> &str {
         &self.plan.version
+    }
+
+    /// What a profiles set holds (codes per system and value set) and the code systems it
+    /// names that the rules do not know; `None` when the set cannot be read.
+    pub fn census(dir: Option<&Path>) -> Option<census::Census> {
+        dir.map_or_else(Artifacts::embedded, site_artifacts).ok().map(|a| census::census(&a))
     }
 
     /// The override reasons the service offers, on every card that has some.
@@ -170,6 +193,31 @@ struct SetBuilder<'a> {
 
 const MAX_DEPTH: usize = 8;
 
+/// A site's profiles directory: a complete copy of the shipped set (one file missing would be
+/// read as "no such value set" deep in a cross-reference).
+fn site_artifacts(dir: &Path) -> Result<Artifacts, Vec<KnowledgeError>> {
+    let missing = Artifacts::missing_from(dir);
+    if !missing.is_empty() && dir.is_dir() {
+        let shown: Vec<&str> = missing.iter().copied().take(5).collect();
+        let more = if missing.len() > shown.len() {
+            format!(" and {} more", missing.len() - shown.len())
+        } else {
+            String::new()
+        };
+        return Err(vec![KnowledgeError::new(
+            dir.display().to_string(),
+            "",
+            format!(
+                "a site set must be a complete copy of profiles/ (cp -r profiles DIR, then edit the copy): \
+                 {} of the shipped files are not here: {}{more}",
+                missing.len(),
+                shown.join(", ")
+            ),
+        )]);
+    }
+    Artifacts::from_dir(dir)
+}
+
 impl SetBuilder<'_> {
     fn err(&self, url: &str, problem: String) -> KnowledgeError {
         let file = self.artifacts.get(url).map(|a| a.file.clone()).unwrap_or_else(|| "profiles".into());
@@ -179,7 +227,18 @@ impl SetBuilder<'_> {
     fn value_set(&self, url: &str) -> Result<&Value, String> {
         match self.artifacts.get(url) {
             Some(a) if a.resource["resourceType"] == "ValueSet" => Ok(&a.resource),
-            _ => Err(format!("ValueSet {url} is not in the profiles")),
+            _ => {
+                let urls = self.artifacts.of_type("ValueSet").map(|a| a.resource["url"].as_str().unwrap_or_default());
+                let edited = census::nearest(url, urls).and_then(|near| self.artifacts.get(near));
+                Err(match edited {
+                    Some(a) => format!(
+                        "ValueSet {url} is not in the profiles; {} has the url '{}': was it edited?",
+                        a.file,
+                        a.resource["url"].as_str().unwrap_or_default()
+                    ),
+                    None => format!("ValueSet {url} is not in the profiles"),
+                })
+            }
         }
     }
 

@@ -175,7 +175,22 @@ impl<'a> Reader<'a> {
         match self.artifacts.get(url) {
             Some(a) if a.resource["resourceType"] == kind => Ok(a),
             Some(a) => Err(self.error(path, format!("{url} is a {}, not a {kind}", a.resource["resourceType"]))),
-            None => Err(self.error(path, format!("{url}: no {kind} with this url in the profiles"))),
+            None => {
+                // The url the plan names may be right and the artifact's edited: name that file.
+                let same_kind = self.artifacts.of_type(kind).map(|a| a.resource["url"].as_str().unwrap_or_default());
+                let edited = super::census::nearest(url, same_kind).and_then(|near| self.artifacts.get(near));
+                Err(match edited {
+                    Some(a) => KnowledgeError::new(
+                        &a.file,
+                        "/url",
+                        format!(
+                            "its url is '{}', but the PlanDefinition ({path}) names '{url}': was this url edited?",
+                            a.resource["url"].as_str().unwrap_or_default()
+                        ),
+                    ),
+                    None => self.error(path, format!("{url}: no {kind} with this url in the profiles")),
+                })
+            }
         }
     }
 
