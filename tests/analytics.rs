@@ -250,14 +250,7 @@ async fn feedback_that_does_not_count_is_refused_naming_the_item_or_marked_and_c
     assert_eq!(r["feedback"]["overridden"], 0, "{r:#}");
     assert_eq!(r["override_reasons"], json!({}));
     assert_eq!(r["feedback"]["unmatched"], 0);
-    let page = client()
-        .get(format!("{base}/analytics?since=2026-01-01&until=2100-01-01"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&format!("{base}/analytics?since=2026-01-01&until=2100-01-01")).await;
     assert!(page.contains("<tr><th>Invalid feedback</th><td>1</td></tr>"), "{page}");
     assert!(page.contains("id=\"alarm\">Malfunction alarm: not armed yet"), "the alarm's state in one line");
     assert!(page.contains("<dl id=\"definitions\">") && page.contains("<dt>Firings per 100 orders</dt>"));

@@ -274,16 +274,23 @@ async fn site_defaults_come_from_the_config_and_are_advertised() {
     assert_eq!(kinds(&call(&server.base, &asked).await), ["step-therapy", "contraindication"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snoozes_are_listed_and_a_lifted_one_shows_the_warning_again() {
+/// A SQLite-backed server (snapshot read every 200 ms) where example 01's step-therapy warning
+/// (call `n`) was overridden with a reason that snoozes it; the overridden card's uuid.
+async fn snoozed(n: u32) -> (tempfile::TempDir, TestServer, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut file = FileConfig::default();
     file.store.memory_refresh_ms = 200;
     let server = sqlite_server(&dir, file);
-    let base = &server.base;
-    let first = call(base, &fresh(example("01-untreated-patient"), 30)).await;
+    let first = call(&server.base, &fresh(example("01-untreated-patient"), n)).await;
     let card = step_card(&first);
-    override_card(base, "ketamine-order-sign", &card, "pain-specialist-plan").await;
+    override_card(&server.base, "ketamine-order-sign", &card, "pain-specialist-plan").await;
+    (dir, server, card)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snoozes_are_listed_and_a_lifted_one_shows_the_warning_again() {
+    let (dir, server, card) = snoozed(30).await;
+    let base = &server.base;
     assert!(kinds(&call(base, &fresh(example("01-untreated-patient"), 31)).await).is_empty());
 
     let store = format!("sqlite:{}", dir.path().join("store.sqlite").display());
@@ -342,14 +349,8 @@ async fn call_unheld(base: &str, request: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_back_card_is_shown_as_such_to_the_playground_and_evaluate_and_its_snooze_lifted_there() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut file = FileConfig::default();
-    file.store.memory_refresh_ms = 200;
-    let server = sqlite_server(&dir, file);
+    let (dir, server, card) = snoozed(40).await;
     let base = &server.base;
-    let first = call(base, &fresh(example("01-untreated-patient"), 40)).await;
-    let card = step_card(&first);
-    override_card(base, "ketamine-order-sign", &card, "pain-specialist-plan").await;
 
     // The EHR sees nothing; the playground sees the card, held back by that snooze.
     let request = fresh(example("01-untreated-patient"), 41);
@@ -543,14 +544,7 @@ async fn the_chart_open_warning_shows_once_per_patient_in_the_interval_across_re
     assert_eq!(r["cards"]["step-therapy"], 1, "{r:#}");
     let metrics = client().get(format!("{}/metrics", a.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("ketamine_cds_cards_suppressed_total 1"), "{metrics}");
-    let text = client()
-        .get(format!("{}/analytics?format=text&since=2026-01-01&until=2100-01-01", a.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&format!("{}/analytics?format=text&since=2026-01-01&until=2100-01-01", a.base)).await;
     assert!(text.contains("calls by EHR trigger: 60: "), "{text}");
 }
 

@@ -48,23 +48,16 @@ fn card(uuid: &str, at: i64, hook: &str, kind: &str, suggestions: &[(&str, &str)
             .iter()
             .map(|(id, agent)| IssuedSuggestion { uuid: (*id).into(), class: "snri".into(), agent: (*agent).into() })
             .collect(),
-        override_reasons: REASONS
+        // Every test card offers the step-therapy card's override reasons.
+        override_reasons: common::knowledge()
+            .plan
+            .step_therapy
+            .override_reasons
             .iter()
-            .map(|code| format!("https://fhir.ketamine-cds.example/CodeSystem/override-reason|{code}"))
+            .map(|r| format!("{}|{}", r.system, r.code))
             .collect(),
     })
 }
-
-/// The step-therapy card's override reasons (every test card offers them).
-const REASONS: [&str; 7] = [
-    "first-line-failures-elsewhere",
-    "first-line-contraindicated",
-    "crps",
-    "pain-specialist-plan",
-    "clinical-trial",
-    "palliative-care",
-    "not-applicable",
-];
 
 fn feedback(
     id: &str,

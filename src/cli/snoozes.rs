@@ -42,8 +42,7 @@ pub fn run(
     };
     let now = millis(now);
     let step_therapy = &knowledge.plan.step_therapy;
-    let snapshot =
-        |rows: &[crate::store::db::OverriddenCard]| Snapshot::build(rows, |s, c| step_therapy.snooze_days(s, c), now);
+    let snapshot = |rows: &[crate::store::db::OverriddenCard]| Snapshot::of_overrides(rows, step_therapy, now);
     let result = match &args.lift {
         Some(card) => super::with_store(&location, async |db| crate::store::lift(db, step_therapy, card, now).await)
             .and_then(|lifted| lifted_text(card, &lifted)),

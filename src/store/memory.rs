@@ -33,6 +33,12 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The snapshot of the overridden step-therapy cards under the card's override reasons
+    /// (their snooze periods).
+    pub fn of_overrides(rows: &[OverriddenCard], step_therapy: &crate::knowledge::plan::CardText, now: i64) -> Self {
+        Self::build(rows, |system, code| step_therapy.snooze_days(system, code), now)
+    }
+
     /// Builds the snapshot from the overridden step-therapy cards, given each reason's snooze
     /// period (days) and the time.
     pub fn build(

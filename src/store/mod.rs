@@ -301,8 +301,7 @@ impl Store {
         let since = self.step_therapy.snooze_look_back(now, REPEAT_DAYS);
         let rows = db.overridden_step_therapy(since).await?;
         let shown = db.chart_opens_shown(now.saturating_sub(CHART_OPEN_DAYS * 86_400_000)).await?;
-        let step_therapy = &self.step_therapy;
-        let mut snapshot = Snapshot::build(&rows, |system, code| step_therapy.snooze_days(system, code), now);
+        let mut snapshot = Snapshot::of_overrides(&rows, &self.step_therapy, now);
         snapshot.chart_open_shown = shown.into_iter().collect();
         self.memory.replace(snapshot);
         Ok(())
@@ -403,7 +402,7 @@ pub struct Lifted {
 /// Lifts the snooze of an overridden card in a store (`snoozes --lift`, the playground).
 pub async fn lift(db: &Db, step_therapy: &CardText, card_uuid: &str, now: i64) -> Result<Lifted, sqlx::Error> {
     let rows = db.overridden_step_therapy(step_therapy.snooze_look_back(now, 0)).await?;
-    let snapshot = Snapshot::build(&rows, |system, code| step_therapy.snooze_days(system, code), now);
+    let snapshot = Snapshot::of_overrides(&rows, step_therapy, now);
     let Some(list) = snapshot.snoozes.values().find(|list| list.iter().any(|s| s.card_uuid == card_uuid)) else {
         return Ok(Lifted::default());
     };

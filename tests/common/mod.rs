@@ -258,6 +258,11 @@ pub async fn get_json(url: &str) -> Value {
     client().get(url).send().await.expect("server answers").json().await.expect("a JSON body")
 }
 
+/// A GET's body as text.
+pub async fn get_text(url: &str) -> String {
+    client().get(url).send().await.expect("server answers").text().await.expect("a text body")
+}
+
 /// A blocking-free HTTP client for tests.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client")
