@@ -185,7 +185,7 @@ pub struct IssuerConfig {
     pub tenants: Vec<String>,
     /// The EHR this issuer is (`generic`, `epic`, `oracle`): the shape of the cards it gets.
     #[serde(default)]
-    pub client: Option<crate::cards::profile::Client>,
+    pub client: Option<Client>,
 }
 
 fn default_leeway() -> u64 {
@@ -294,15 +294,15 @@ pub struct FileConfig {
     #[serde(default)]
     pub telemetry: TelemetryConfig,
     #[serde(default)]
-    pub store: crate::store::StoreSettings,
+    pub store: StoreSettings,
     #[serde(default)]
     pub admin: AdminConfig,
     /// The card options' defaults (a request may set its own, see `hooks::options`).
     #[serde(default)]
-    pub cards: crate::hooks::options::CardOptions,
+    pub cards: CardOptions,
     /// The playground page (`GET /`).
     #[serde(default)]
-    pub playground: crate::http::playground::PlaygroundConfig,
+    pub playground: PlaygroundConfig,
     /// `[links]`: which links cards may carry.
     #[serde(default)]
     pub links: LinksConfig,
@@ -368,6 +368,18 @@ impl Default for TelemetryConfig {
     }
 }
 
+/// The environment variables of the `serve` flags, as figment names them (`KETAMINE_CDS_LISTEN`
+/// → `listen`), read from the flags' own definitions; and `log_format` (read by telemetry).
+fn flag_variables() -> Vec<String> {
+    use clap::Args as _;
+    let command = ServeConfig::augment_args(clap::Command::new("serve"));
+    let flags = command
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .filter_map(|env| Some(env.to_str()?.strip_prefix("KETAMINE_CDS_")?.to_ascii_lowercase()));
+    flags.chain(std::iter::once("log_format".to_owned())).collect()
+}
+
 impl FileConfig {
     /// Reads `file` (if any), then the environment; checks what cannot work.
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
@@ -378,21 +390,10 @@ impl FileConfig {
             }
             figment = figment.merge(Toml::file(file));
         }
-        let env = Env::prefixed("KETAMINE_CDS_").split("__").ignore(&[
-            "listen",
-            "profiles",
-            "config",
-            "max_body_bytes",
-            "request_timeout_ms",
-            "max_inflight_body_bytes",
-            "log_format",
-            "store",
-            "max_draft_orders",
-            "max_bundle_entries",
-            "header_read_timeout_ms",
-            "max_connections",
-            "drain_timeout_ms",
-        ]);
+        // The variables of the `serve` flags (and the log format) are not keys of the file.
+        let ignored = flag_variables();
+        let ignored: Vec<&str> = ignored.iter().map(String::as_str).collect();
+        let env = Env::prefixed("KETAMINE_CDS_").split("__").ignore(&ignored);
         let mut config: FileConfig = figment.merge(env).extract().map_err(|e| format!("configuration: {e}"))?;
         if config.auth.mode.is_none() {
             config.auth.mode = Some(if file.is_some() { AuthMode::Required } else { AuthMode::Off });
@@ -448,8 +449,122 @@ pub fn is_loopback_http(url: &str) -> bool {
     host == "localhost" || host == "[::1]" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Which EHR's shape the cards take (`[cards] client`, `[[auth.issuers]] client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Client {
+    #[default]
+    Generic,
+    Epic,
+    Oracle,
+}
+
+/// `[store]` of the configuration file (each key also `KETAMINE_CDS_STORE__KEY`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StoreSettings {
+    /// `sqlite:PATH`, `postgres://…` or `none` (the `--store` flag, `KETAMINE_CDS_STORE`, wins).
+    pub url: Option<String>,
+    /// The secret patient, encounter and order keys are hashed under (at least 16 bytes). Required
+    /// with PostgreSQL (every replica must use the same); with SQLite, a random one is kept in
+    /// `PATH.key` when none is given.
+    pub patient_key_secret: Option<String>,
+    /// Rows older than this are deleted (daily).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+    /// Rows of the hook path waiting to be written, at most (more are dropped and counted).
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Keep feedback's free-text `userComment` (off: comments may hold PHI).
+    #[serde(default)]
+    pub keep_comments: bool,
+    /// Longest a feedback call waits for its write before it is answered 503, in milliseconds.
+    #[serde(default = "default_feedback_timeout")]
+    pub feedback_timeout_ms: u64,
+    /// How often the snoozes and order-select overrides are read again from the store (what
+    /// another replica recorded is honoured within this), in milliseconds.
+    #[serde(default = "default_memory_refresh")]
+    pub memory_refresh_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            patient_key_secret: None,
+            retention_days: default_retention_days(),
+            queue_capacity: default_queue_capacity(),
+            keep_comments: false,
+            feedback_timeout_ms: default_feedback_timeout(),
+            memory_refresh_ms: default_memory_refresh(),
+        }
+    }
+}
+
+fn default_retention_days() -> u64 {
+    400
+}
+fn default_queue_capacity() -> usize {
+    10_000
+}
+fn default_feedback_timeout() -> u64 {
+    5_000
+}
+fn default_memory_refresh() -> u64 {
+    5_000
+}
+
+/// `[playground]` of the configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub struct PlaygroundConfig {
+    /// Unset: on when authentication is off, off when it is required.
+    pub enabled: Option<bool>,
+}
+
+/// The options in force for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CardOptions {
+    /// Order-sign does not repeat a step-therapy card overridden on order-select for the same
+    /// draft in the same encounter.
+    pub filter_out_repeated_alerts: bool,
+    /// Most cards in an answer (the safety card first).
+    pub max_cards: u32,
+    /// The order-select monitoring card (info) for a backed order.
+    pub show_info_cards: bool,
+    /// When false, only the warning cards.
+    pub alert_non_serious: bool,
+    /// On chart open (patient-view), the step-therapy card is shown at most once per patient in
+    /// this many days (0: every time); the store remembers when it was shown.
+    pub patient_view_interval_days: u32,
+    /// The EHR whose shape the cards take (`generic`, `epic`, `oracle`): the site's default
+    /// (`[cards] client`), or a trusted issuer's own (`[[auth.issuers]] client`). Never set by
+    /// the request; without either, a request with Epic's extension keys is Epic's.
+    pub client: Option<Client>,
+}
+
+impl Default for CardOptions {
+    fn default() -> Self {
+        Self {
+            filter_out_repeated_alerts: true,
+            max_cards: 10,
+            show_info_cards: true,
+            alert_non_serious: true,
+            patient_view_interval_days: 7,
+            client: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_serve_flag_variable_is_kept_out_of_the_file_keys() {
+        let ignored = super::flag_variables();
+        for name in ["listen", "profiles", "config", "store", "max_connections", "drain_timeout_ms", "log_format"] {
+            assert!(ignored.iter().any(|i| i == name), "{name}: {ignored:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

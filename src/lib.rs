@@ -50,3 +50,63 @@ pub mod report;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+
+/// The crate map above holds: no module names one listed below it (comments aside).
+#[cfg(test)]
+mod layering {
+    const ORDER: [&str; 15] = [
+        "clock",
+        "config",
+        "fhir",
+        "hooks",
+        "knowledge",
+        "guideline",
+        "cards",
+        "call",
+        "auth",
+        "store",
+        "report",
+        "http",
+        "startup",
+        "telemetry",
+        "cli",
+    ];
+
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn no_module_uses_one_below_it_in_the_crate_map() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        let mut upward = Vec::new();
+        for file in files {
+            let relative = file.strip_prefix(&src).unwrap_or(&file).to_string_lossy().into_owned();
+            let top = relative.split('/').next().unwrap_or_default().trim_end_matches(".rs");
+            let Some(rank) = ORDER.iter().position(|m| *m == top) else { continue };
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for (i, module) in ORDER.iter().enumerate().skip(rank + 1) {
+                    if line.contains(&format!("crate::{module}::")) || line.contains(&format!("crate::{module};")) {
+                        upward.push(format!("{relative} uses {module} (listed {} below it)", i - rank));
+                    }
+                }
+            }
+        }
+        assert!(upward.is_empty(), "{upward:#?}");
+        assert!(files_exist(&src), "the modules are where the map says");
+    }
+
+    fn files_exist(src: &std::path::Path) -> bool {
+        ORDER.iter().all(|m| src.join(format!("{m}.rs")).is_file() || src.join(m).join("mod.rs").is_file())
+    }
+}

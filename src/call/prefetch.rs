@@ -62,9 +62,7 @@ pub fn searches(keys: &[&'static str], patient_id: &str, version: FhirVersion) -
                 "patient" => format!("Patient?_id={patient_id}"),
                 _ => template.replace("{{context.patientId}}", patient_id),
             };
-            let path =
-                if version == FhirVersion::Dstu2 { path.replace("MedicationRequest", "MedicationOrder") } else { path };
-            Some(Search { key, path })
+            Some(Search { key, path: crate::fhir::written::search_path(version, path) })
         })
         .collect()
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::fhir::datatypes::CodeableConcept;
 use crate::fhir::version::FhirVersion;
+use crate::fhir::written;
 use crate::guideline::{
     Applicability, ClassAssessment, ClassStatus, Hook, OrderAssessment, SuggestionRuledOut, capitalise,
 };
@@ -480,58 +481,14 @@ fn removal(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> O
     })
 }
 
-/// The suggested first-line order, as a draft in the client's FHIR version: an R4 (R4B)
-/// MedicationRequest; R5's with `medication.concept`; STU3's with the dose on the Dosage and
-/// the encounter as `context`; DSTU2's MedicationOrder (`patient`, no `intent`).
+/// The suggested first-line order, as a draft in the client's FHIR version.
 fn draft_order(call: &CallInfo<'_>, medication: &Value, dosage: &Value) -> Value {
-    let patient = json!({ "reference": format!("Patient/{}", call.patient_id) });
-    let encounter =
-        call.encounter_id.map(|e| json!({ "reference": format!("Encounter/{}", e.trim_start_matches("Encounter/")) }));
-    let mut order = match call.version {
-        FhirVersion::R4 => json!({
-            "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
-            "medicationCodeableConcept": medication, "subject": patient, "dosageInstruction": dosage,
-        }),
-        FhirVersion::R5 => json!({
-            "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
-            "medication": { "concept": medication }, "subject": patient, "dosageInstruction": dosage,
-        }),
-        FhirVersion::Stu3 => json!({
-            "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
-            "medicationCodeableConcept": medication, "subject": patient, "dosageInstruction": dose_in_place(dosage),
-        }),
-        FhirVersion::Dstu2 => json!({
-            "resourceType": "MedicationOrder", "status": "draft",
-            "medicationCodeableConcept": medication, "patient": patient, "dosageInstruction": dose_in_place(dosage),
-        }),
-    };
-    if let Some(encounter) = encounter {
-        let key = if call.version == FhirVersion::Stu3 { "context" } else { "encounter" };
-        order[key] = encounter;
-    }
-    order
+    written::draft_order(call.version, call.patient_id, call.encounter_id, medication, dosage)
 }
 
-/// R4 Dosages with the dose moved from `doseAndRate[0]` onto the Dosage itself (STU3, DSTU2).
-fn dose_in_place(dosage: &Value) -> Value {
-    let mut dosage = dosage.clone();
-    for d in dosage.as_array_mut().into_iter().flatten() {
-        let Some(rates) = d.as_object_mut().and_then(|d| d.remove("doseAndRate")) else { continue };
-        if let Some(first) = rates.get(0).and_then(Value::as_object) {
-            for (k, v) in first {
-                d[k] = v.clone();
-            }
-        }
-    }
-    dosage
-}
-
-/// An examined order's reference as the client names it (DSTU2: `MedicationOrder/…`).
+/// An examined order's reference as the client names it.
 fn order_reference(call: &CallInfo<'_>, order_ref: &str) -> String {
-    match (call.version, order_ref.strip_prefix("MedicationRequest/")) {
-        (FhirVersion::Dstu2, Some(id)) => format!("MedicationOrder/{id}"),
-        _ => order_ref.to_owned(),
-    }
+    written::order_reference(call.version, order_ref)
 }
 
 fn monitoring(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -> Card {

@@ -14,22 +14,13 @@
 //! Under every profile, when the site lists allowed link prefixes (`[links] allowed`), a link or
 //! source URL off the list is dropped, never sent.
 
-use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::hooks::response::{ActionType, Card, Indicator, SelectionBehavior, Suggestion, SuggestionFact};
 use crate::knowledge::medications::RXNORM;
 
-/// Which EHR's shape the cards take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Client {
-    #[default]
-    Generic,
-    Epic,
-    Oracle,
-}
+pub use crate::config::Client;
 
 impl Client {
     /// The client a request says it is, without configuration: a request whose `extension`

@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 pub use super::dates::FhirDate;
-use super::prune::ignore_scalars;
+use super::ignore_scalars;
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct CodeableConcept {

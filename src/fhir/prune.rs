@@ -17,6 +17,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde_json::{Map, Value};
 
 use super::raw::{EntryList, RawEntry};
+use super::value_scalars;
 
 /// Elements of a FHIR resource that are kept: every element the lean structs read, the other
 /// versions' spellings the normaliser rewrites (`patient`, `reasonCodeableConcept`,
@@ -182,36 +183,6 @@ impl<'de> DeserializeSeed<'de> for Pruned<'_> {
         }
     }
 }
-/// Visitor methods that build any JSON scalar as its `Value`.
-macro_rules! value_scalars {
-    () => {
-        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-            Ok(Value::Bool(v))
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-            Ok(Value::Number(v.into()))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-            Ok(Value::Number(v.into()))
-        }
-        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-            Ok(Value::String(v.to_owned()))
-        }
-        fn visit_string<E>(self, v: String) -> Result<Value, E> {
-            Ok(Value::String(v))
-        }
-        fn visit_unit<E>(self) -> Result<Value, E> {
-            Ok(Value::Null)
-        }
-        fn visit_none<E>(self) -> Result<Value, E> {
-            Ok(Value::Null)
-        }
-    };
-}
-pub(crate) use value_scalars;
 
 impl<'de> Visitor<'de> for Pruned<'_> {
     type Value = Value;
@@ -255,31 +226,6 @@ impl<'de> Visitor<'de> for Pruned<'_> {
         Ok(Value::Object(object))
     }
 }
-
-/// Visitor methods that accept any JSON scalar and make `$nothing` of it.
-macro_rules! ignore_scalars {
-    ($nothing:expr) => {
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($nothing)
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($nothing)
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($nothing)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($nothing)
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($nothing)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok($nothing)
-        }
-    };
-}
-pub(super) use ignore_scalars;
 
 /// An object key at a place: the key and its value's place if kept, `None` (not allocated) if
 /// dropped.

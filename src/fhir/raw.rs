@@ -7,7 +7,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::prune::ignore_scalars;
+use super::ignore_scalars;
 
 /// One entry of a prefetched Bundle, its resource not yet parsed.
 #[derive(Debug, Clone, PartialEq)]

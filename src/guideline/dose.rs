@@ -1,6 +1,6 @@
 //! Doses (clinical rules §3): the daily dose of a trial — dose × frequency / period, summed over
-//! dosage lines — and the minimum daily dose of an adequate trial (TCA ≥ 75 mg/day), applied
-//! here. A line's dose is the first `doseAndRate` entry in mg, else the first in tablets or
+//! dosage lines (the minimum daily dose of an adequate trial, TCA ≥ 75 mg/day, is applied to it
+//! by `trials::judge`). A line's dose is the first `doseAndRate` entry in mg, else the first in tablets or
 //! capsules (× the product's strength in mg), else the first in mL (× its concentration in
 //! mg/mL), the low end of a `doseRange` counting as its dose; a dose per kilogram or square metre
 //! alone, or any other unit, documents no dose. Its frequency is `frequency`, else the number of
@@ -8,23 +8,8 @@
 //! times are given). A line taken as needed (PRN), or without `timing.repeat`, documents no daily
 //! dose; so does any trial with such a line.
 
-use super::trials::{ClassStatus, FailureKind, Trial};
 use crate::fhir::datatypes::Quantity;
 use crate::fhir::resources::Dosage;
-use crate::knowledge::DrugClass;
-
-/// Applies the class's dose threshold: a "no response" failure below it (or without a
-/// documented dose) is an inadequate trial. Intolerance at any dose is a real failure.
-pub fn judge(mut trial: Trial, class: &DrugClass) -> Trial {
-    if let (ClassStatus::Failed, Some((FailureKind::NoResponse, _)), Some(min)) =
-        (trial.outcome, &trial.failure, class.min_daily_mg)
-    {
-        if trial.daily_dose_mg.is_none_or(|d| d < min) {
-            trial.outcome = ClassStatus::InadequateTrial;
-        }
-    }
-    trial
-}
 
 /// What a dose is counted in, when not in mg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

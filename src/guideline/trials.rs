@@ -5,14 +5,14 @@
 use crate::fhir::datatypes::CodeableConcept;
 
 use super::Today;
-use super::dose::{Unit, daily_dose_mg, judge};
+use super::dose::{Unit, daily_dose_mg};
 use super::indication::in_set;
 use crate::fhir::PatientRecord;
 use crate::fhir::dates::FhirDate;
 use crate::fhir::record::Owner;
 use crate::fhir::resources::{AllergyIntolerance, Dosage, MedicationRequest, MedicationStatement};
 use crate::knowledge::medications::names;
-use crate::knowledge::{AgentId, Knowledge};
+use crate::knowledge::{AgentId, DrugClass, Knowledge};
 
 /// A class's status; the order of the variants is "best first".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -381,4 +381,17 @@ fn classes_named(concept: &CodeableConcept, knowledge: &Knowledge) -> Vec<(usize
             Some((index, (*text).clone()))
         })
         .collect()
+}
+
+/// Applies the class's dose threshold: a "no response" failure below it (or without a
+/// documented dose) is an inadequate trial. Intolerance at any dose is a real failure.
+pub fn judge(mut trial: Trial, class: &DrugClass) -> Trial {
+    if let (ClassStatus::Failed, Some((FailureKind::NoResponse, _)), Some(min)) =
+        (trial.outcome, &trial.failure, class.min_daily_mg)
+    {
+        if trial.daily_dose_mg.is_none_or(|d| d < min) {
+            trial.outcome = ClassStatus::InadequateTrial;
+        }
+    }
+    trial
 }

@@ -12,8 +12,9 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::config::RequestLimits;
-use crate::fhir::prune::{PrefetchItem, value_scalars};
+use crate::fhir::prune::PrefetchItem;
 use crate::fhir::raw::{LIMIT_PASSED, RawEntry};
+use crate::fhir::value_scalars;
 
 /// The entries of each prefetched Bundle, by prefetch key.
 pub type RawEntries = BTreeMap<String, Vec<RawEntry>>;

@@ -5,7 +5,6 @@
 //! a value of the wrong type is refused (400 naming it). Sites set the defaults (`[cards]` of the
 //! config file, the same names in snake case: `max_cards = 3`).
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::HookError;
@@ -15,40 +14,7 @@ pub const REQUEST_EXTENSION: &str = "davinci-crd.configuration";
 /// The discovery extension listing them.
 pub const DISCOVERY_EXTENSION: &str = "davinci-crd.configuration-options";
 
-/// The options in force for a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CardOptions {
-    /// Order-sign does not repeat a step-therapy card overridden on order-select for the same
-    /// draft in the same encounter.
-    pub filter_out_repeated_alerts: bool,
-    /// Most cards in an answer (the safety card first).
-    pub max_cards: u32,
-    /// The order-select monitoring card (info) for a backed order.
-    pub show_info_cards: bool,
-    /// When false, only the warning cards.
-    pub alert_non_serious: bool,
-    /// On chart open (patient-view), the step-therapy card is shown at most once per patient in
-    /// this many days (0: every time); the store remembers when it was shown.
-    pub patient_view_interval_days: u32,
-    /// The EHR whose shape the cards take (`generic`, `epic`, `oracle`): the site's default
-    /// (`[cards] client`), or a trusted issuer's own (`[[auth.issuers]] client`). Never set by
-    /// the request; without either, a request with Epic's extension keys is Epic's.
-    pub client: Option<crate::cards::profile::Client>,
-}
-
-impl Default for CardOptions {
-    fn default() -> Self {
-        Self {
-            filter_out_repeated_alerts: true,
-            max_cards: 10,
-            show_info_cards: true,
-            alert_non_serious: true,
-            patient_view_interval_days: 7,
-            client: None,
-        }
-    }
-}
+pub use crate::config::CardOptions;
 
 enum Kind {
     Boolean,

@@ -36,12 +36,7 @@ mod embedded {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// `[playground]` of the configuration file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub struct PlaygroundConfig {
-    /// Unset: on when authentication is off, off when it is required.
-    pub enabled: Option<bool>,
-}
+pub use crate::config::PlaygroundConfig;
 
 /// Whether the page is served, and whether it needs the admin credentials.
 pub fn served(state: &AppState) -> Result<(), ApiError> {

@@ -8,8 +8,7 @@ use std::fmt::Write;
 use base64::Engine;
 use plotters::prelude::*;
 
-use super::render::{decimal, percent};
-use super::{AlarmState, DEFINITIONS, KINDS, Report};
+use super::{AlarmState, DEFINITIONS, KINDS, Report, decimal, percent};
 
 /// Text for HTML: `<`, `>`, `&`, `"` and `'` escaped (reason codes and agents come from EHRs).
 pub fn escape(text: &str) -> String {

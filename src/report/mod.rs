@@ -187,6 +187,15 @@ fn per_100(part: i64, whole: i64) -> Option<f64> {
 
 pub use crate::clock::instant;
 
+/// `12.5%`, or `–` when there is nothing to divide.
+pub fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "–".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
+pub fn decimal(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
+}
+
 /// The Monday a week index starts on.
 pub fn week_start(week: i64) -> String {
     instant(week.saturating_mul(WEEK_MS).saturating_add(FIRST_MONDAY_MS)).get(..10).unwrap_or_default().to_owned()

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{DEFINITIONS, KINDS, Report};
+use super::{DEFINITIONS, KINDS, Report, decimal, percent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -20,15 +20,6 @@ pub fn render(report: &Report, format: Format) -> String {
         Format::Csv => csv(report),
         Format::Html => super::html::page(report),
     }
-}
-
-/// `12.5%`, or `–` when there is nothing to divide.
-pub fn percent(rate: Option<f64>) -> String {
-    rate.map_or_else(|| "–".to_owned(), |r| format!("{:.1}%", r * 100.0))
-}
-
-pub fn decimal(value: Option<f64>) -> String {
-    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
 }
 
 pub fn text(r: &Report) -> String {

@@ -18,7 +18,6 @@ pub mod writer;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::call::fatigue::{Remembers, Snoozed};
@@ -35,19 +34,6 @@ pub use location::Location;
 use memory::{Memory, Snapshot};
 use writer::{Instruments, Queue, Writer};
 
-fn default_retention_days() -> u64 {
-    400
-}
-fn default_queue_capacity() -> usize {
-    10_000
-}
-fn default_feedback_timeout() -> u64 {
-    5_000
-}
-fn default_memory_refresh() -> u64 {
-    5_000
-}
-
 /// How long an order-select override keeps order-sign from repeating the card (the encounter
 /// key must match too).
 const REPEAT_DAYS: u32 = 30;
@@ -56,46 +42,7 @@ const REPEAT_DAYS: u32 = 30;
 /// than this is as this (a year).
 const CHART_OPEN_DAYS: i64 = 366;
 
-/// `[store]` of the configuration file (each key also `KETAMINE_CDS_STORE__KEY`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct StoreSettings {
-    /// `sqlite:PATH`, `postgres://…` or `none` (the `--store` flag, `KETAMINE_CDS_STORE`, wins).
-    pub url: Option<String>,
-    /// The secret patient, encounter and order keys are hashed under (at least 16 bytes). Required
-    /// with PostgreSQL (every replica must use the same); with SQLite, a random one is kept in
-    /// `PATH.key` when none is given.
-    pub patient_key_secret: Option<String>,
-    /// Rows older than this are deleted (daily).
-    #[serde(default = "default_retention_days")]
-    pub retention_days: u64,
-    /// Rows of the hook path waiting to be written, at most (more are dropped and counted).
-    #[serde(default = "default_queue_capacity")]
-    pub queue_capacity: usize,
-    /// Keep feedback's free-text `userComment` (off: comments may hold PHI).
-    #[serde(default)]
-    pub keep_comments: bool,
-    /// Longest a feedback call waits for its write before it is answered 503, in milliseconds.
-    #[serde(default = "default_feedback_timeout")]
-    pub feedback_timeout_ms: u64,
-    /// How often the snoozes and order-select overrides are read again from the store (what
-    /// another replica recorded is honoured within this), in milliseconds.
-    #[serde(default = "default_memory_refresh")]
-    pub memory_refresh_ms: u64,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        Self {
-            url: None,
-            patient_key_secret: None,
-            retention_days: default_retention_days(),
-            queue_capacity: default_queue_capacity(),
-            keep_comments: false,
-            feedback_timeout_ms: default_feedback_timeout(),
-            memory_refresh_ms: default_memory_refresh(),
-        }
-    }
-}
+pub use crate::config::StoreSettings;
 
 /// Why a feedback call could not be kept.
 #[derive(Debug, thiserror::Error)]
