@@ -87,6 +87,8 @@ pub struct Evaluation {
     pub resources_other_patient: usize,
     /// What the guideline concluded, when the call examined a ketamine order.
     pub outcome: Option<CallOutcome>,
+    /// The assessment of each examined order (what the cards were made from).
+    pub assessments: Vec<guideline::OrderAssessment>,
     pub ids: CallIds,
     /// The card options in force (the site's defaults overlaid by the request's).
     pub options: CardOptions,
@@ -370,6 +372,7 @@ fn finish(
         held_back,
         examined: assessments.len(),
         outcome,
+        assessments,
         ids,
         options,
         trigger: profile::epic_trigger(request.extension.as_ref()),

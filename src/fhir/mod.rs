@@ -11,7 +11,7 @@
 //! Invariant: **both ways read every resource alike.** The fast reader only takes a resource
 //! whose text shows it needs none of the lenient reader's repairs — every repair is of a shape the
 //! strict read refuses, or is recognised by its text before reading — and hands anything else to
-//! the lenient reader. `tests/records.rs` checks the invariant on every example, conformance
+//! the lenient reader. `tests/suite/records.rs` checks the invariant on every example, conformance
 //! request and patient record, and on resources made to need each repair.
 //!
 //! Around them: [`prune`] drops unread elements while parsing, [`raw`] keeps Bundle entries as

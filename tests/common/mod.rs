@@ -258,6 +258,100 @@ pub async fn get_json(url: &str) -> Value {
     client().get(url).send().await.expect("server answers").json().await.expect("a JSON body")
 }
 
+/// A shipped example hook request, by name (`01-untreated-patient`, `.json` optional).
+pub fn example(name: &str) -> Value {
+    read_json(&repo().join("examples/hooks").join(format!("{}.json", name.trim_end_matches(".json"))))
+}
+
+/// POSTs a hook request to the service of its hook.
+pub async fn post_hook(base: &str, request: &Value) -> reqwest::Response {
+    let hook = request["hook"].as_str().expect("a hook");
+    client().post(format!("{base}/cds-services/{}", service_for(hook))).json(request).send().await.expect("answered")
+}
+
+/// A hook call's answer (it must be a 200).
+pub async fn call(base: &str, request: &Value) -> Value {
+    let response = post_hook(base, request).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("a JSON answer")
+}
+
+/// The kinds of an answer's cards, in order.
+pub fn kinds(response: &Value) -> Vec<String> {
+    let cards = response["cards"].as_array().expect("cards");
+    cards.iter().map(|c| c["extension"]["ketamine-cds-card"]["kind"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+/// The answer's card of a kind (`step-therapy`, `contraindication`, `info`).
+pub fn card_of_kind<'a>(response: &'a Value, kind: &str) -> &'a Value {
+    let cards = response["cards"].as_array().expect("cards");
+    cards
+        .iter()
+        .find(|c| c["extension"]["ketamine-cds-card"]["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} card in {response:#}"))
+}
+
+/// The uuid of the answer's card of a kind.
+pub fn card_uuid(response: &Value, kind: &str) -> String {
+    card_of_kind(response, kind)["uuid"].as_str().expect("a uuid").to_owned()
+}
+
+/// An RFC 3339 time `minutes` from now (outcomes follow their cards).
+pub fn in_minutes(minutes: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes);
+    at.format(&time::format_description::well_known::Rfc3339).expect("formats")
+}
+
+/// A feedback item overriding `card` with one of the service's own reasons.
+pub fn overridden(card: &str, code: &str) -> Value {
+    serde_json::json!({
+        "card": card,
+        "outcome": "overridden",
+        "overrideReason": {
+            "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": code },
+            "userComment": "the patient told me about her earlier trials"
+        },
+        "outcomeTimestamp": in_minutes(2)
+    })
+}
+
+/// POSTs feedback items to a service; the status.
+pub async fn send_feedback(base: &str, service: &str, items: Value) -> u16 {
+    let body = serde_json::json!({ "feedback": items });
+    let response =
+        client().post(format!("{base}/cds-services/{service}/feedback")).json(&body).send().await.expect("answered");
+    response.status().as_u16()
+}
+
+/// Overrides a card (the feedback must be kept).
+pub async fn override_card(base: &str, service: &str, card: &str, code: &str) {
+    assert_eq!(send_feedback(base, service, serde_json::json!([overridden(card, code)])).await, 200);
+}
+
+/// A server with a SQLite store in `dir`.
+pub fn sqlite_server(dir: &tempfile::TempDir, file: FileConfig) -> TestServer {
+    let path = dir.path().join("store.sqlite");
+    TestServer::start_full(move |c| c.store = Some(format!("sqlite:{}", path.display())), file)
+}
+
+/// The analytics report (JSON, every day) once `ready` holds of it (the hook path writes
+/// through a queue), within 20 s.
+pub async fn report_when(base: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let response =
+            client().get(format!("{base}/analytics?format=json&since=2026-01-01&until=2100-01-01")).send().await;
+        let response = response.expect("answered");
+        assert_eq!(response.status(), 200);
+        let report: Value = response.json().await.expect("JSON");
+        if ready(&report) {
+            return report;
+        }
+        assert!(std::time::Instant::now() < deadline, "the report never got there: {report:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// A GET's body as text.
 pub async fn get_text(url: &str) -> String {
     client().get(url).send().await.expect("server answers").text().await.expect("a text body")

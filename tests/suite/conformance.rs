@@ -3,11 +3,9 @@
 //! server: 200 with a schema-valid response, or a 4xx with an OperationOutcome, never a 5xx.
 //! Context-only fragments and other hooks go to the order-sign service and must be refused cleanly.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

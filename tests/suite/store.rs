@@ -2,8 +2,6 @@
 //! calls and feedback (exact counts), on SQLite and on a real PostgreSQL (tests/common/postgres.rs);
 //! idempotent writes; retention.
 
-mod common;
-
 use ketamine_cds::call::{CallIds, CallOutcome};
 use ketamine_cds::report::{self, Window};
 use ketamine_cds::store::Location;
@@ -49,7 +47,7 @@ fn card(uuid: &str, at: i64, hook: &str, kind: &str, suggestions: &[(&str, &str)
             .map(|(id, agent)| IssuedSuggestion { uuid: (*id).into(), class: "snri".into(), agent: (*agent).into() })
             .collect(),
         // Every test card offers the step-therapy card's override reasons.
-        override_reasons: common::knowledge()
+        override_reasons: crate::common::knowledge()
             .plan
             .step_therapy
             .override_reasons
@@ -197,7 +195,7 @@ async fn every_query_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_query_on_postgresql() {
-    let pg = common::postgres::Postgres::start();
+    let pg = crate::common::postgres::Postgres::start();
     let location = Location::parse(&pg.database("queries")).unwrap();
     let db = Db::connect_lazy(&location).unwrap().expect("a database");
     check_every_query(&db).await;
@@ -206,7 +204,7 @@ async fn every_query_on_postgresql() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_apply_once_and_a_second_process_finds_them_applied() {
-    let pg = common::postgres::Postgres::start();
+    let pg = crate::common::postgres::Postgres::start();
     let url = pg.database("twice");
     let location = Location::parse(&url).unwrap();
     let (a, b) = (Db::connect_lazy(&location).unwrap().unwrap(), Db::connect_lazy(&location).unwrap().unwrap());

@@ -3,19 +3,13 @@
 //! no repeat from order-select to order-sign after an override in the same encounter, the card
 //! options an EHR negotiates, and `ketamine-cds snoozes` listing and lifting.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::postgres::Postgres;
-use common::*;
+use crate::common::postgres::Postgres;
+use crate::common::*;
 use ketamine_cds::config::FileConfig;
 use serde_json::{Value, json};
-
-fn example(name: &str) -> Value {
-    read_json(&repo().join("examples/hooks").join(format!("{name}.json")))
-}
 
 /// The example with a hookInstance of its own (each call of a test is a new call).
 fn fresh(mut request: Value, n: u32) -> Value {
@@ -38,45 +32,6 @@ fn signed(encounter: &str, n: u32) -> Value {
     r
 }
 
-async fn call(base: &str, request: &Value) -> Value {
-    let response = post(base, request).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-async fn post(base: &str, request: &Value) -> reqwest::Response {
-    let hook = request["hook"].as_str().unwrap();
-    client().post(format!("{base}/cds-services/{}", service_for(hook))).json(request).send().await.unwrap()
-}
-
-fn kinds(response: &Value) -> Vec<String> {
-    response["cards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["extension"]["ketamine-cds-card"]["kind"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn step_card(response: &Value) -> String {
-    let card = response["cards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["extension"]["ketamine-cds-card"]["kind"] == "step-therapy");
-    card.unwrap_or_else(|| panic!("no step-therapy card: {response:#}"))["uuid"].as_str().unwrap().to_owned()
-}
-
-async fn override_card(base: &str, service: &str, card: &str, code: &str) {
-    let body = json!({ "feedback": [{
-        "card": card, "outcome": "overridden",
-        "overrideReason": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": code } },
-        "outcomeTimestamp": "2026-12-02T10:00:00Z"
-    }]});
-    let response = client().post(format!("{base}/cds-services/{service}/feedback")).json(&body).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 /// Calls (each time a new call: `request(attempt)`) until the answer's card kinds are
 /// `expected` (the other replica reads the store every 200 ms here), within 10 s; the answer
 /// and the attempts it took.
@@ -93,11 +48,6 @@ async fn until_kinds(base: &str, request: impl Fn(u32) -> Value, expected: &[&st
     unreachable!()
 }
 
-fn sqlite_server(dir: &tempfile::TempDir, file: FileConfig) -> TestServer {
-    let path = dir.path().join("store.sqlite");
-    TestServer::start_full(move |c| c.store = Some(format!("sqlite:{}", path.display())), file)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snooze_recorded_on_one_replica_is_honoured_by_the_other_and_counted_as_suppressed() {
     let pg = Postgres::start();
@@ -105,7 +55,7 @@ async fn a_snooze_recorded_on_one_replica_is_honoured_by_the_other_and_counted_a
     let faster = |f: &mut FileConfig| f.store.memory_refresh_ms = 200;
     let (a, b) = (replica(&url, faster), replica(&url, faster));
     let first = call(&a.base, &fresh(example("01-untreated-patient"), 1)).await;
-    override_card(&a.base, "ketamine-order-sign", &step_card(&first), "pain-specialist-plan").await;
+    override_card(&a.base, "ketamine-order-sign", &card_uuid(&first, "step-therapy"), "pain-specialist-plan").await;
     // The next order for the patient, on the other replica: no card.
     let (held, attempts) = until_kinds(&b.base, |i| fresh(example("01-untreated-patient"), 100 + i), &[]).await;
     assert_eq!(held["cards"], json!([]));
@@ -134,7 +84,8 @@ async fn a_snooze_ends_when_the_class_statuses_change_and_never_covers_the_contr
     let server = sqlite_server(&dir, FileConfig::default());
     let base = &server.base;
     let first = call(base, &fresh(example("01-untreated-patient"), 10)).await;
-    override_card(base, "ketamine-order-sign", &step_card(&first), "first-line-failures-elsewhere").await;
+    override_card(base, "ketamine-order-sign", &card_uuid(&first, "step-therapy"), "first-line-failures-elsewhere")
+        .await;
     assert!(kinds(&call(base, &fresh(example("01-untreated-patient"), 11)).await).is_empty(), "snoozed");
     // The same patient, now with an inadequate TCA trial on record: the class statuses differ
     // from what the overridden card showed, so the warning shows again.
@@ -163,7 +114,7 @@ async fn a_snooze_ends_when_the_class_statuses_change_and_never_covers_the_contr
 
     // A reason without a snooze period holds nothing back.
     let other = call(base, &fresh(example("04-inadequate-tca-trial"), 15)).await;
-    override_card(base, "ketamine-order-sign", &step_card(&other), "not-applicable").await;
+    override_card(base, "ketamine-order-sign", &card_uuid(&other, "step-therapy"), "not-applicable").await;
     assert_eq!(kinds(&call(base, &fresh(example("04-inadequate-tca-trial"), 16)).await), ["step-therapy"]);
 
     // Heart failure on record (a store of its own, so no earlier snooze): the step-therapy card
@@ -174,7 +125,7 @@ async fn a_snooze_ends_when_the_class_statuses_change_and_never_covers_the_contr
     let heart = |n: u32| fresh(example("13-contraindication-heart-failure"), n);
     let both = call(base, &heart(13)).await;
     assert_eq!(kinds(&both), ["step-therapy", "contraindication"]);
-    override_card(base, "ketamine-order-sign", &step_card(&both), "clinical-trial").await;
+    override_card(base, "ketamine-order-sign", &card_uuid(&both, "step-therapy"), "clinical-trial").await;
     let again = call(base, &heart(14)).await;
     assert_eq!(kinds(&again), ["contraindication"]);
     assert_eq!(again["cards"][0]["indicator"], "warning");
@@ -191,7 +142,7 @@ async fn order_sign_does_not_repeat_a_card_overridden_on_order_select_in_the_sam
     assert_eq!(kinds(&call(base, &signed("encounter-a", 21)).await), ["step-therapy"]);
     // Overridden on order-select ("does not apply": no snooze): not repeated on sign …
     let select = call(base, &selected("encounter-a", 22)).await;
-    override_card(base, "ketamine-order-select", &step_card(&select), "not-applicable").await;
+    override_card(base, "ketamine-order-select", &card_uuid(&select, "step-therapy"), "not-applicable").await;
     assert!(kinds(&call(base, &signed("encounter-a", 23)).await).is_empty());
     // … but in another encounter it is.
     assert_eq!(kinds(&call(base, &signed("encounter-b", 24)).await), ["step-therapy"]);
@@ -241,14 +192,14 @@ async fn every_card_option_is_advertised_and_honoured() {
         ["info"],
         "unknown options are ignored"
     );
-    let wrong = post(base, &with(both, json!({ "max-cards": "one" }))).await;
+    let wrong = post_hook(base, &with(both, json!({ "max-cards": "one" }))).await;
     assert_eq!(wrong.status(), 400);
     let outcome = wrong.text().await.unwrap();
     assert!(outcome.contains("davinci-crd.configuration.max-cards") && outcome.contains("integer"), "{outcome}");
     // A card an option held back is still a firing: recorded, as held back (1 + 2 + 1 + 1).
     // (The rows are written through a queue: wait for the last call's.)
     let shown = json!({ "contraindication": 2, "info": 2, "step-therapy": 1 });
-    let report = analytics_when(base, |r| r["suppressed"] == 5 && r["cards_shown"] == shown).await;
+    let report = report_when(base, |r| r["suppressed"] == 5 && r["cards_shown"] == shown).await;
     assert_eq!(report["cards_held_back"], json!({ "contraindication": 1, "info": 2, "step-therapy": 2 }));
     // Suggestions are offered only by the step-therapy card shown (once each), not the held ones.
     let suggestions = report["suggestions"].as_array().unwrap();
@@ -283,7 +234,7 @@ async fn snoozed(n: u32) -> (tempfile::TempDir, TestServer, String) {
     file.store.memory_refresh_ms = 200;
     let server = sqlite_server(&dir, file);
     let first = call(&server.base, &fresh(example("01-untreated-patient"), n)).await;
-    let card = step_card(&first);
+    let card = card_uuid(&first, "step-therapy");
     override_card(&server.base, "ketamine-order-sign", &card, "pain-specialist-plan").await;
     (dir, server, card)
 }
@@ -318,7 +269,7 @@ async fn snoozes_are_listed_and_a_lifted_one_shows_the_warning_again() {
     assert_eq!(code, Some(1));
     assert!(err.contains("no snooze in force"), "{err}");
     // A second override of the same patient's warning: lifting one says the other holds.
-    let again = step_card(&call_unheld(base, &fresh(example("01-untreated-patient"), 32)).await);
+    let again = card_uuid(&call_unheld(base, &fresh(example("01-untreated-patient"), 32)).await, "step-therapy");
     override_card(base, "ketamine-order-sign", &again, "pain-specialist-plan").await;
     let (code, lifted, _) = snoozes(&["--lift", &card]);
     assert_eq!(code, Some(0), "{lifted}");
@@ -414,38 +365,14 @@ fn epic_call(n: u32) -> Value {
     request
 }
 
-async fn feedback(base: &str, items: Value) -> reqwest::StatusCode {
-    let body = json!({ "feedback": items });
-    client()
-        .post(format!("{base}/cds-services/ketamine-order-sign/feedback"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
-async fn analytics_when(base: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = get_json(&format!("{base}/analytics?format=json&since=2026-01-01&until=2100-01-01")).await;
-        if done(&r) {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "{r:#}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_epic_override_with_our_reason_starts_the_snooze() {
     let dir = tempfile::tempdir().unwrap();
     let server = sqlite_server(&dir, FileConfig::default());
     let first = call(&server.base, &epic_call(1)).await;
-    let card = step_card(&first);
+    let card = card_uuid(&first, "step-therapy");
     // Epic: `overrideReasons` (plural), one object holding the reason the service sent.
-    let status = feedback(
-        &server.base,
+    let status = send_feedback(&server.base, "ketamine-order-sign",
         json!([{ "card": card, "outcome": "overridden", "outcomeTimestamp": "2026-12-02T10:00:00Z",
                  "overrideReasons": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason",
                                                   "code": "first-line-failures-elsewhere",
@@ -455,7 +382,7 @@ async fn an_epic_override_with_our_reason_starts_the_snooze() {
     .await;
     assert_eq!(status, 200);
     assert!(kinds(&call(&server.base, &epic_call(2)).await).is_empty(), "the next order is not warned again");
-    let r = analytics_when(&server.base, |r| r["feedback"]["overridden"] == 1).await;
+    let r = report_when(&server.base, |r| r["feedback"]["overridden"] == 1).await;
     assert_eq!(r["override_reasons"]["first-line-failures-elsewhere"], 1, "{r:#}");
     assert_eq!(
         r["override_reason_displays"]["first-line-failures-elsewhere"],
@@ -475,17 +402,16 @@ async fn an_epic_built_reason_is_kept_by_its_display_starts_no_snooze_unless_map
         "com.epic.cdshooks.feedback.overrideReason.reasonTitle": "Not applicable" } });
     // A batch: an Epic-built override, an accepted create suggestion, and a card of another day.
     let accepted_suggestion = second["cards"][0]["suggestions"][0]["uuid"].clone();
-    let status = feedback(
-        &server.base,
+    let status = send_feedback(&server.base, "ketamine-order-sign",
         json!([
-            { "card": step_card(&first), "outcome": "overridden", "overrideReasons": epic_reason, "outcomeTimestamp": "2026-12-02T10:00:00Z" },
-            { "card": step_card(&second), "outcome": "accepted", "acceptedSuggestions": [{ "id": accepted_suggestion }], "outcomeTimestamp": "2026-12-02T10:01:00Z" },
+            { "card": card_uuid(&first, "step-therapy"), "outcome": "overridden", "overrideReasons": epic_reason, "outcomeTimestamp": "2026-12-02T10:00:00Z" },
+            { "card": card_uuid(&second, "step-therapy"), "outcome": "accepted", "acceptedSuggestions": [{ "id": accepted_suggestion }], "outcomeTimestamp": "2026-12-02T10:01:00Z" },
             { "card": "7", "outcome": "overridden", "overrideReasons": epic_reason, "outcomeTimestamp": "2026-11-20T10:00:00Z" }
         ]),
     )
     .await;
     assert_eq!(status, 200);
-    let r = analytics_when(&server.base, |r| r["feedback"]["overridden"] == 1 && r["feedback"]["accepted"] == 1).await;
+    let r = report_when(&server.base, |r| r["feedback"]["overridden"] == 1 && r["feedback"]["accepted"] == 1).await;
     assert_eq!(r["feedback"]["unmatched"], 1, "the unknown card's item is kept too: {r:#}");
     assert_eq!(r["override_reasons"]["45"], 1, "{r:#}");
     assert_eq!(r["override_reason_displays"]["45"], "Does not meet criteria");
@@ -496,9 +422,12 @@ async fn an_epic_built_reason_is_kept_by_its_display_starts_no_snooze_unless_map
     // Epic's own reason means nothing the service can act on: the next order is warned.
     assert_eq!(kinds(&call(&server.base, &epic_call(3)).await), ["step-therapy"]);
     // One item of an unknown shape: the whole batch is refused, naming it.
-    let bad =
-        feedback(&server.base, json!([{ "card": "x", "outcome": "accepted", "outcomeTimestamp": "t" }, { "card": 5 }]))
-            .await;
+    let bad = send_feedback(
+        &server.base,
+        "ketamine-order-sign",
+        json!([{ "card": "x", "outcome": "accepted", "outcomeTimestamp": "t" }, { "card": 5 }]),
+    )
+    .await;
     assert_eq!(bad, 400);
 
     // A site that maps Epic's category 45 to one of the service's reasons: its snooze applies.
@@ -507,9 +436,8 @@ async fn an_epic_built_reason_is_kept_by_its_display_starts_no_snooze_unless_map
     file.feedback.epic_reason_map.insert("45".into(), "pain-specialist-plan".into());
     let mapped = sqlite_server(&dir, file);
     let first = call(&mapped.base, &epic_call(1)).await;
-    let status = feedback(
-        &mapped.base,
-        json!([{ "card": step_card(&first), "outcome": "overridden", "overrideReasons": epic_reason, "outcomeTimestamp": "2026-12-02T10:00:00Z" }]),
+    let status = send_feedback(&mapped.base, "ketamine-order-sign",
+        json!([{ "card": card_uuid(&first, "step-therapy"), "outcome": "overridden", "overrideReasons": epic_reason, "outcomeTimestamp": "2026-12-02T10:00:00Z" }]),
     )
     .await;
     assert_eq!(status, 200);
@@ -541,7 +469,7 @@ async fn the_chart_open_warning_shows_once_per_patient_in_the_interval_across_re
     until_kinds(&b.base, |i| chart_open(100 + i), &[]).await;
     // Every chart open is a call the analytics count by its trigger ("60": open patient chart);
     // the card itself is one row, the same card on every chart open.
-    let r = analytics_when(&a.base, |r| r["examined_by_trigger"]["60"].as_i64() >= Some(3)).await;
+    let r = report_when(&a.base, |r| r["examined_by_trigger"]["60"].as_i64() >= Some(3)).await;
     assert_eq!(r["cards"]["step-therapy"], 1, "{r:#}");
     let metrics = client().get(format!("{}/metrics", a.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("ketamine_cds_cards_suppressed_total 1"), "{metrics}");
@@ -559,6 +487,7 @@ async fn an_override_with_a_snooze_reason_holds_the_chart_open_warning_back() {
     let first = call(&server.base, &chart_open(1)).await;
     assert_eq!(kinds(&first), ["step-therapy"]);
     assert_eq!(kinds(&call(&server.base, &chart_open(2)).await), ["step-therapy"], "interval 0: shown again");
-    override_card(&server.base, "ketamine-patient-view", &step_card(&first), "pain-specialist-plan").await;
+    override_card(&server.base, "ketamine-patient-view", &card_uuid(&first, "step-therapy"), "pain-specialist-plan")
+        .await;
     assert!(kinds(&call(&server.base, &chart_open(3)).await).is_empty(), "snoozed");
 }

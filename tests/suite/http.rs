@@ -1,14 +1,8 @@
 //! The HTTP API against a real server on a loopback port: every status code it can answer, with
 //! the OperationOutcome content asserted; discovery, CORS, health, readiness, OpenAPI, feedback.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
-
-fn example(name: &str) -> Value {
-    read_json(&repo().join("examples/hooks").join(name))
-}
 
 async fn post(server: &TestServer, path: &str, body: impl Into<reqwest::Body>) -> (u16, Option<String>, Value) {
     let response = client()

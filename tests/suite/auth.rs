@@ -2,15 +2,13 @@
 //! JWKS served from a local test server and from a file; every kind of bad token gets a bare
 //! 401; key rotation is picked up without a restart.
 
-mod common;
-
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::common::*;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ketamine_cds::config::{AuthConfig, AuthMode, FileConfig, IssuerConfig};
 use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -469,20 +467,6 @@ deadline_ms = 1500
         let error = FileConfig::load(Some(&file)).unwrap_err();
         assert!(error.contains(complaint), "{text}: {error}");
     }
-
-    // Every key can come from the environment (no other test of this binary reads it).
-    unsafe {
-        std::env::set_var("KETAMINE_CDS_FHIR__DEADLINE_MS", "900");
-        std::env::set_var("KETAMINE_CDS_PUBLIC_BASE_URL", "https://env.example.org");
-    }
-    let from_env = FileConfig::load(None);
-    unsafe {
-        std::env::remove_var("KETAMINE_CDS_FHIR__DEADLINE_MS");
-        std::env::remove_var("KETAMINE_CDS_PUBLIC_BASE_URL");
-    }
-    let from_env = from_env.unwrap();
-    assert_eq!(from_env.fhir.deadline_ms, 900);
-    assert_eq!(from_env.public_base_url.as_deref(), Some("https://env.example.org"));
 }
 
 /// A token with any header, signed by hand (jsonwebtoken's `Header` has no `crit` or `zip`).

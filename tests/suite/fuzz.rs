@@ -7,12 +7,10 @@
 //! answers every input with a value or one of its errors. Deterministic (fixed seed): a failure
 //! is reproducible, and its input is printed to be kept as a regression test.
 
-mod common;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use ketamine_cds::call::{self, services};
 use ketamine_cds::hooks::HookRequest;
 use ketamine_cds::knowledge::Knowledge;

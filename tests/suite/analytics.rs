@@ -4,93 +4,17 @@
 //! PostgreSQL make one report; the page is admitted only with the admin credentials; and it
 //! renders its charts in headless Chromium.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::postgres::Postgres;
-use common::*;
+use crate::common::postgres::Postgres;
+use crate::common::*;
 use ketamine_cds::config::FileConfig;
 use serde_json::{Value, json};
-
-fn example(name: &str) -> Value {
-    read_json(&repo().join("examples/hooks").join(format!("{name}.json")))
-}
-
-async fn call(base: &str, request: &Value) -> Value {
-    let hook = request["hook"].as_str().unwrap();
-    let response =
-        client().post(format!("{base}/cds-services/{}", service_for(hook))).json(request).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-async fn send_feedback(base: &str, service: &str, items: Value) -> u16 {
-    let response = client()
-        .post(format!("{base}/cds-services/{service}/feedback"))
-        .json(&json!({ "feedback": items }))
-        .send()
-        .await
-        .unwrap();
-    response.status().as_u16()
-}
-
-async fn analytics(base: &str) -> Value {
-    let response =
-        client().get(format!("{base}/analytics?format=json&since=2026-01-01&until=2100-01-01")).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    response.json().await.unwrap()
-}
-
-/// The report once `ready` holds of it (the hook path writes through a queue), within 20 s.
-async fn report_when(base: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let report = analytics(base).await;
-        if ready(&report) {
-            return report;
-        }
-        assert!(Instant::now() < deadline, "the report never got there: {report:#}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn card_of_kind<'a>(response: &'a Value, kind: &str) -> &'a Value {
-    response["cards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["extension"]["ketamine-cds-card"]["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} card in {response:#}"))
-}
-
-/// An RFC 3339 time `minutes` from now (outcomes follow their cards).
-fn in_minutes(minutes: i64) -> String {
-    let at = time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes);
-    at.format(&time::format_description::well_known::Rfc3339).unwrap()
-}
-
-fn overridden(card: &str, code: &str) -> Value {
-    json!({
-        "card": card,
-        "outcome": "overridden",
-        "overrideReason": {
-            "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": code },
-            "userComment": "the patient told me about her earlier trials"
-        },
-        "outcomeTimestamp": in_minutes(2)
-    })
-}
-
-fn sqlite_server(dir: &tempfile::TempDir) -> TestServer {
-    let path = dir.path().join("store.sqlite");
-    TestServer::start_with(move |c| c.store = Some(format!("sqlite:{}", path.display())))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_known_sequence_gives_exact_counts_and_late_cards_join_their_feedback() {
     let dir = tempfile::tempdir().unwrap();
-    let server = sqlite_server(&dir);
+    let server = sqlite_server(&dir, FileConfig::default());
     let base = &server.base;
     // Feedback for example 13's step-therapy card before the card exists (sent to another
     // replica first, say): kept, and joined once the card is known. Card uuids are a function
@@ -154,7 +78,7 @@ async fn a_known_sequence_gives_exact_counts_and_late_cards_join_their_feedback(
     assert!((firings - 400.0 / 6.0).abs() < 1e-9, "{firings}");
     assert_eq!(r["override_rate_by_kind"], json!({ "contraindication": 1.0, "step-therapy": 0.5 }));
     assert_eq!(r["weeks"].as_array().unwrap().len(), 1);
-    assert_eq!(r["knowledge_versions"][0]["version"], common::knowledge().version());
+    assert_eq!(r["knowledge_versions"][0]["version"], crate::common::knowledge().version());
     assert_eq!(r["alarm"], false);
     let median = r["median_minutes_to_outcome"].as_f64().unwrap();
     assert!((1.9..=4.1).contains(&median), "two outcomes two and four minutes after their cards: {median}");
@@ -202,7 +126,7 @@ async fn a_known_sequence_gives_exact_counts_and_late_cards_join_their_feedback(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_that_does_not_count_is_refused_naming_the_item_or_marked_and_counted_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let server = sqlite_server(&dir);
+    let server = sqlite_server(&dir, FileConfig::default());
     let base = &server.base;
     let answer = call(base, &example("01-untreated-patient")).await;
     let step = card_of_kind(&answer, "step-therapy");
@@ -388,7 +312,7 @@ async fn the_page_needs_the_admin_credentials_and_is_never_public_by_accident() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_renders_its_charts_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let server = sqlite_server(&dir);
+    let server = sqlite_server(&dir, FileConfig::default());
     let base = &server.base;
     let untreated = call(base, &example("01-untreated-patient")).await;
     call(base, &example("13-contraindication-heart-failure")).await;

@@ -2,11 +2,9 @@
 //! sets refused with file and problem, and a site's edits (local codes, thresholds, policy)
 //! taking effect from a profiles directory without recompiling.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use ketamine_cds::call::{self, services};
 use ketamine_cds::hooks::HookRequest;
 use ketamine_cds::knowledge::Knowledge;

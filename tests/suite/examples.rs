@@ -3,11 +3,9 @@
 //! running server. `UPDATE_EXAMPLES=1 cargo test --test examples` rewrites the expected files
 //! after a deliberate change; review the diff before committing it.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn example_requests() -> Vec<PathBuf> {

@@ -5,12 +5,10 @@
 //! narrow side panel. Screenshots are kept in `target/tmp/` (one is docs/playground.png). Without
 //! a browser: the page's headers and who may see it.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use ketamine_cds::config::FileConfig;
 use serde_json::{Value, json};

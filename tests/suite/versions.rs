@@ -1,21 +1,15 @@
 //! The same situation sent in each FHIR version an EHR may speak gives the same cards, and their
 //! suggestions create resources in the client's version: a DSTU2 client gets a MedicationOrder,
 //! an STU3 one an STU3 MedicationRequest, an R5 one an R5 one. The situations: every example
-//! written in each version by `common::fhir_versions`, and the public corpus's STU3 order hooks
+//! written in each version by `crate::common::fhir_versions`, and the public corpus's STU3 order hooks
 //! beside their R4 equivalents. (The rule tests run on every version too: `tests/rules`.)
 
-mod common;
-
-use common::fhir_versions::{self, FhirVersion, OTHER_VERSIONS};
-use common::*;
+use crate::common::fhir_versions::{self, FhirVersion, OTHER_VERSIONS};
+use crate::common::*;
 use ketamine_cds::call;
 use ketamine_cds::fhir::PatientRecord;
 use ketamine_cds::hooks::HookRequest;
 use serde_json::{Value, json};
-
-fn example(name: &str) -> Value {
-    read_json(&repo().join("examples/hooks").join(name))
-}
 
 fn example_requests() -> Vec<(String, Value)> {
     json_files(&repo().join("examples/hooks"))

@@ -4,17 +4,15 @@
 //! from prefetch, from the server, or half from each; every way the server can fail is a clear
 //! 412 within the deadline, and other calls keep being answered meanwhile.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use common::*;
 use ketamine_cds::config::{FhirConfig, FileConfig};
 use serde_json::{Value, json};
 
@@ -298,7 +296,7 @@ fn server_record(request: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dstu2_server_is_read_for_its_medication_orders_and_asked_its_version_once() {
-    use common::fhir_versions::{self, FhirVersion};
+    use crate::common::fhir_versions::{self, FhirVersion};
     // Example 09 (a duloxetine failure through a Medication) as a DSTU2 EHR holds it.
     let r4 = read_json(&repo().join("examples/hooks/09-medication-reference.json"));
     let request = fhir_versions::write_request(FhirVersion::Dstu2, &r4).unwrap();
@@ -329,7 +327,7 @@ async fn a_dstu2_server_is_read_for_its_medication_orders_and_asked_its_version_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_servers_version_writes_the_suggestions_when_the_drafts_do_not_tell() {
-    use common::fhir_versions::{self, FhirVersion};
+    use crate::common::fhir_versions::{self, FhirVersion};
     let mut request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
     let draft = request["context"]["draftOrders"]["entry"][0]["resource"].as_object_mut().unwrap();
     draft.remove("dosageInstruction");

@@ -3,9 +3,6 @@
 //! assessment itself (class statuses, applicability, contraindications) is asserted apart, in
 //! `assessment.rs`, so that a change of wording cannot break a rule test.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod assessment;
 mod s1_trigger;
 mod s2_applicability;
@@ -14,10 +11,10 @@ mod s4_cards;
 mod s4_patient_view;
 mod s5_contraindications;
 
-use common::fhir_versions;
-use common::*;
+use crate::common::fhir_versions;
+use crate::common::*;
 use ketamine_cds::call;
-use ketamine_cds::guideline::{self, ClassStatus, Hook, OrderAssessment, Today};
+use ketamine_cds::guideline::{ClassStatus, Hook, OrderAssessment};
 use ketamine_cds::hooks::HookRequest;
 use serde_json::{Value, json};
 
@@ -205,13 +202,12 @@ impl Case {
         body
     }
 
-    /// The assessment the rules make of this call (no cards): what `guideline::assess` returns.
+    /// The assessment the rules make of this call (no cards), as the product's own call makes it.
     fn assess(&self) -> Vec<OrderAssessment> {
-        let mut request = HookRequest::from_value(self.body()).expect("a valid request");
-        let mut record = call::read_drafts(&mut request);
-        call::read_prefetch(&mut request, &mut record);
+        let request = HookRequest::from_value(self.body()).expect("a valid request");
         let hook = Hook::from_name(self.hook).expect("a hook");
-        guideline::assess(hook, &request.context.selections, &record, knowledge(), &Today::from_datetime(now()))
+        let service = call::services::for_hook(hook);
+        call::answer_offline(service, request, knowledge(), now()).expect("the call is answered").assessments
     }
 
     /// The cards of this call in R4 — after checking that every other FHIR version able to say

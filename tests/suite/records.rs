@@ -4,8 +4,6 @@
 //! public conformance request and every synthetic patient, and on resources made to need each
 //! repair. And the lean datatypes read what fhir-sdk's R4B datatypes read, on the same corpus.
 
-mod common;
-
 use std::path::PathBuf;
 
 use fhir_sdk::r4b::types as sdk;
@@ -54,10 +52,14 @@ fn compare(patient: &str, bundle: &Value, what: &str) -> usize {
 
 /// Every JSON file of the examples, the public conformance requests and the synthetic patients.
 fn corpus() -> Vec<PathBuf> {
-    [common::repo().join("examples"), common::data().join("conformance"), common::data().join("patients")]
-        .iter()
-        .flat_map(|dir| common::json_files(dir))
-        .collect()
+    [
+        crate::common::repo().join("examples"),
+        crate::common::data().join("conformance"),
+        crate::common::data().join("patients"),
+    ]
+    .iter()
+    .flat_map(|dir| crate::common::json_files(dir))
+    .collect()
 }
 
 #[test]
@@ -274,7 +276,7 @@ fn normalize_all(value: &mut Value) {
 /// CodeableReferences, DSTU2's `wasNotTaken`, STU3's `taken`.
 #[test]
 fn r5_medication_and_reasons_and_older_not_taken_flags_are_read() {
-    use common::{evaluate, read_json, repo};
+    use crate::common::{evaluate, read_json, repo};
     let mut request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
     let r4 = evaluate(&request).unwrap();
     // R5: the draft's medication as a CodeableReference, and its reason.
