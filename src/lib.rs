@@ -30,12 +30,15 @@
 //! - [`auth`]: CDS Hooks JWT verification (issuers, JWKS, replay cache).
 //! - [`store`]: the card and outcome store (SQLite, PostgreSQL), the snoozes the hook path reads.
 //!   [`report`]: override analytics from it.
+//! - [`background`]: the loops beside the calls (retention, the snapshot of what the hook path
+//!   remembers, the replay-cache purge, the firing-rate alarm), started and stopped in one place.
 //! - [`http`]: router, handlers, body limits, errors → OperationOutcome, metrics, the analytics
 //!   and playground pages.
 //! - [`startup`]: the server's start-up and shutdown. [`telemetry`]: logs and trace export.
 //! - [`cli`]: `evaluate` and `check-profiles`.
 
 pub mod auth;
+pub mod background;
 pub mod call;
 pub mod cards;
 pub mod cli;
@@ -54,7 +57,7 @@ pub mod telemetry;
 /// The crate map above holds: no module names one listed below it (comments aside).
 #[cfg(test)]
 mod layering {
-    const ORDER: [&str; 15] = [
+    const ORDER: [&str; 16] = [
         "clock",
         "config",
         "fhir",
@@ -66,6 +69,7 @@ mod layering {
         "auth",
         "store",
         "report",
+        "background",
         "http",
         "startup",
         "telemetry",

@@ -177,10 +177,11 @@ fn serve(config: ServeConfig) -> ExitCode {
         // The address bound (with port 0, the port the system chose).
         let bound = listener.local_addr().map_or_else(|_| config.listen.clone(), |a| a.to_string());
         info!(listen = %bound, knowledge = %version, "ketamine-cds ready");
-        let store = state.store.clone();
+        let after = state.clone();
         let served = startup::serve_on(listener, state, startup::termination()).await;
-        // What the calls answered before the signal queued is written before the process ends.
-        store.close(std::time::Duration::from_secs(10)).await;
+        // The loops stop, and what the calls answered before the signal queued is written
+        // before the process ends.
+        startup::close(&after, std::time::Duration::from_secs(10)).await;
         match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

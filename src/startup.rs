@@ -43,9 +43,7 @@ pub fn load_knowledge(config: &ServeConfig) -> Result<Knowledge, Vec<KnowledgeEr
 pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig) -> Result<Arc<AppState>, String> {
     crate::hooks::request::warm_up();
     let store = Arc::new(open_store(config, file, &knowledge)?);
-    store.start_retention();
-    store.start_memory();
-    watch_alarm(&store);
+    let background = crate::background::Background::start(&store);
     let auth = if file.auth_required() {
         let mut auth = Authenticator::new(&file.auth)?;
         if store.db().is_some_and(|db| db.is_shared()) {
@@ -73,6 +71,7 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
         public_base_url: file.public_base_url.clone().unwrap_or_default(),
         ready: AtomicBool::new(true),
         body_budget: crate::http::budget::BodyBudget::new(config.max_inflight_body_bytes, config.max_body_bytes),
+        background,
     }))
 }
 
@@ -85,27 +84,11 @@ fn open_store(config: &ServeConfig, file: &FileConfig, knowledge: &Knowledge) ->
     Ok(store)
 }
 
-/// Sets the firing-rate alarm metric from the store every 15 minutes (the first time a minute
-/// after start), a task on the current runtime.
-fn watch_alarm(store: &Arc<Store>) {
-    if store.db().is_none() {
-        return;
-    }
-    let store = Arc::clone(store);
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        let mut every = tokio::time::interval(Duration::from_secs(900));
-        loop {
-            every.tick().await;
-            let Some(db) = store.db() else { return };
-            let now = crate::clock::now_millis();
-            let window = crate::report::Window::weeks_before(now, 26);
-            if let Ok(tallies) = db.tallies(window.since, window.until).await {
-                let alarm = crate::report::build(tallies, window).alarm;
-                store.instruments.firing_alarm.set(i64::from(alarm));
-            }
-        }
-    });
+/// Ends what runs beside the calls once they are served: the background loops stop, then the
+/// store writes what is queued (within `within`) and closes.
+pub async fn close(state: &AppState, within: Duration) {
+    state.background.stop(within).await;
+    state.store.close(within).await;
 }
 
 /// Serves on an already bound listener until `shutdown` completes, then drains: `/ready`

@@ -60,6 +60,8 @@ pub struct AppState {
     pub links_allowed: Arc<[String]>,
     /// How EHR-built override reasons are read (`[feedback]`).
     pub feedback: crate::config::FeedbackConfig,
+    /// The loops beside the calls (stopped by `startup::close`).
+    pub background: crate::background::Background,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -18,7 +18,7 @@ pub mod writer;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::call::fatigue::{Remembers, Snoozed};
 use crate::call::{CallIds, Evaluation};
@@ -213,8 +213,9 @@ impl Store {
             Err(_) => return Err(Unavailable::Timeout(timeout).into()),
         }
         if items.iter().any(|i| i.outcome == "overridden") {
-            // The override holds from the next call on this replica.
-            self.refresh().await;
+            // The override holds from the next call on this replica. The feedback is kept: a
+            // slow read must not hold its answer (the periodic one catches up).
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.refresh()).await;
         }
         Ok(())
     }
@@ -254,30 +255,6 @@ impl Store {
         Ok(())
     }
 
-    /// Reads the snoozes every `memory_refresh_ms` and forgets expired token ids (a task on the
-    /// current runtime, ended with the process).
-    pub fn start_memory(self: &Arc<Self>) {
-        if self.open.is_none() {
-            return;
-        }
-        let store = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(store.settings.memory_refresh_ms.max(100)));
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut ticks: u64 = 0;
-            loop {
-                every.tick().await;
-                store.refresh().await;
-                ticks += 1;
-                if ticks % 60 == 0 {
-                    if let Some(db) = store.db().filter(|db| db.is_shared()) {
-                        let _ = db.forget_expired_tokens(crate::clock::now_millis()).await;
-                    }
-                }
-            }
-        });
-    }
-
     /// Records a token id for every replica (PostgreSQL only): `Some(false)` when another
     /// process saw it first, `None` when there is no shared store or it did not answer in time.
     pub async fn first_use_of_token(&self, key: &str, expires_at: i64) -> Option<bool> {
@@ -288,29 +265,9 @@ impl Store {
         }
     }
 
-    /// Deletes what is older than the retention, once now and then daily (a task on the current
-    /// runtime, ended with the process).
-    pub fn start_retention(self: &Arc<Self>) {
-        if self.open.is_none() {
-            return;
-        }
-        let store = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut daily = tokio::time::interval(Duration::from_secs(86_400));
-            loop {
-                daily.tick().await;
-                let Some(db) = store.db() else { return };
-                let age_ms =
-                    i64::try_from(store.settings.retention_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
-                let before = crate::clock::now_millis().saturating_sub(age_ms);
-                match db.purge(before).await {
-                    Ok(deleted) => {
-                        info!(deleted, retention_days = store.settings.retention_days, "store: retention applied")
-                    }
-                    Err(e) => warn!(error = %e, "store: retention not applied; tried again tomorrow"),
-                }
-            }
-        });
+    /// The store's settings (`[store]`).
+    pub fn settings(&self) -> &StoreSettings {
+        &self.settings
     }
 
     /// Writes what is queued (within `within`), then closes the database.

@@ -217,13 +217,13 @@ impl TestServer {
         let running = AppServer::spawn(move |listener, stop, ready| async move {
             // Start-up (JWKS reads included) completes before the first call, as in `serve`.
             let state = startup::state(knowledge, &config, &file).await.expect("state builds");
-            let store = state.store.clone();
+            let after = state.clone();
             ready.signal();
             let _ = startup::serve_on(listener, state, async {
                 let _ = stop.await;
             })
             .await;
-            store.close(std::time::Duration::from_secs(5)).await;
+            startup::close(&after, std::time::Duration::from_secs(5)).await;
         });
         Self { base: format!("http://{}", running.addr), addr: running.addr, _running: running }
     }
