@@ -1,6 +1,8 @@
-//! The `ketamine-cds` command line: `serve` runs the CDS Hooks service, `evaluate` runs cases
-//! through the same code, `check-profiles` checks a knowledge directory, `report` prints the
-//! override analytics of a store.
+//! The `ketamine-cds` command line: `serve` runs the CDS Hooks service (its background loops
+//! stopped and its store drained on SIGTERM, `startup::close`), `evaluate` runs cases through the
+//! same call (with `--store`, what a store remembers held back as the service would),
+//! `check-profiles` checks a knowledge directory, `report` prints the override analytics of a
+//! store and `snoozes` lists or lifts its snoozes.
 
 use std::process::ExitCode;
 

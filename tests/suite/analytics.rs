@@ -364,3 +364,29 @@ async fn the_page_renders_its_charts_in_headless_chromium() {
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     assert!(png.len() > 20_000, "a page with charts, not a blank one: {} bytes", png.len());
 }
+
+/// An R5 client's suggestions carry `medication.concept`: the analytics still name each
+/// suggestion by its agent, read from the cards step's facts, never from the resource's shape
+/// (it was recorded as class "unknown" under its label).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_r5_clients_accepted_suggestion_is_counted_for_its_agent() {
+    use ketamine_cds::fhir::version::FhirVersion;
+    let dir = tempfile::tempdir().unwrap();
+    let server = sqlite_server(&dir, FileConfig::default());
+    let base = &server.base;
+    let r5 = crate::common::fhir_versions::write_request(FhirVersion::R5, &example("01-untreated-patient")).unwrap();
+    let answer = call(base, &r5).await;
+    let step = card_of_kind(&answer, "step-therapy");
+    let first = &step["suggestions"][0];
+    assert!(first["actions"][0]["resource"]["medication"]["concept"].is_object(), "an R5 order: {first:#}");
+    let accepted = json!([{ "card": step["uuid"], "outcome": "accepted", "acceptedSuggestions": [{ "id": first["uuid"] }],
+                            "outcomeTimestamp": in_minutes(1) }]);
+    assert_eq!(send_feedback(base, "ketamine-order-sign", accepted).await, 200);
+    let r = report_when(base, |r| r["feedback"]["accepted"] == 1).await;
+    assert_eq!(r["accepted_suggestions"], json!({ "Duloxetine 30 mg once daily": 1 }), "{r:#}");
+    let agents: Vec<&str> = r["suggestions"].as_array().unwrap().iter().map(|s| s["agent"].as_str().unwrap()).collect();
+    assert!(
+        agents.contains(&"Duloxetine 30 mg once daily") && !agents.iter().any(|a| a.starts_with("Order ")),
+        "{agents:?}"
+    );
+}
