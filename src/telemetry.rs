@@ -34,7 +34,9 @@ impl Drop for Guard {
 
 /// Installs the global subscriber: logs, and the trace exporter if configured.
 pub fn init(telemetry: &TelemetryConfig) -> Result<Guard, String> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // sqlx's own lines are off by default: a failing store would repeat them several times a
+    // second; the service says a store fault itself (store::health), once, then once a minute.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=off"));
     // Colour only on a terminal: logs written to a file or a collector carry no escape codes.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour);

@@ -647,3 +647,62 @@ fn two_replica_processes_on_one_postgresql_share_cards_feedback_snoozes_and_repe
     assert!(report["suppressed"].as_i64() >= Some(2), "{report:#}");
     assert_eq!(report["override_reasons"], serde_json::json!({ "not-applicable": 1, "pain-specialist-plan": 1 }));
 }
+
+#[test]
+fn a_corrupt_store_is_said_once_not_every_second_and_hook_calls_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.sqlite");
+    // Not a database: bytes no SQLite file starts with.
+    let noise: Vec<u8> = (0..65_536u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&store, noise).unwrap();
+    let log = dir.path().join("service.log");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", &format!("sqlite:{}", store.display())])
+        .env_remove("KETAMINE_CDS_LISTEN")
+        .env_remove("RUST_LOG")
+        .env("KETAMINE_CDS_STORE__MEMORY_REFRESH_MS", "200")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, port);
+    let example = read_json(&repo().join("examples/hooks/01-untreated-patient.json")).to_string();
+    let feedback = serde_json::json!({ "feedback": [{ "card": "c1", "outcome": "overridden",
+        "overrideReason": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": "crps" } },
+        "outcomeTimestamp": "2026-12-02T10:00:00Z" }] })
+    .to_string();
+    // The fault is found by the first store operations (each waits for the pool's timeout).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !get(port, "/ready").is_some_and(|(_, body)| body.contains("\"degraded\"")) {
+        assert!(Instant::now() < deadline, "the store never said degraded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut calls = 0;
+    while Instant::now() < until {
+        let answer = post_hook(port, &example);
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("\"indicator\":\"warning\""), "{answer}");
+        calls += 1;
+        let started = Instant::now();
+        let kept = post(port, "/cds-services/ketamine-order-sign/feedback", &feedback);
+        assert!(kept.starts_with("HTTP/1.1 503") && kept.contains("transient"), "feedback it cannot keep: {kept}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a failing store is not waited for: {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(calls > 3, "{calls} rounds in 3 s");
+    let (status, ready) = get(port, "/ready").unwrap();
+    assert_eq!(status, 200, "hook calls work without the store");
+    assert!(ready.contains("\"degraded\"") && ready.contains("failing_since"), "{ready}");
+    let (_, metrics) = get(port, "/metrics").unwrap();
+    assert!(metrics.contains("ketamine_cds_store_failing 1"), "{metrics}");
+    assert!(terminate(&mut child).success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let store_lines = text.lines().filter(|l| l.contains("store")).count();
+    assert!(text.contains("store: failing"), "{text}");
+    assert!(store_lines <= 4, "the fault is said once, not every second ({store_lines} lines):\n{text}");
+    assert!(!text.contains("sqlx"), "{text}");
+}

@@ -1,8 +1,9 @@
 //! The work that runs beside the hook calls, started and stopped in one place: the store's
 //! retention ([`retention`]), the snapshot of what the hook path remembers ([`snapshot`]), the
 //! shared replay cache's purge ([`tokens`]) and the firing-rate alarm ([`alarm`]). Each loop is a
-//! task of its own that ends when told to (on shutdown, before the store is closed), never in
-//! the middle of a write. The store's writer is the store's (it drains on close).
+//! task of its own that ends at once when told to (on shutdown, before the store is closed): what
+//! it was doing is abandoned — reads, and deletes that happen whole or not at all. The store's
+//! writer is the store's (it drains on close).
 
 pub mod alarm;
 pub mod retention;
@@ -82,7 +83,12 @@ where
     loop {
         tokio::select! {
             _ = stop.stopped() => return,
-            _ = ticks.tick() => work().await,
+            _ = ticks.tick() => {}
+        }
+        // A store that hangs must not hold the shutdown: the work is raced against the stop.
+        tokio::select! {
+            _ = stop.stopped() => return,
+            () = work() => {}
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::info;
 
 use super::{Stop, every};
 use crate::store::Store;
@@ -16,7 +16,8 @@ pub async fn run(store: Arc<Store>, stop: Stop) {
         let before = crate::clock::now_millis().saturating_sub(age_ms);
         match db.purge(before).await {
             Ok(deleted) => info!(deleted, retention_days = days, "store: retention applied"),
-            Err(e) => warn!(error = %e, "store: retention not applied; tried again tomorrow"),
+            // Tried again tomorrow; the fault is said by the store's health.
+            Err(e) => store.instruments.health.fault("retention", &e),
         }
     })
     .await;

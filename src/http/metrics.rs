@@ -92,6 +92,16 @@ impl Metrics {
         );
         registry.register("store_write_failures", "Store writes that failed (retried)", store.failures.clone());
         registry.register(
+            "store_failing",
+            "1 while the store is failing (hook calls go on)",
+            store.health.failing.clone(),
+        );
+        registry.register(
+            "store_failing_since_seconds",
+            "Unix time the current store fault started (0: none)",
+            store.health.failing_since.clone(),
+        );
+        registry.register(
             "store_write_duration_seconds",
             "Latency of one batched store write",
             store.write_seconds.clone(),

@@ -183,7 +183,15 @@ async fn discovery_handler(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
     if state.ready.load(Ordering::Acquire) {
-        Json(json!({ "status": "ready", "knowledge": state.knowledge.version() })).into_response()
+        // Hook calls work without the store: ready, and the store's state said.
+        let store = match (state.store.db(), state.store.instruments.health.failing_since()) {
+            (None, _) => json!({ "status": "off" }),
+            (Some(_), None) => json!({ "status": "ok" }),
+            (Some(_), Some(since)) => {
+                json!({ "status": "degraded", "failing_since": crate::clock::instant(since.saturating_mul(1000)) })
+            }
+        };
+        Json(json!({ "status": "ready", "knowledge": state.knowledge.version(), "store": store })).into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready" }))).into_response()
     }
@@ -325,7 +333,9 @@ async fn feedback_handler(
             return Err(ApiError::BadFeedback(problems.join("; ")));
         }
         Err(e) => {
-            warn!(service = service.id, items = entries.len(), error = %e, "feedback not kept: answered 503");
+            // The store's fault itself is said by store::health (once, then once a minute).
+            tracing::debug!(service = service.id, items = entries.len(), error = %e, "feedback not kept: answered 503");
+            state.metrics.refusal(503, "store-unavailable");
             return Err(ApiError::StoreUnavailable("the feedback could not be kept".into()));
         }
     }

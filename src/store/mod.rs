@@ -9,6 +9,7 @@
 
 pub mod db;
 pub mod events;
+pub mod health;
 pub mod keys;
 pub mod location;
 pub mod memory;
@@ -77,7 +78,6 @@ pub struct Store {
     /// The step-therapy card's override reasons with their snooze periods.
     step_therapy: CardText,
     memory: Memory,
-    memory_log: writer::Throttle,
     pub instruments: Instruments,
 }
 
@@ -91,7 +91,6 @@ impl Store {
             settings: StoreSettings::default(),
             step_therapy: knowledge.plan.step_therapy.clone(),
             memory: Memory::default(),
-            memory_log: writer::Throttle::default(),
             instruments: Instruments::default(),
         }
     }
@@ -178,10 +177,14 @@ impl Store {
         let Some(open) = &self.open else { return Ok(()) };
         let items = events::of_feedback(service, entries, at, self.settings.keep_comments);
         let timeout = self.settings.feedback_timeout_ms;
+        let health = &self.instruments.health;
         let db = &open.db;
         // The cards this replica issued are written first (queued before their calls were
-        // answered), so the items are checked against them now rather than later.
-        open.queue.flushed(Duration::from_secs(2)).await;
+        // answered), so the items are checked against them now rather than later — unless the
+        // store is failing: then nothing is written, and the answer must not wait for it.
+        if health.failing_since().is_none() {
+            open.queue.flushed(Duration::from_secs(2)).await;
+        }
         let keep = async {
             let mut named: Vec<&str> = items.iter().map(|i| i.card_uuid.as_str()).collect();
             named.sort_unstable();
@@ -206,11 +209,24 @@ impl Store {
             }
             Ok::<_, sqlx::Error>(Ok(()))
         };
+        // A store known to be failing gets a short try (it may be back: the periodic read says
+        // so within `memory_refresh_ms`), so the EHR hears 503 at once rather than after the
+        // whole feedback timeout.
+        let timeout = if health.failing_since().is_some() { timeout.min(500) } else { timeout };
         match tokio::time::timeout(Duration::from_millis(timeout), keep).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(problems))) => return Err(NotKept::Invalid(problems)),
-            Ok(Err(e)) => return Err(Unavailable::Failed(e.to_string()).into()),
-            Err(_) => return Err(Unavailable::Timeout(timeout).into()),
+            Ok(Ok(Ok(()))) => health.ok(),
+            Ok(Ok(Err(problems))) => {
+                health.ok();
+                return Err(NotKept::Invalid(problems));
+            }
+            Ok(Err(e)) => {
+                health.fault("feedback write", &e);
+                return Err(Unavailable::Failed(e.to_string()).into());
+            }
+            Err(_) => {
+                health.fault("feedback write", &format!("no answer within {timeout} ms"));
+                return Err(Unavailable::Timeout(timeout).into());
+            }
         }
         if items.iter().any(|i| i.outcome == "overridden") {
             // The override holds from the next call on this replica. The feedback is kept: a
@@ -234,10 +250,11 @@ impl Store {
 
     /// Reads the snoozes and order-select overrides again (a failure keeps the last snapshot).
     pub async fn refresh(&self) {
-        if let Err(e) = self.recall().await {
-            if self.memory_log.due() {
-                warn!(error = %e, "store: snoozes not read; the last ones read hold");
-            }
+        match self.recall().await {
+            // The last snapshot read holds meanwhile.
+            Err(e) => self.instruments.health.fault("snapshot read", &e),
+            Ok(()) if self.open.is_some() => self.instruments.health.ok(),
+            Ok(()) => {}
         }
     }
 

@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::db::Db;
 use super::events::Event;
@@ -33,6 +33,8 @@ pub struct Instruments {
     pub suppressed: Counter,
     /// 1 while the latest week's firing rate is outside its control limits.
     pub firing_alarm: Gauge,
+    /// Whether the store is failing (every store operation reports to it).
+    pub health: super::health::Health,
 }
 
 impl Default for Instruments {
@@ -45,6 +47,7 @@ impl Default for Instruments {
             write_seconds: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 14)),
             suppressed: Counter::default(),
             firing_alarm: Gauge::default(),
+            health: super::health::Health::default(),
         }
     }
 }
@@ -144,7 +147,6 @@ async fn run(
     instruments: Instruments,
     progress: Arc<Progress>,
 ) {
-    let failure_log = Throttle::default();
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         let stop = *stopping.borrow();
@@ -178,6 +180,7 @@ async fn run(
         }
         instruments.queue_depth.dec_by(batch.len() as i64);
         let mut backoff = Duration::from_millis(100);
+        let mut tried_while_stopping = false;
         loop {
             let started = Instant::now();
             match db.write(&batch).await {
@@ -185,16 +188,22 @@ async fn run(
                     instruments.write_seconds.observe(started.elapsed().as_secs_f64());
                     instruments.written.inc_by(batch.len() as u64);
                     progress.handled.fetch_add(batch.len() as u64, Ordering::AcqRel);
-                    if backoff > Duration::from_millis(100) {
-                        info!("store: writing again");
-                    }
+                    instruments.health.ok();
                     break;
                 }
                 Err(e) => {
                     instruments.failures.inc();
-                    if failure_log.due() {
-                        warn!(error = %e, rows = batch.len(), "store: write failed; retrying (hook calls are not affected)");
+                    // Said once when the fault starts, then once a minute (the batch is retried).
+                    instruments.health.fault("write", &e);
+                    if *stopping.borrow() && tried_while_stopping {
+                        // Shutting down and the store still fails: what is queued cannot be
+                        // kept, and the process must not wait for a store that is gone.
+                        let lost = batch.len() as u64 + receiver.len() as u64;
+                        instruments.dropped.inc_by(lost);
+                        warn!(rows = lost, "store: failing at shutdown: the queued rows were not written");
+                        return;
                     }
+                    tried_while_stopping = *stopping.borrow();
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         _ = stopping.changed() => {}
