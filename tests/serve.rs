@@ -706,3 +706,52 @@ fn a_corrupt_store_is_said_once_not_every_second_and_hook_calls_go_on() {
     assert!(store_lines <= 4, "the fault is said once, not every second ({store_lines} lines):\n{text}");
     assert!(!text.contains("sqlx"), "{text}");
 }
+
+/// The store on a full disk (the service's files limited to 600 KB by `ulimit -f`, with
+/// SIGXFSZ ignored, so a write past it fails with EFBIG as on a full file system): every
+/// feedback answered 200 is in the store afterwards; the others were answered 503.
+#[test]
+fn on_a_full_disk_every_acknowledged_feedback_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.sqlite");
+    let port = free_port();
+    let script = format!(
+        "ulimit -f 600; trap '' XFSZ; exec '{}' serve --listen 127.0.0.1:{port} --store 'sqlite:{}'",
+        env!("CARGO_BIN_EXE_ketamine-cds"),
+        store.display()
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        .env_remove("KETAMINE_CDS_LISTEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, port);
+    let mut request = read_json(&repo().join("examples/hooks/01-untreated-patient.json"));
+    let (mut acknowledged, mut refused) = (0, 0);
+    for i in 0..1500u32 {
+        request["hookInstance"] = serde_json::json!(format!("9a1b2c3d-0000-4000-8000-{i:012}"));
+        let answer = post_hook(port, &request.to_string());
+        assert!(answer.starts_with("HTTP/1.1 200"), "hook calls never fail: {answer}");
+        if i % 50 == 0 {
+            let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+            let card = body["cards"][0]["uuid"].as_str().unwrap();
+            let item = serde_json::json!({ "feedback": [{ "card": card, "outcome": "overridden",
+                "overrideReason": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": "not-applicable" } },
+                "outcomeTimestamp": "2026-12-02T10:00:00Z" }] });
+            let kept = post(port, "/cds-services/ketamine-order-sign/feedback", &item.to_string());
+            if kept.starts_with("HTTP/1.1 200") {
+                acknowledged += 1;
+            } else {
+                assert!(kept.starts_with("HTTP/1.1 503"), "{kept}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(terminate(&mut child).success());
+    assert!(refused > 0, "the disk did fill ({acknowledged} acknowledged)");
+    let report = report_json(&format!("sqlite:{}", store.display()));
+    let kept = report["feedback"]["overridden"].as_i64().unwrap() + report["feedback"]["unmatched"].as_i64().unwrap();
+    assert_eq!(kept, acknowledged, "every acknowledged item, and only those, is in the store: {report:#}");
+}

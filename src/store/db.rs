@@ -6,11 +6,12 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use sqlx::AnyConnection;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::any::AnyRow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Connection, Row};
 
 use super::events::{Event, ExaminedCall, FeedbackRecord, IssuedCard, IssuedSuggestion};
 use super::location::Location;
@@ -130,6 +131,14 @@ fn runs<T>(mut items: &[T]) -> Vec<&[T]> {
     runs
 }
 
+/// A batch's rows by table: cards, suggestions, calls examined, chart-open warnings shown.
+type Rows<'a> = (
+    &'a [&'a IssuedCard],
+    &'a [(&'a IssuedCard, &'a IssuedSuggestion)],
+    &'a [&'a ExaminedCall],
+    &'a [(&'a String, i64)],
+);
+
 /// Ids looked up in one `IN (…)` list, at most.
 const LOOKUP_CHUNK: usize = 256;
 
@@ -241,8 +250,29 @@ impl Db {
             .collect();
         let suggestions: Vec<(&IssuedCard, &IssuedSuggestion)> =
             cards.iter().flat_map(|c| c.suggestions.iter().map(move |s| (*c, s))).collect();
-        let mut tx = self.pool.begin().await?;
-        for chunk in runs(&cards) {
+        let mut conn = self.pool.acquire().await?;
+        let written = Self::insert_rows(&mut conn, (&cards, &suggestions, &calls, &opens)).await;
+        if written.is_err() {
+            // Never back into the pool: see `write_feedback`.
+            conn.close_on_drop();
+        }
+        written?;
+        // Feedback that arrived before its card is checked now (a retried batch checks again:
+        // marking is idempotent).
+        if !cards.is_empty() {
+            let uuids: Vec<&str> = cards.iter().map(|c| c.uuid.as_str()).collect();
+            self.check_late_feedback(&uuids).await?;
+        }
+        Ok(())
+    }
+
+    /// The rows of a batch in one transaction on `conn`, in multi-row INSERTs.
+    async fn insert_rows(
+        conn: &mut AnyConnection,
+        (cards, suggestions, calls, opens): Rows<'_>,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = conn.begin().await?;
+        for chunk in runs(cards) {
             let sql = insert_sql(
                 "cards (uuid, issued_at, service, hook, hook_instance, kind, indicator, classes, knowledge_version, \
                  patient_key, encounter_key, order_key, suppressed, override_reasons)",
@@ -270,7 +300,7 @@ impl Db {
             }
             query.execute(&mut *tx).await?;
         }
-        for chunk in runs(&suggestions) {
+        for chunk in runs(suggestions) {
             let sql = insert_sql("suggestions (uuid, card_uuid, issued_at, class, agent)", 5, chunk.len(), "uuid");
             let mut query = sqlx::query(&sql);
             for (card, s) in chunk {
@@ -278,7 +308,7 @@ impl Db {
             }
             query.execute(&mut *tx).await?;
         }
-        for chunk in runs(&calls) {
+        for chunk in runs(calls) {
             let sql = insert_sql(
                 "examined (id, at, service, hook, outcome, orders, knowledge_version, trigger_action)",
                 8,
@@ -299,7 +329,7 @@ impl Db {
             }
             query.execute(&mut *tx).await?;
         }
-        for chunk in runs(&opens) {
+        for chunk in runs(opens) {
             let sql = insert_sql("chart_opens (patient_key, shown_at)", 2, chunk.len(), "patient_key, shown_at");
             let mut query = sqlx::query(&sql);
             for (patient_key, at) in chunk {
@@ -307,14 +337,7 @@ impl Db {
             }
             query.execute(&mut *tx).await?;
         }
-        tx.commit().await?;
-        // Feedback that arrived before its card is checked now (a retried batch checks again:
-        // marking is idempotent).
-        if !cards.is_empty() {
-            let uuids: Vec<&str> = cards.iter().map(|c| c.uuid.as_str()).collect();
-            self.check_late_feedback(&uuids).await?;
-        }
-        Ok(())
+        tx.commit().await
     }
 
     /// The cards of these uuids the store has, with the override reasons they offered and their
@@ -411,10 +434,26 @@ impl Db {
         Ok(marked)
     }
 
-    /// Writes feedback items in one transaction; an item already kept is skipped.
+    /// Writes feedback items in one transaction; an item already kept is skipped. `Ok` only when
+    /// the transaction that holds them committed.
+    ///
+    /// A connection whose transaction failed is closed, never returned to the pool: when the
+    /// disk is full its rollback fails too, and the connection would stay inside the failed
+    /// transaction — the next "transaction" on it a savepoint of that one, "committed" into a
+    /// transaction that never is (feedback acknowledged and lost).
     pub async fn write_feedback(&self, items: &[FeedbackRecord]) -> Result<(), sqlx::Error> {
         self.ready().await?;
-        let mut tx: Transaction<'_, Any> = self.pool.begin().await?;
+        let mut conn = self.pool.acquire().await?;
+        let written = Self::insert_feedback(&mut conn, items).await;
+        if written.is_err() {
+            conn.close_on_drop();
+        }
+        written
+    }
+
+    /// Feedback items in one transaction on `conn`; an item already kept is skipped.
+    async fn insert_feedback(conn: &mut AnyConnection, items: &[FeedbackRecord]) -> Result<(), sqlx::Error> {
+        let mut tx = conn.begin().await?;
         for item in items {
             sqlx::query(
                 "INSERT INTO feedback (id, card_uuid, received_at, service, outcome, reason_system, reason_code, \

@@ -27,7 +27,13 @@ struct State {
     failed_since_line: AtomicU64,
     /// Operations failed in this fault.
     failed: AtomicU64,
+    /// Unix seconds of the last failed operation.
+    last_fault: AtomicI64,
 }
+
+/// A fault ends when an operation succeeds this long after the last one failed (a store that
+/// fails one write in two is failing, not recovering twice a second).
+const QUIET_S: i64 = 10;
 
 impl Health {
     /// An operation (`what`: "write", "snapshot read", "feedback write"…) failed.
@@ -37,6 +43,7 @@ impl Health {
 
     fn fault_at(&self, what: &str, error: &dyn std::fmt::Display, now: i64) {
         let state = &self.state;
+        state.last_fault.store(now, Ordering::Relaxed);
         state.failed.fetch_add(1, Ordering::Relaxed);
         state.failed_since_line.fetch_add(1, Ordering::Relaxed);
         if self.failing_since.get() == 0 && self.failing_since.set(now) == 0 {
@@ -55,14 +62,20 @@ impl Health {
         }
     }
 
-    /// An operation succeeded: a fault in progress ends.
+    /// An operation succeeded: a fault in progress ends, once none has failed for ten seconds.
     pub fn ok(&self) {
+        self.ok_at(time::OffsetDateTime::now_utc().unix_timestamp());
+    }
+
+    fn ok_at(&self, now: i64) {
         let since = self.failing_since.get();
-        if since != 0 && self.failing_since.set(0) != 0 {
+        if since == 0 || now - self.state.last_fault.load(Ordering::Relaxed) < QUIET_S {
+            return;
+        }
+        if self.failing_since.set(0) != 0 {
             self.failing.set(0);
             let failed = self.state.failed.swap(0, Ordering::Relaxed);
             self.state.failed_since_line.store(0, Ordering::Relaxed);
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
             info!(failed, failed_for_s = now - since, "store: working again");
         }
     }
@@ -90,8 +103,10 @@ mod tests {
         health.fault_at("write", &"disk full", 1_061);
         assert_eq!(health.state.last_line.load(Ordering::Relaxed), 1_061, "one line a minute later");
         assert_eq!(health.failing_since(), Some(1_000), "the fault started once");
-        health.ok();
-        assert_eq!((health.failing_since(), health.failing.get()), (None, 0));
+        health.ok_at(1_065);
+        assert_eq!(health.failing_since(), Some(1_000), "one success between failures ends nothing");
+        health.ok_at(1_071);
+        assert_eq!((health.failing_since(), health.failing.get()), (None, 0), "ten quiet seconds end it");
         health.fault_at("snapshot read", &"gone", 2_000);
         assert_eq!(health.failing_since(), Some(2_000), "a new fault");
     }
