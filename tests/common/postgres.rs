@@ -93,6 +93,13 @@ impl Postgres {
         self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
     }
 
+    /// Restarts the server with a fast shutdown (open transactions are rolled back, clients
+    /// disconnected), as a failover does.
+    pub fn restart_fast(&self) {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+        self.start_server();
+    }
+
     /// A new, empty database on this cluster, by its URL.
     pub fn database(&self, name: &str) -> String {
         self.run(
