@@ -2,7 +2,7 @@
 //! DSTU2, STU3 or R5 EHR sends the same facts — or refused, naming what that version cannot say
 //! (an STU3 MedicationRequest has no `statusReason`, DSTU2 no `stopped` MedicationStatement). The
 //! rule tests run each situation through every version that can express it
-//! (`tests/rules/main.rs`), and the writers' output and the service's suggestions are checked
+//! (`tests/suite/rules/mod.rs`), and the writers' output and the service's suggestions are checked
 //! against fhir-sdk's STU3, R4B and R5 models ([`validate`]).
 //!
 //! Written from the versions' specifications, apart from the service's reader
