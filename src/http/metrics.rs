@@ -106,7 +106,11 @@ impl Metrics {
             "Latency of one batched store write",
             store.write_seconds.clone(),
         );
-        registry.register("cards_suppressed", "Cards computed and held back (a snooze, a repeat, the chart-open interval, a card option)", store.suppressed.clone());
+        registry.register(
+            "cards_suppressed",
+            "Cards computed and held back (a snooze, a repeat, the chart-open interval, a card option)",
+            store.suppressed.clone(),
+        );
         registry.register(
             "firing_rate_alarm",
             "1 while the latest week's firing rate is outside its control limits",

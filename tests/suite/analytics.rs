@@ -447,3 +447,40 @@ async fn two_replicas_ride_out_a_database_outage_and_a_fast_restart_losing_nothi
         );
     }
 }
+
+/// Another process holds the SQLite store's write lock: feedback is answered 503 at the
+/// feedback timeout (hook calls go on), and once the lock is released the EHR's retry is kept,
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_store_answers_feedback_503_and_the_retry_is_kept_once() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = FileConfig::default();
+    file.store.feedback_timeout_ms = 1_000;
+    let server = sqlite_server(&dir, file);
+    let base = &server.base;
+    let first = call(base, &example("01-untreated-patient")).await;
+    report_when(base, |r| r["examined_orders"] == 1).await;
+    let card = card_uuid(&first, "step-therapy");
+    // One item, sent while the store is locked and again after (the EHR's retry).
+    let item = overridden(&card, "crps");
+
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}", dir.path().join("store.sqlite").display());
+    let mut locker = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut locker).await.unwrap();
+    let started = Instant::now();
+    assert_eq!(send_feedback(base, "ketamine-order-sign", json!([item.clone()])).await, 503);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    let mut next = example("01-untreated-patient");
+    next["hookInstance"] = json!("10c4ed00-0000-4000-8000-000000000001");
+    assert_eq!(kinds(&call(base, &next).await), ["step-therapy"], "hook calls go on");
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    locker.close().await.unwrap();
+
+    // The EHR retries the same item: kept, once.
+    assert_eq!(send_feedback(base, "ketamine-order-sign", json!([item.clone()])).await, 200);
+    assert_eq!(send_feedback(base, "ketamine-order-sign", json!([item])).await, 200);
+    let r = report_when(base, |r| r["feedback"]["overridden"] == 1 && r["examined_orders"] == 2).await;
+    assert_eq!(r["override_reasons"], json!({ "crps": 1 }), "{r:#}");
+}
