@@ -25,10 +25,10 @@ use crate::store::{Location, Store};
 /// Loads the configured knowledge (the profiles directory, or the embedded set).
 pub fn load_knowledge(config: &ServeConfig) -> Result<Knowledge, Vec<KnowledgeError>> {
     let dir = config.profiles.as_deref();
-    let knowledge = Knowledge::load(dir)?;
+    let (knowledge, census) = Knowledge::load_checked(dir)?;
     if dir.is_some() {
         // A site's set: what check-profiles would warn of is said at start too.
-        for w in Knowledge::census(dir).map(|c| c.warnings).unwrap_or_default() {
+        for w in census.warnings {
             tracing::warn!(file = %w.file, path = %w.path, "profiles: {}", w.problem);
         }
         if knowledge.site_modified() {

@@ -52,7 +52,7 @@ pub fn check_profiles(dir: Option<&Path>, out: &mut dyn Write) -> u8 {
         let _ = writeln!(out, "{what}: {} problem(s)", problems.len());
         return 1;
     }
-    let (Ok(k), Some(census)) = (Knowledge::load(dir), Knowledge::census(dir)) else { return 1 };
+    let Ok((k, census)) = Knowledge::load_checked(dir) else { return 1 };
     for w in &census.warnings {
         let _ = writeln!(out, "WARNING {w}");
     }

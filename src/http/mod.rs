@@ -248,6 +248,7 @@ async fn hook_handler(
                 if !evaluation.held_back.is_empty() {
                     span.record("held_back", evaluation.held_back.len());
                     let mut causes: Vec<&str> = evaluation.held_back.iter().map(|h| h.by.code()).collect();
+                    causes.sort_unstable();
                     causes.dedup();
                     span.record("held_by", causes.join(",").as_str());
                 }

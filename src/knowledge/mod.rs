@@ -84,12 +84,27 @@ impl Knowledge {
     /// `/ready` and the snoozes tell a site's edit from the shipped knowledge (and one edit from
     /// another).
     pub fn from_dir(dir: &Path) -> Result<Self, Vec<KnowledgeError>> {
-        let artifacts = site_artifacts(dir)?;
-        let mut knowledge = Self::build(&artifacts)?;
+        Self::of_site(&site_artifacts(dir)?)
+    }
+
+    /// The knowledge of a site's set, versioned as [`Knowledge::from_dir`] says.
+    fn of_site(artifacts: &Artifacts) -> Result<Self, Vec<KnowledgeError>> {
+        let mut knowledge = Self::build(artifacts)?;
         if !artifacts.is_shipped() {
             knowledge.plan.version = format!("{}+site.{}", knowledge.plan.version, artifacts.digest());
         }
         Ok(knowledge)
+    }
+
+    /// [`Knowledge::load`], and what the set holds (codes per system and value set, the code
+    /// systems it names that the rules do not know), from one read of the files.
+    pub fn load_checked(dir: Option<&Path>) -> Result<(Self, census::Census), Vec<KnowledgeError>> {
+        let artifacts = match dir {
+            Some(dir) => site_artifacts(dir)?,
+            None => Artifacts::embedded()?,
+        };
+        let knowledge = if dir.is_some() { Self::of_site(&artifacts)? } else { Self::build(&artifacts)? };
+        Ok((knowledge, census::census(&artifacts)))
     }
 
     /// Whether this knowledge is a site's edit of the shipped set.
@@ -113,12 +128,6 @@ impl Knowledge {
 
     pub fn version(&self) -> &str {
         &self.plan.version
-    }
-
-    /// What a profiles set holds (codes per system and value set) and the code systems it
-    /// names that the rules do not know; `None` when the set cannot be read.
-    pub fn census(dir: Option<&Path>) -> Option<census::Census> {
-        dir.map_or_else(Artifacts::embedded, site_artifacts).ok().map(|a| census::census(&a))
     }
 
     /// The override reasons the service offers, on every card that has some.

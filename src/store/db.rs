@@ -147,6 +147,14 @@ fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// A query of an `IN ({placeholders})` list with the ids bound, in order.
+fn bind_ids<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ids: &[&'q str],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    ids.iter().fold(query, |query, id| query.bind(*id))
+}
+
 /// `INSERT INTO table (columns) VALUES ($1, …), (…) ON CONFLICT (key) DO NOTHING` for `rows` rows
 /// of `columns` values: a row already kept is skipped (the same SQL on both engines).
 fn insert_sql(table: &str, columns: usize, rows: usize, key: &str) -> String {
@@ -350,11 +358,7 @@ impl Db {
                 "SELECT uuid, service, override_reasons FROM cards WHERE uuid IN ({})",
                 placeholders(chunk.len())
             );
-            let mut query = sqlx::query(&sql);
-            for uuid in chunk {
-                query = query.bind(*uuid);
-            }
-            for row in query.fetch_all(&self.pool).await? {
+            for row in bind_ids(sqlx::query(&sql), chunk).fetch_all(&self.pool).await? {
                 let reasons: Option<String> = row.try_get(2)?;
                 known.push(KnownCard {
                     uuid: row.try_get(0)?,
@@ -365,11 +369,7 @@ impl Db {
             }
             let sql =
                 format!("SELECT uuid, card_uuid FROM suggestions WHERE card_uuid IN ({})", placeholders(chunk.len()));
-            let mut query = sqlx::query(&sql);
-            for uuid in chunk {
-                query = query.bind(*uuid);
-            }
-            for row in query.fetch_all(&self.pool).await? {
+            for row in bind_ids(sqlx::query(&sql), chunk).fetch_all(&self.pool).await? {
                 let (suggestion, card): (String, String) = (row.try_get(0)?, row.try_get(1)?);
                 if let Some(k) = known.iter_mut().find(|k| k.uuid == card) {
                     k.suggestions.insert(suggestion);
@@ -391,11 +391,7 @@ impl Db {
                  WHERE f.invalid IS NULL AND f.card_uuid IN ({})",
                 placeholders(chunk.len())
             );
-            let mut query = sqlx::query(&sql);
-            for uuid in chunk {
-                query = query.bind(*uuid);
-            }
-            for row in query.fetch_all(&self.pool).await? {
+            for row in bind_ids(sqlx::query(&sql), chunk).fetch_all(&self.pool).await? {
                 let id: String = row.try_get(0)?;
                 let accepted: Option<String> = row.try_get(6)?;
                 if let Some(item) = items.iter_mut().find(|i| i.id == id) {

@@ -178,11 +178,12 @@ impl Store {
         let items = events::of_feedback(service, entries, at, self.settings.keep_comments);
         let timeout = self.settings.feedback_timeout_ms;
         let health = &self.instruments.health;
+        let failing = health.failing_since().is_some();
         let db = &open.db;
         // The cards this replica issued are written first (queued before their calls were
         // answered), so the items are checked against them now rather than later — unless the
         // store is failing: then nothing is written, and the answer must not wait for it.
-        if health.failing_since().is_none() {
+        if !failing {
             open.queue.flushed(Duration::from_secs(2)).await;
         }
         let keep = async {
@@ -212,7 +213,7 @@ impl Store {
         // A store known to be failing gets a short try (it may be back: the periodic read says
         // so within `memory_refresh_ms`), so the EHR hears 503 at once rather than after the
         // whole feedback timeout.
-        let timeout = if health.failing_since().is_some() { timeout.min(500) } else { timeout };
+        let timeout = if failing { timeout.min(500) } else { timeout };
         match tokio::time::timeout(Duration::from_millis(timeout), keep).await {
             Ok(Ok(Ok(()))) => health.ok(),
             Ok(Ok(Err(problems))) => {
@@ -338,15 +339,23 @@ impl Remembers for Store {
     fn snooze(&self, ids: &CallIds, facts: &CardFacts, knowledge_version: &str, now: i64) -> Option<Snoozed> {
         let open = self.open.as_ref()?;
         let snapshot = self.memory.current();
+        // Most calls: no snooze at all, and no patient key to compute.
+        if snapshot.snoozes.is_empty() {
+            return None;
+        }
         let s = snapshot.snooze(&open.keys.patient(&ids.patient_id), knowledge_version, &facts.classes_key(), now)?;
         Some(Snoozed { overridden_card: s.card_uuid.clone(), reason: s.reason_code.clone(), until: s.until })
     }
 
     fn overridden_on_select(&self, ids: &CallIds, facts: &CardFacts) -> bool {
         let Some(open) = &self.open else { return false };
+        let snapshot = self.memory.current();
+        if snapshot.overridden_on_select.is_empty() || ids.encounter_id.is_none() {
+            return false;
+        }
         let encounter = ids.encounter_id.as_deref().map(|e| open.keys.encounter(e));
         let order = events::order_key(&open.keys, ids, facts);
-        self.memory.current().overridden_on_select(&open.keys.patient(&ids.patient_id), encounter.as_deref(), &order)
+        snapshot.overridden_on_select(&open.keys.patient(&ids.patient_id), encounter.as_deref(), &order)
     }
 
     fn chart_open_due(&self, ids: &CallIds, since: i64, now: i64) -> bool {

@@ -223,7 +223,7 @@ fn an_edited_url_is_reported_against_the_file_that_was_edited() {
 
 #[test]
 fn a_mistyped_code_system_is_warned_with_the_nearest_known_one_and_the_counts_show_the_drop() {
-    let shipped = Knowledge::census(None).unwrap();
+    let shipped = Knowledge::load_checked(None).unwrap().1;
     assert!(shipped.warnings.is_empty(), "the shipped set warns of nothing: {:?}", shipped.warnings);
     let dir = copy_profiles();
     edit(dir.path(), "ValueSet-agent-duloxetine.json", |v| {
@@ -235,7 +235,7 @@ fn a_mistyped_code_system_is_warned_with_the_nearest_known_one_and_the_counts_sh
     let embedded = Knowledge::embedded().unwrap();
     assert!(knowledge.medications.code_count() < embedded.medications.code_count(), "duloxetine's codes stop matching");
     // ...and is warned of, with the system it was meant to be.
-    let census = Knowledge::census(Some(dir.path())).unwrap();
+    let census = Knowledge::load_checked(Some(dir.path())).unwrap().1;
     assert_eq!(census.warnings.len(), 1, "{:?}", census.warnings);
     let w = &census.warnings[0];
     assert!(w.file.ends_with("ValueSet-agent-duloxetine.json") && w.path == "/compose/include/0/system");
@@ -253,7 +253,7 @@ fn a_mistyped_code_system_is_warned_with_the_nearest_known_one_and_the_counts_sh
             "extension": [{ "url": "https://fhir.ketamine-cds.example/StructureDefinition/local-code", "valueBoolean": true }]
         }]}));
     });
-    assert!(Knowledge::census(Some(dir.path())).unwrap().warnings.is_empty());
+    assert!(Knowledge::load_checked(Some(dir.path())).unwrap().1.warnings.is_empty());
 }
 
 #[test]
