@@ -186,6 +186,10 @@ pub struct IssuerConfig {
     /// The EHR this issuer is (`generic`, `epic`, `oracle`): the shape of the cards it gets.
     #[serde(default)]
     pub client: Option<Client>,
+    /// This EHR's rollout mode, overriding `[rollout] mode` (a pilot still reads
+    /// `[rollout] pilot_users` and `pilot_percent`).
+    #[serde(default)]
+    pub rollout: Option<RolloutMode>,
 }
 
 fn default_leeway() -> u64 {
@@ -309,6 +313,36 @@ pub struct FileConfig {
     /// `[feedback]`: how EHR-built override reasons are read.
     #[serde(default)]
     pub feedback: FeedbackConfig,
+    /// `[rollout]`: whether cards are shown (`live`), only recorded (`silent`), or shown to a
+    /// pilot's clinicians (`pilot`).
+    #[serde(default)]
+    pub rollout: RolloutConfig,
+}
+
+/// `[rollout] mode` (and `[[auth.issuers]] rollout`): cards shown, only recorded, or shown to a
+/// pilot's clinicians.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutMode {
+    #[default]
+    Live,
+    Silent,
+    Pilot,
+}
+
+/// `[rollout] mode = "live" | "silent" | "pilot"`, `pilot_users = ["Practitioner/123"]`,
+/// `pilot_percent = 10` (see `call::rollout`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutConfig {
+    #[serde(default)]
+    pub mode: RolloutMode,
+    /// In a pilot: these `userId`s (exact) are live.
+    #[serde(default)]
+    pub pilot_users: Vec<String>,
+    /// In a pilot: this share (0–100) of the other users is live, by a stable hash of `userId`.
+    #[serde(default)]
+    pub pilot_percent: u8,
 }
 
 /// `[links] allowed = ["https://doi.org/", …]`: when set, a card's link or source URL that
@@ -412,6 +446,9 @@ impl FileConfig {
         }
         if self.admin.basic.as_ref().is_some_and(|b| !b.contains(':')) {
             return Err("admin.basic: give user:password".into());
+        }
+        if self.rollout.pilot_percent > 100 {
+            return Err("rollout.pilot_percent: a share of 0 to 100".into());
         }
         if !self.auth_required() {
             return Ok(());

@@ -63,6 +63,7 @@ pub async fn state(knowledge: Knowledge, config: &ServeConfig, file: &FileConfig
         options: file.cards,
         playground: file.playground,
         links_allowed: file.links.allowed.clone().into(),
+        rollout: file.rollout.clone(),
         feedback: file.feedback.clone(),
         knowledge,
         config: config.http(),

@@ -67,6 +67,7 @@ async fn nothing_identifying_reaches_the_logs() {
                 jwks_file: Some(jwks),
                 tenants: vec![],
                 client: None,
+                rollout: None,
             }],
             ..AuthConfig::default()
         },

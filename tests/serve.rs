@@ -657,21 +657,83 @@ fn a_corrupt_store_is_said_once_not_every_second_and_hook_calls_go_on() {
     std::fs::write(&store, noise).unwrap();
     let log = dir.path().join("service.log");
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", &format!("sqlite:{}", store.display())])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"));
+    command.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--store",
+        &format!("sqlite:{}", store.display()),
+    ]);
+    let text = ride_out_a_broken_store(command, port, &log);
+    assert!(text.contains("store: failing"), "{text}");
+}
+
+/// The store on a read-only file system (the service runs in its own mount namespace, where
+/// the store's directory is bound read-only; `unshare` needs no privilege beyond user
+/// namespaces): hook calls go on, feedback is refused, the log says why once, and what was
+/// acknowledged before is still there.
+#[test]
+fn a_store_on_a_read_only_file_system_refuses_feedback_and_keeps_what_it_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("store.sqlite").display());
+    // First, writable: one override acknowledged.
+    let port = free_port();
+    let mut child = serve(&["--listen", &format!("127.0.0.1:{port}"), "--store", &store], &[]);
+    wait_ready(&mut child, port);
+    let answer = post_hook(port, &read_json(&repo().join("examples/hooks/01-untreated-patient.json")).to_string());
+    let body: serde_json::Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let card = body["cards"][0]["uuid"].as_str().unwrap().to_owned();
+    let kept = post(port, "/cds-services/ketamine-order-sign/feedback", &overridden_body(&card));
+    assert!(kept.starts_with("HTTP/1.1 200"), "{kept}");
+    assert!(terminate(&mut child).success());
+
+    // Then read-only.
+    let log = dir.path().join("service.log");
+    let port = free_port();
+    let d = dir.path().display();
+    let mut command = Command::new("unshare");
+    command.args([
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "bash",
+        "-c",
+        &format!(
+            "mount --bind '{d}' '{d}' && mount -o remount,bind,ro '{d}' && exec '{}' serve --listen 127.0.0.1:{port} --store '{store}'",
+            env!("CARGO_BIN_EXE_ketamine-cds")
+        ),
+    ]);
+    let text = ride_out_a_broken_store(command, port, &log);
+    assert!(text.contains("unable to open database file"), "the cause is said: {text}");
+    let report = report_json(&store);
+    assert_eq!(report["feedback"]["overridden"], 1, "only the acknowledged item: {report:#}");
+    assert_eq!(report["examined_orders"], 1, "{report:#}");
+}
+
+fn overridden_body(card: &str) -> String {
+    serde_json::json!({ "feedback": [{ "card": card, "outcome": "overridden",
+        "overrideReason": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": "crps" } },
+        "outcomeTimestamp": "2026-12-02T10:00:00Z" }] })
+    .to_string()
+}
+
+/// Runs `command` (a `serve` on a store that cannot be used) logging to `log`, and checks what
+/// a broken store must never change: hook calls answer their cards, feedback is a quick 503
+/// `transient`, `/ready` stays 200 and says the store is degraded, `/metrics` has the gauge,
+/// and the log says the fault once (nothing of sqlx). Returns the log.
+fn ride_out_a_broken_store(mut command: Command, port: u16, log: &std::path::Path) -> String {
+    let mut child = command
         .env_remove("KETAMINE_CDS_LISTEN")
         .env_remove("RUST_LOG")
         .env("KETAMINE_CDS_STORE__MEMORY_REFRESH_MS", "200")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
     wait_ready(&mut child, port);
     let example = read_json(&repo().join("examples/hooks/01-untreated-patient.json")).to_string();
-    let feedback = serde_json::json!({ "feedback": [{ "card": "c1", "outcome": "overridden",
-        "overrideReason": { "reason": { "system": "https://fhir.ketamine-cds.example/CodeSystem/override-reason", "code": "crps" } },
-        "outcomeTimestamp": "2026-12-02T10:00:00Z" }] })
-    .to_string();
+    let feedback = overridden_body("c1");
     // The fault is found by the first store operations (each waits for the pool's timeout).
     let deadline = Instant::now() + Duration::from_secs(20);
     while !get(port, "/ready").is_some_and(|(_, body)| body.contains("\"degraded\"")) {
@@ -700,11 +762,12 @@ fn a_corrupt_store_is_said_once_not_every_second_and_hook_calls_go_on() {
     let (_, metrics) = get(port, "/metrics").unwrap();
     assert!(metrics.contains("ketamine_cds_store_failing 1"), "{metrics}");
     assert!(terminate(&mut child).success());
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
     let store_lines = text.lines().filter(|l| l.contains("store")).count();
     assert!(text.contains("store: failing"), "{text}");
     assert!(store_lines <= 4, "the fault is said once, not every second ({store_lines} lines):\n{text}");
     assert!(!text.contains("sqlx"), "{text}");
+    text
 }
 
 /// The store on a full disk (the service's files limited to 600 KB by `ulimit -f`, with

@@ -95,6 +95,8 @@ pub struct Caller {
     pub tenant: Option<String>,
     /// The EHR the issuer is configured as, if any.
     pub client: Option<crate::cards::profile::Client>,
+    /// The issuer's own rollout mode, if configured.
+    pub rollout: Option<crate::config::RolloutMode>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,6 +298,11 @@ impl Authenticator {
                 return Err(refuse(Failure::Replayed, iss, Some(kid)));
             }
         }
-        Ok(Caller { issuer: claims.iss, tenant: claims.tenant, client: issuer.config.client })
+        Ok(Caller {
+            issuer: claims.iss,
+            tenant: claims.tenant,
+            client: issuer.config.client,
+            rollout: issuer.config.rollout,
+        })
     }
 }

@@ -17,7 +17,7 @@ pub async fn run(store: Arc<Store>, stop: Stop) {
         match db.purge(before).await {
             Ok(deleted) => info!(deleted, retention_days = days, "store: retention applied"),
             // Tried again tomorrow; the fault is said by the store's health.
-            Err(e) => store.instruments.health.fault("retention", &e),
+            Err(e) => store.instruments.health.fault("retention", &db.explain(&e)),
         }
     })
     .await;

@@ -16,6 +16,7 @@
 pub mod bundle;
 pub mod fatigue;
 pub mod prefetch;
+pub mod rollout;
 pub mod services;
 
 use std::future::Future;
@@ -27,7 +28,7 @@ use crate::fhir::version::FhirVersion;
 use crate::fhir::{Origin, PatientRecord};
 use crate::guideline::{self, Hook, Today, trigger};
 use crate::hooks::options::CardOptions;
-use crate::hooks::{HookError, HookRequest, Prefetched, Response};
+use crate::hooks::{Card, HookError, HookRequest, Prefetched, Response};
 use crate::knowledge::Knowledge;
 pub use services::ServiceDef;
 
@@ -58,6 +59,8 @@ pub struct CallIds {
     pub hook_instance: String,
     pub patient_id: String,
     pub encounter_id: Option<String>,
+    /// The clinician (`context.userId`): decides a pilot's arm; never stored or logged.
+    pub user_id: Option<String>,
 }
 
 impl std::fmt::Debug for CallIds {
@@ -95,6 +98,10 @@ pub struct Evaluation {
     /// What triggered the call, as the EHR said (Epic's `bpa-trigger-action`), at most 64
     /// characters: logged and stored for analytics, never used by the rules.
     pub trigger: Option<String>,
+    /// The rollout arm ([`rollout::apply`]): live, or silent with the cards that would have
+    /// been shown in `silenced` (the response then has none).
+    pub arm: rollout::Arm,
+    pub silenced: Vec<Card>,
 }
 
 impl Evaluation {
@@ -363,6 +370,7 @@ fn finish(
         hook_instance: request.hook_instance.clone(),
         patient_id: request.context.patient_id.clone(),
         encounter_id: request.context.encounter_id.clone(),
+        user_id: request.context.user_id.clone(),
     };
     let computed = profile::apply(cards::cards(&call, &assessments, knowledge), shape.client, shape.links_allowed);
     let at = crate::clock::millis(now);
@@ -381,6 +389,8 @@ fn finish(
         resources_read: record.stats.read,
         resources_skipped: record.stats.skipped,
         resources_other_patient: record.stats.other_patient,
+        arm: rollout::Arm::Live,
+        silenced: Vec::new(),
     }
 }
 

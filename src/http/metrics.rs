@@ -1,6 +1,6 @@
 //! Prometheus metrics (`GET /metrics`): calls by service and outcome, cards by indicator,
 //! refusals by reason, latency, prefetched versus fetched data, the knowledge version, the
-//! store's queue and writes, suppressed cards and the firing-rate alarm. One
+//! store's queue and writes, suppressed cards, silent cards (rollout) and the firing-rate alarm. One
 //! registry per server (no globals), so tests and replicas count on their own.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -54,6 +54,7 @@ pub struct Metrics {
     latency: Family<Service, Histogram>,
     data: Family<Source, Counter>,
     other_patient: Counter,
+    silenced: Family<Service, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -116,7 +117,13 @@ impl Metrics {
             "1 while the latest week's firing rate is outside its control limits",
             store.firing_alarm.clone(),
         );
-        Self { registry, calls, cards, refusals, latency, data, other_patient }
+        let silenced = Family::<Service, Counter>::default();
+        registry.register(
+            "cards_silent",
+            "Cards computed for a call in the silent arm of the rollout and not shown (recorded as what would have been)",
+            silenced.clone(),
+        );
+        Self { registry, calls, cards, refusals, latency, data, other_patient, silenced }
     }
 
     /// A call answered with these card indicators.
@@ -129,6 +136,11 @@ impl Metrics {
         self.latency.get_or_create(&Service { service: service.into() }).observe(seconds);
         self.data.get_or_create(&Source { source: "prefetch".into() }).inc_by(prefetched as u64);
         self.data.get_or_create(&Source { source: "fhir-server".into() }).inc_by(fetched as u64);
+    }
+
+    /// A silent call's cards, not shown.
+    pub fn silenced(&self, service: &str, cards: usize) {
+        self.silenced.get_or_create(&Service { service: service.into() }).inc_by(cards as u64);
     }
 
     /// Resources of a call dropped: their subject is another patient.

@@ -60,6 +60,8 @@ pub struct AppState {
     pub links_allowed: Arc<[String]>,
     /// How EHR-built override reasons are read (`[feedback]`).
     pub feedback: crate::config::FeedbackConfig,
+    /// Whose cards are shown (`[rollout]`).
+    pub rollout: crate::config::RolloutConfig,
     /// The loops beside the calls (stopped by `startup::close`).
     pub background: crate::background::Background,
 }
@@ -226,13 +228,15 @@ async fn hook_handler(
         other_patient = tracing::field::Empty,
         held_back = tracing::field::Empty,
         held_by = tracing::field::Empty,
+        arm = tracing::field::Empty,
+        silenced = tracing::field::Empty,
         latency_us = tracing::field::Empty,
         trigger = tracing::field::Empty,
     );
     // The playground's calls also get the cards held back, to show them as such.
     let playground = raw.extensions().get::<playground::PlaygroundCall>().is_some();
     async move {
-        let result = answer(&state, service, raw, started).await;
+        let result = answer(&state, service, raw, started, playground).await;
         let span = tracing::Span::current();
         span.record("latency_us", started.elapsed().as_micros() as u64);
         match result {
@@ -245,6 +249,11 @@ async fn hook_handler(
                 span.record("resources", evaluation.resources_read);
                 span.record("skipped", evaluation.resources_skipped);
                 span.record("other_patient", evaluation.resources_other_patient);
+                if evaluation.arm != call::rollout::Arm::Live {
+                    span.record("arm", evaluation.arm.name());
+                    span.record("silenced", evaluation.silenced.len());
+                    state.metrics.silenced(service.id, evaluation.silenced.len());
+                }
                 if !evaluation.held_back.is_empty() {
                     span.record("held_back", evaluation.held_back.len());
                     let mut causes: Vec<&str> = evaluation.held_back.iter().map(|h| h.by.code()).collect();
@@ -289,6 +298,7 @@ async fn answer(
     service: &'static call::ServiceDef,
     raw: Request,
     started: Instant,
+    playground: bool,
 ) -> Result<call::Evaluation, ApiError> {
     let caller = raw.extensions().get::<crate::auth::Caller>().cloned();
     let caller = caller.as_ref();
@@ -311,7 +321,15 @@ async fn answer(
         deadline: Some(started + state.config.request_timeout),
     };
     let remembered: &dyn call::fatigue::Remembers = state.store.as_ref();
-    Ok(call::answer_with(service, request, &state.knowledge, &state.fetcher, remembered, now, &limits).await?)
+    let mut evaluation =
+        call::answer_with(service, request, &state.knowledge, &state.fetcher, remembered, now, &limits).await?;
+    // The playground shows the cards whatever the rollout (it is where a site looks at them).
+    if !playground {
+        let issuer = caller.and_then(|c| c.rollout);
+        let arm = call::rollout::arm(&state.rollout, issuer, evaluation.ids.user_id.as_deref());
+        call::rollout::apply(&mut evaluation, arm);
+    }
+    Ok(evaluation)
 }
 
 async fn feedback_handler(

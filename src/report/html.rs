@@ -32,6 +32,37 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.alarm{backg
 border-left:4px solid #c0392b}.alarm-state{background:#eef4ee;padding:.5rem 1rem;border-left:4px solid #5a8f5a}\
 dt{font-weight:600;margin-top:.4rem}dd{margin-left:1rem}.out{background:#fde2e1}figure{margin:1rem 0}small{color:#666}";
 
+/// The silent arm beside the live one: what would have fired and been shown, by kind and week.
+fn silent_section(out: &mut String, s: &super::ArmFigures) {
+    let _ = write!(
+        out,
+        "<h2>Silent arm (recorded, not shown)</h2><table id=\"silent\"><tr><th>Ketamine orders examined</th><td>{}</td></tr>\
+         <tr><th>Would have fired per 100 orders</th><td>{}</td></tr><tr><th>Would have been shown per 100 orders</th><td>{}</td></tr></table>\
+         <table id=\"silent-cards\"><tr><th>Card kind</th><th>Computed</th><th>Would have been shown</th></tr>",
+        s.examined_orders,
+        decimal(s.firings_per_100_orders),
+        decimal(s.shown_per_100_orders)
+    );
+    for kind in KINDS {
+        let n = |m: &std::collections::BTreeMap<String, i64>| m.get(kind).copied().unwrap_or(0);
+        let _ = write!(out, "<tr><td>{kind}</td><td>{}</td><td>{}</td></tr>", n(&s.cards), n(&s.cards_shown));
+    }
+    out.push_str(
+        "</table><table id=\"silent-weeks\"><tr><th>Week</th><th>Orders</th><th>Cards</th><th>Per 100</th></tr>",
+    );
+    for w in &s.weeks {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            w.week_start,
+            w.examined_orders,
+            w.firings,
+            decimal(w.firings_per_100_orders)
+        );
+    }
+    out.push_str("</table>");
+}
+
 pub fn page(r: &Report) -> String {
     let mut out = String::new();
     let _ = write!(
@@ -114,7 +145,11 @@ pub fn page(r: &Report) -> String {
             by.join("; ")
         );
     }
-    out.push_str("</table><h2>Overrides</h2>");
+    out.push_str("</table>");
+    if r.silent.any() {
+        silent_section(&mut out, &r.silent);
+    }
+    out.push_str("<h2>Overrides</h2>");
     let _ = write!(out, "<figure id=\"reasons-chart\">{}</figure>", reasons_chart(r));
     out.push_str(
         "<table id=\"override-reasons\"><tr><th>Reason</th><th>Cards</th><th>Share of shown cards with feedback</th></tr>",

@@ -175,6 +175,44 @@ pub struct Report {
     pub alarm_state: AlarmState,
     /// Orders and cards by hook.
     pub by_hook: BTreeMap<String, HookCounts>,
+    /// The silent arm of the rollout (calls whose cards were recorded, not shown), beside the
+    /// live figures above (which count the live arm only). All zero when nothing ran silent.
+    pub silent: ArmFigures,
+}
+
+/// The figures of one rollout arm (the silent one): the same keys as the live report's.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct ArmFigures {
+    pub examined_orders: i64,
+    /// Cards computed by kind: what would have fired (shown or held back).
+    pub cards: BTreeMap<String, i64>,
+    /// Of those, what would have been shown, and held back.
+    pub cards_shown: BTreeMap<String, i64>,
+    pub cards_held_back: BTreeMap<String, i64>,
+    pub firings_per_100_orders: Option<f64>,
+    pub shown_per_100_orders: Option<f64>,
+    pub by_hook: BTreeMap<String, HookCounts>,
+    pub weeks: Vec<Week>,
+}
+
+impl ArmFigures {
+    fn of(report: Report) -> Self {
+        Self {
+            examined_orders: report.examined_orders,
+            cards: report.cards,
+            cards_shown: report.cards_shown,
+            cards_held_back: report.cards_held_back,
+            firings_per_100_orders: report.firings_per_100_orders,
+            shown_per_100_orders: report.shown_per_100_orders,
+            by_hook: report.by_hook,
+            weeks: report.weeks,
+        }
+    }
+
+    /// Something ran silent in the window.
+    pub fn any(&self) -> bool {
+        self.examined_orders > 0
+    }
 }
 
 fn ratio(part: i64, whole: i64) -> Option<f64> {
@@ -347,7 +385,13 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
         alarm,
         alarm_state,
         by_hook,
+        silent: ArmFigures::default(),
     }
+}
+
+/// The report of the live arm with the silent arm's figures beside it.
+pub fn build_with_silent(live: Tallies, silent: Tallies, window: Window) -> Report {
+    Report { silent: ArmFigures::of(build(silent, window)), ..build(live, window) }
 }
 
 impl Report {
@@ -394,6 +438,10 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     (
         "Invalid feedback",
         "items that do not count: another service's card, or a reason or suggestion the card did not offer (checked when the card arrived after them)",
+    ),
+    (
+        "Silent",
+        "calls in the silent arm of the rollout: assessed exactly as live, their cards recorded as what would have been shown and not sent; counted apart (the figures above are the live arm's)",
     ),
     (
         "Control limits",

@@ -56,6 +56,24 @@ pub fn text(r: &Report) -> String {
             h.examined_orders, h.cards, h.cards_shown
         );
     }
+    if r.silent.any() {
+        let s = &r.silent;
+        let _ = writeln!(
+            out,
+            "Silent arm (recorded, not shown): {} orders examined; would have fired per 100 orders: {}, shown per 100 orders: {}",
+            s.examined_orders,
+            decimal(s.firings_per_100_orders),
+            decimal(s.shown_per_100_orders)
+        );
+        for kind in KINDS {
+            let _ = writeln!(
+                out,
+                "  {kind}: {} computed, {} would have been shown",
+                s.cards.get(kind).copied().unwrap_or(0),
+                s.cards_shown.get(kind).copied().unwrap_or(0)
+            );
+        }
+    }
     let f = &r.feedback;
     let _ = writeln!(out);
     let _ = writeln!(
@@ -83,12 +101,13 @@ pub fn text(r: &Report) -> String {
     let _ = writeln!(out, "Median time from card to outcome: {} min", decimal(r.median_minutes_to_outcome));
     let _ = writeln!(out);
     let _ = writeln!(out, "Week        orders  cards  per 100  limits");
-    for w in &r.weeks {
+    let silent_weeks = r.silent.weeks.iter().map(|w| (w, " (silent)"));
+    for (w, arm) in r.weeks.iter().map(|w| (w, "")).chain(silent_weeks) {
         let limits = w.control.map_or_else(|| "–".to_owned(), |c| format!("{:.1}–{:.1}", c.lower, c.upper));
         let flag = if w.out_of_control { "  OUT OF CONTROL" } else { "" };
         let _ = writeln!(
             out,
-            "{}  {:>6}  {:>5}  {:>7}  {limits}{flag}",
+            "{}  {:>6}  {:>5}  {:>7}  {limits}{flag}{arm}",
             w.week_start,
             w.examined_orders,
             w.firings,
@@ -111,13 +130,15 @@ fn field(value: &str) -> String {
     if value.contains([',', '"', '\n']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
 }
 
-/// The weekly series, then (after a blank line) the override reasons: `reason_code, reason,
+/// The weekly series (the live arm's weeks, then the silent arm's; column `arm`), then (after a
+/// blank line) the override reasons: `reason_code, reason,
 /// cards, share_of_shown_cards_with_feedback`.
 pub fn csv(r: &Report) -> String {
     let mut out = String::from(
-        "week_start,hook,kind,per_100_hook_orders,week_examined_orders,week_firings,week_per_100_orders,center,lower,upper,out_of_control\n",
+        "week_start,hook,kind,per_100_hook_orders,week_examined_orders,week_firings,week_per_100_orders,center,lower,upper,out_of_control,arm\n",
     );
-    for w in &r.weeks {
+    let silent_weeks = r.silent.weeks.iter().map(|w| (w, "silent"));
+    for (w, arm) in r.weeks.iter().map(|w| (w, "live")).chain(silent_weeks) {
         let (center, lower, upper) = w.control.map_or((String::new(), String::new(), String::new()), |c| {
             (format!("{:.3}", c.center), format!("{:.3}", c.lower), format!("{:.3}", c.upper))
         });
@@ -135,7 +156,7 @@ pub fn csv(r: &Report) -> String {
         for (hook, kind, per_hook) in rows {
             let _ = writeln!(
                 out,
-                "{},{},{},{per_hook},{},{},{rate},{center},{lower},{upper},{}",
+                "{},{},{},{per_hook},{},{},{rate},{center},{lower},{upper},{},{arm}",
                 w.week_start,
                 field(&hook),
                 field(&kind),

@@ -4,6 +4,7 @@
 //! is kept once. Times are Unix milliseconds; a week is counted from Monday 00:00 UTC.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::AnyConnection;
@@ -27,12 +28,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "snoozes and replay", include_str!("../../migrations/0002_snoozes_and_replay.sql")),
     (3, "ehr profiles", include_str!("../../migrations/0003_ehr_profiles.sql")),
     (4, "feedback validity", include_str!("../../migrations/0004_feedback_validity.sql")),
+    (5, "rollout", include_str!("../../migrations/0005_rollout.sql")),
 ];
 
 pub struct Db {
     pool: AnyPool,
     sqlite: bool,
     migrated: tokio::sync::OnceCell<()>,
+    /// Why the last new connection was refused once opened (the pool retries until its timeout
+    /// and then says only that it timed out; the operator needs the cause).
+    last_connect_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Calls that examined ketamine orders in one week.
@@ -192,24 +197,46 @@ impl Db {
             }
         }
         let sqlite = matches!(location, Location::Sqlite(_));
+        let last_connect_error = Arc::new(std::sync::Mutex::new(None));
+        let recorded = last_connect_error.clone();
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(3))
             .after_connect(move |connection, _| {
+                let recorded = recorded.clone();
                 Box::pin(async move {
                     if sqlite {
                         // With the write-ahead log, NORMAL syncs at checkpoints rather than at
                         // every commit: a process crash loses nothing, a power cut at most the
                         // last commits.
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(connection).await?;
+                        let set = sqlx::query("PRAGMA synchronous = NORMAL").execute(connection).await;
+                        if let Ok(mut last) = recorded.lock() {
+                            *last = set.as_ref().err().map(|e| e.to_string());
+                        }
+                        set?;
                     }
                     Ok(())
                 })
             })
             .connect_lazy(&url)
             .map_err(|e| format!("store {}: {e}", location.describe()))?;
-        Ok(Some(Self { pool, sqlite, migrated: tokio::sync::OnceCell::new() }))
+        Ok(Some(Self { pool, sqlite, migrated: tokio::sync::OnceCell::new(), last_connect_error }))
+    }
+
+    /// What an operator reads of a store error: a pool that timed out is said with why its
+    /// last connection was refused, when that is known.
+    pub fn explain(&self, error: &sqlx::Error) -> String {
+        let last = self.last_connect_error.lock().ok().and_then(|l| l.clone());
+        let timed_out = match error {
+            sqlx::Error::PoolTimedOut => true,
+            sqlx::Error::Migrate(e) => matches!(**e, sqlx::migrate::MigrateError::Execute(sqlx::Error::PoolTimedOut)),
+            _ => false,
+        };
+        match last {
+            Some(cause) if timed_out => format!("{error} (the last connection was refused: {cause})"),
+            _ => error.to_string(),
+        }
     }
 
     /// PostgreSQL: shared by every replica that names it (SQLite belongs to one process).
@@ -283,8 +310,8 @@ impl Db {
         for chunk in runs(cards) {
             let sql = insert_sql(
                 "cards (uuid, issued_at, service, hook, hook_instance, kind, indicator, classes, knowledge_version, \
-                 patient_key, encounter_key, order_key, suppressed, override_reasons)",
-                14,
+                 patient_key, encounter_key, order_key, suppressed, override_reasons, arm)",
+                15,
                 chunk.len(),
                 "uuid",
             );
@@ -304,7 +331,8 @@ impl Db {
                     .bind(&card.encounter_key)
                     .bind(&card.order_key)
                     .bind(i64::from(card.suppressed))
-                    .bind(card.override_reasons.join("\n"));
+                    .bind(card.override_reasons.join("\n"))
+                    .bind(&card.arm);
             }
             query.execute(&mut *tx).await?;
         }
@@ -318,8 +346,8 @@ impl Db {
         }
         for chunk in runs(calls) {
             let sql = insert_sql(
-                "examined (id, at, service, hook, outcome, orders, knowledge_version, trigger_action)",
-                8,
+                "examined (id, at, service, hook, outcome, orders, knowledge_version, trigger_action, arm)",
+                9,
                 chunk.len(),
                 "id",
             );
@@ -333,7 +361,8 @@ impl Db {
                     .bind(call.outcome.code())
                     .bind(call.orders)
                     .bind(&call.knowledge_version)
-                    .bind(&call.trigger);
+                    .bind(&call.trigger)
+                    .bind(&call.arm);
             }
             query.execute(&mut *tx).await?;
         }
@@ -355,7 +384,7 @@ impl Db {
         let mut known: Vec<KnownCard> = Vec::new();
         for chunk in uuids.chunks(LOOKUP_CHUNK) {
             let sql = format!(
-                "SELECT uuid, service, override_reasons FROM cards WHERE uuid IN ({})",
+                "SELECT uuid, service, override_reasons, arm FROM cards WHERE uuid IN ({})",
                 placeholders(chunk.len())
             );
             for row in bind_ids(sqlx::query(&sql), chunk).fetch_all(&self.pool).await? {
@@ -365,6 +394,7 @@ impl Db {
                     service: row.try_get(1)?,
                     override_reasons: reasons.map(|r| r.lines().map(str::to_owned).collect()),
                     suggestions: Default::default(),
+                    arm: row.try_get(3)?,
                 });
             }
             let sql =
@@ -502,9 +532,22 @@ impl Db {
 
     /// Everything a report over `[since, until)` needs, counted by the database.
     pub async fn tallies(&self, since: i64, until: i64) -> Result<Tallies, sqlx::Error> {
+        self.tallies_of(since, until, "live").await
+    }
+
+    /// The live arm's tallies and the silent arm's, for a report.
+    pub async fn tallies_by_arm(&self, since: i64, until: i64) -> Result<(Tallies, Tallies), sqlx::Error> {
+        Ok((self.tallies_of(since, until, "live").await?, self.tallies_of(since, until, "silent").await?))
+    }
+
+    /// The tallies of one rollout arm (`live`, `silent`): the calls and cards of that arm, and
+    /// their feedback (a silent card has none; feedback for unknown cards counts as live).
+    pub async fn tallies_of(&self, since: i64, until: i64, arm: &str) -> Result<Tallies, sqlx::Error> {
         self.ready().await?;
-        // Every query of a report binds the window as $1, $2 and reads its rows with `read`.
-        let window = |sql: &'static str| sqlx::query(sql).bind(since).bind(until);
+        // Every query of a report binds the window as $1, $2, the arm as $3, and reads its
+        // rows with `read`.
+        let window = |sql: &'static str| sqlx::query(sql).bind(since).bind(until).bind(arm.to_owned());
+        let live = arm == "live";
         async fn rows<'q, T>(
             query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
             pool: &AnyPool,
@@ -526,7 +569,7 @@ impl Db {
         let examined = rows(
             window(
                 "SELECT hook, outcome, knowledge_version, (at - 345600000) / 604800000 AS week, COUNT(*) AS calls, \
-                 CAST(SUM(orders) AS BIGINT) AS orders FROM examined WHERE at >= $1 AND at < $2 \
+                 CAST(SUM(orders) AS BIGINT) AS orders FROM examined WHERE at >= $1 AND at < $2 AND arm = $3 \
                  GROUP BY hook, outcome, knowledge_version, week ORDER BY week, hook, outcome",
             ),
             pool,
@@ -545,7 +588,8 @@ impl Db {
         let cards = rows(
             window(
                 "SELECT hook, kind, suppressed, (issued_at - 345600000) / 604800000 AS week, COUNT(*) AS n FROM cards \
-                 WHERE issued_at >= $1 AND issued_at < $2 GROUP BY hook, kind, suppressed, week ORDER BY week, hook, kind",
+                 WHERE issued_at >= $1 AND issued_at < $2 AND arm = $3 GROUP BY hook, kind, suppressed, week \
+                 ORDER BY week, hook, kind",
             ),
             pool,
             |r| {
@@ -563,7 +607,7 @@ impl Db {
             window(
                 "SELECT c.kind, f.outcome, CAST(NULL AS TEXT), CAST(NULL AS TEXT), COUNT(DISTINCT c.uuid) FROM cards c \
                  JOIN feedback f ON f.card_uuid = c.uuid AND f.invalid IS NULL \
-                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND c.suppressed = 0 \
+                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND c.suppressed = 0 AND c.arm = $3 \
                  GROUP BY c.kind, f.outcome ORDER BY c.kind, f.outcome",
             ),
             pool,
@@ -574,7 +618,7 @@ impl Db {
             window(
                 "SELECT c.kind, f.outcome, f.reason_code, MAX(f.reason_display), COUNT(DISTINCT c.uuid) FROM cards c \
                  JOIN feedback f ON f.card_uuid = c.uuid AND f.invalid IS NULL \
-                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND c.suppressed = 0 \
+                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND c.suppressed = 0 AND c.arm = $3 \
                  AND f.outcome = 'overridden' GROUP BY c.kind, f.outcome, f.reason_code ORDER BY c.kind, f.reason_code",
             ),
             pool,
@@ -584,7 +628,7 @@ impl Db {
         let with_feedback = rows(
             window(
                 "SELECT c.kind, COUNT(*) FROM cards c WHERE c.issued_at >= $1 AND c.issued_at < $2 AND c.suppressed = 0 \
-                 AND EXISTS (SELECT 1 FROM feedback f WHERE f.card_uuid = c.uuid AND f.invalid IS NULL) \
+                 AND c.arm = $3 AND EXISTS (SELECT 1 FROM feedback f WHERE f.card_uuid = c.uuid AND f.invalid IS NULL) \
                  GROUP BY c.kind ORDER BY c.kind",
             ),
             pool,
@@ -594,7 +638,8 @@ impl Db {
         let offered = rows(
             window(
                 "SELECT s.agent, COUNT(*) FROM suggestions s JOIN cards c ON c.uuid = s.card_uuid \
-                 WHERE s.issued_at >= $1 AND s.issued_at < $2 AND c.suppressed = 0 GROUP BY s.agent ORDER BY s.agent",
+                 WHERE s.issued_at >= $1 AND s.issued_at < $2 AND c.suppressed = 0 AND c.arm = $3 \
+                 GROUP BY s.agent ORDER BY s.agent",
             ),
             pool,
             pair,
@@ -603,8 +648,8 @@ impl Db {
         let accepted = rows(
             window(
                 "SELECT s.agent, COUNT(DISTINCT s.uuid) FROM accepted a JOIN suggestions s ON s.uuid = a.suggestion_uuid \
-                 JOIN feedback f ON f.id = a.feedback_id AND f.invalid IS NULL \
-                 WHERE s.issued_at >= $1 AND s.issued_at < $2 GROUP BY s.agent ORDER BY s.agent",
+                 JOIN feedback f ON f.id = a.feedback_id AND f.invalid IS NULL JOIN cards c ON c.uuid = s.card_uuid \
+                 WHERE s.issued_at >= $1 AND s.issued_at < $2 AND c.arm = $3 GROUP BY s.agent ORDER BY s.agent",
             ),
             pool,
             pair,
@@ -612,7 +657,7 @@ impl Db {
         .await?;
         let versions = rows(
             window(
-                "SELECT knowledge_version, MIN(at) FROM examined WHERE at >= $1 AND at < $2 \
+                "SELECT knowledge_version, MIN(at) FROM examined WHERE at >= $1 AND at < $2 AND arm = $3 \
                  GROUP BY knowledge_version ORDER BY MIN(at)",
             ),
             pool,
@@ -621,7 +666,7 @@ impl Db {
         .await?;
         let triggers = rows(
             window(
-                "SELECT COALESCE(trigger_action, 'none'), COUNT(*) FROM examined WHERE at >= $1 AND at < $2 \
+                "SELECT COALESCE(trigger_action, 'none'), COUNT(*) FROM examined WHERE at >= $1 AND at < $2 AND arm = $3 \
                  GROUP BY COALESCE(trigger_action, 'none') ORDER BY 1",
             ),
             pool,
@@ -631,27 +676,33 @@ impl Db {
         let delays_ms = rows(
             window(
                 "SELECT f.outcome_at - c.issued_at FROM feedback f JOIN cards c ON c.uuid = f.card_uuid \
-                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND f.outcome_at >= c.issued_at \
-                 AND f.invalid IS NULL LIMIT $3",
+                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND c.arm = $3 AND f.outcome_at >= c.issued_at \
+                 AND f.invalid IS NULL LIMIT $4",
             )
             .bind(MAX_DELAYS),
             pool,
             |r| r.try_get::<i64, _>(0),
         )
         .await?;
-        let unmatched_feedback = window(
-            "SELECT COUNT(*) FROM feedback f WHERE f.received_at >= $1 AND f.received_at < $2 \
-             AND NOT EXISTS (SELECT 1 FROM cards c WHERE c.uuid = f.card_uuid)",
-        )
-        .fetch_one(pool)
-        .await?
-        .try_get(0)?;
-        let invalid_feedback = window(
-            "SELECT COUNT(*) FROM feedback f WHERE f.received_at >= $1 AND f.received_at < $2 AND f.invalid IS NOT NULL",
-        )
-        .fetch_one(pool)
-        .await?
-        .try_get(0)?;
+        // Feedback alone (no card of an arm to read): live.
+        let feedback_only = |sql: &'static str| sqlx::query(sql).bind(since).bind(until);
+        let (mut unmatched_feedback, mut invalid_feedback) = (0, 0);
+        if live {
+            unmatched_feedback = feedback_only(
+                "SELECT COUNT(*) FROM feedback f WHERE f.received_at >= $1 AND f.received_at < $2 \
+                 AND NOT EXISTS (SELECT 1 FROM cards c WHERE c.uuid = f.card_uuid)",
+            )
+            .fetch_one(pool)
+            .await?
+            .try_get(0)?;
+            invalid_feedback = feedback_only(
+                "SELECT COUNT(*) FROM feedback f WHERE f.received_at >= $1 AND f.received_at < $2 \
+                 AND f.invalid IS NOT NULL",
+            )
+            .fetch_one(pool)
+            .await?
+            .try_get(0)?;
+        }
         Ok(Tallies {
             invalid_feedback,
             examined,

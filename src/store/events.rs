@@ -35,6 +35,8 @@ pub struct IssuedCard {
     pub suggestions: Vec<IssuedSuggestion>,
     /// The override reasons it offered, `system|code`.
     pub override_reasons: Vec<String>,
+    /// The rollout arm: `live` (shown or held back) or `silent` (what would have been).
+    pub arm: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +50,8 @@ pub struct ExaminedCall {
     pub knowledge_version: String,
     /// What triggered the call, as the EHR said (Epic's `bpa-trigger-action`).
     pub trigger: Option<String>,
+    /// The rollout arm of the call.
+    pub arm: String,
 }
 
 /// One row written by the hook path (through the queue).
@@ -88,6 +92,8 @@ pub struct CallContext<'a> {
     pub at: i64,
     /// What triggered the call, as the EHR said.
     pub trigger: Option<&'a str>,
+    /// The rollout arm (`live`, `silent`).
+    pub arm: &'a str,
 }
 
 /// The key of the orders a card speaks for: orders without ids are keyed by the call, so they
@@ -121,6 +127,7 @@ pub fn of_call(
         orders: examined_orders as i64,
         knowledge_version: call.knowledge_version.to_owned(),
         trigger: call.trigger.map(str::to_owned),
+        arm: call.arm.to_owned(),
     }));
     let patient_key = keys.patient(&call.ids.patient_id);
     let encounter_key = call.ids.encounter_id.as_deref().map(|e| keys.encounter(e));
@@ -160,6 +167,7 @@ pub fn of_call(
                 .iter()
                 .map(|r| super::validity::reason_key(&r.system, &r.code))
                 .collect(),
+            arm: call.arm.to_owned(),
         }));
     }
     events

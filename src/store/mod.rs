@@ -22,6 +22,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use crate::call::fatigue::{Remembers, Snoozed};
+use crate::call::rollout::Arm;
 use crate::call::{CallIds, Evaluation};
 use crate::guideline::Hook;
 use crate::hooks::feedback::Entry;
@@ -156,10 +157,14 @@ impl Store {
         let Some(open) = &self.open else { return };
         let Some(outcome) = evaluation.outcome else { return };
         let trigger = evaluation.trigger.as_deref();
-        let call = CallContext { service, hook: hook.name(), ids: &evaluation.ids, knowledge_version, at, trigger };
+        let arm = evaluation.arm.name();
+        let call =
+            CallContext { service, hook: hook.name(), ids: &evaluation.ids, knowledge_version, at, trigger, arm };
         let held: Vec<&crate::hooks::Card> = evaluation.held_back.iter().map(|h| &h.card).collect();
-        let mut rows =
-            events::of_call(&call, Some(outcome), evaluation.examined, &evaluation.response.cards, &held, &open.keys);
+        // A silent call's cards are recorded as if shown: what the live rule would have shown.
+        let shown = if evaluation.arm == Arm::Silent { &evaluation.silenced } else { &evaluation.response.cards };
+        let mut rows = events::of_call(&call, Some(outcome), evaluation.examined, shown, &held, &open.keys);
+        // A chart-open warning the clinician never saw starts no interval.
         let chart_open_shown = hook == Hook::PatientView
             && evaluation.response.cards.iter().any(|c| c.facts.kind == CardKind::StepTherapy);
         if chart_open_shown {
@@ -180,11 +185,17 @@ impl Store {
         let health = &self.instruments.health;
         let failing = health.failing_since().is_some();
         let db = &open.db;
+        // A store known to be failing gets a short try (it may be back: the periodic read says
+        // so within `memory_refresh_ms`), so the EHR hears 503 at once rather than after the
+        // whole feedback timeout. The timeout covers the whole call, the wait below included.
+        let timeout = if failing { timeout.min(500) } else { timeout };
+        let started = std::time::Instant::now();
         // The cards this replica issued are written first (queued before their calls were
         // answered), so the items are checked against them now rather than later — unless the
-        // store is failing: then nothing is written, and the answer must not wait for it.
+        // store is failing: then nothing is written, and the answer must not wait for it. The
+        // wait takes at most half the timeout.
         if !failing {
-            open.queue.flushed(Duration::from_secs(2)).await;
+            open.queue.flushed(Duration::from_millis(timeout / 2).min(Duration::from_secs(2))).await;
         }
         let keep = async {
             let mut named: Vec<&str> = items.iter().map(|i| i.card_uuid.as_str()).collect();
@@ -210,18 +221,15 @@ impl Store {
             }
             Ok::<_, sqlx::Error>(Ok(()))
         };
-        // A store known to be failing gets a short try (it may be back: the periodic read says
-        // so within `memory_refresh_ms`), so the EHR hears 503 at once rather than after the
-        // whole feedback timeout.
-        let timeout = if failing { timeout.min(500) } else { timeout };
-        match tokio::time::timeout(Duration::from_millis(timeout), keep).await {
+        let left = Duration::from_millis(timeout).saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, keep).await {
             Ok(Ok(Ok(()))) => health.ok(),
             Ok(Ok(Err(problems))) => {
                 health.ok();
                 return Err(NotKept::Invalid(problems));
             }
             Ok(Err(e)) => {
-                health.fault("feedback write", &e);
+                health.fault("feedback write", &db.explain(&e));
                 return Err(Unavailable::Failed(e.to_string()).into());
             }
             Err(_) => {
@@ -253,7 +261,10 @@ impl Store {
     pub async fn refresh(&self) {
         match self.recall().await {
             // The last snapshot read holds meanwhile.
-            Err(e) => self.instruments.health.fault("snapshot read", &e),
+            Err(e) => {
+                let said = self.db().map_or_else(|| e.to_string(), |db| db.explain(&e));
+                self.instruments.health.fault("snapshot read", &said);
+            }
             Ok(()) if self.open.is_some() => self.instruments.health.ok(),
             Ok(()) => {}
         }

@@ -19,6 +19,8 @@ pub struct KnownCard {
     /// The override reasons it offered (`system|code`); `None` for a card kept before they were.
     pub override_reasons: Option<HashSet<String>>,
     pub suggestions: HashSet<String>,
+    /// The rollout arm it was computed in (`live`, `silent`).
+    pub arm: String,
 }
 
 /// `system|code`, as [`KnownCard::override_reasons`] holds a reason.
@@ -28,6 +30,12 @@ pub fn reason_key(system: &str, code: &str) -> String {
 
 /// Why the item does not count against its card, if it does not.
 pub fn problem(item: &FeedbackRecord, card: &KnownCard) -> Option<String> {
+    if card.arm != "live" {
+        return Some(format!(
+            "card '{}' was never shown: it was computed in the {} arm of the rollout",
+            card.uuid, card.arm
+        ));
+    }
     if item.service != card.service {
         return Some(format!(
             "card '{}' is a card of service '{}', not of '{}'",
@@ -59,6 +67,7 @@ mod tests {
             service: "ketamine-order-sign".into(),
             override_reasons: Some([reason_key("urn:reasons", "crps")].into()),
             suggestions: ["s1".to_owned()].into(),
+            arm: "live".into(),
         }
     }
 
@@ -96,5 +105,8 @@ mod tests {
         assert!(problem(&elsewhere, &card()).unwrap().contains("a card of service 'ketamine-order-sign'"));
         let old = KnownCard { override_reasons: None, ..card() };
         assert_eq!(problem(&item("overridden", Some(("x", "y")), &[]), &old), None, "not known: not checked");
+        let silent = KnownCard { arm: "silent".into(), ..card() };
+        let never_shown = problem(&item("overridden", None, &[]), &silent).unwrap();
+        assert_eq!(never_shown, "card 'c1' was never shown: it was computed in the silent arm of the rollout");
     }
 }

@@ -194,7 +194,7 @@ async fn run(
                 Err(e) => {
                     instruments.failures.inc();
                     // Said once when the fault starts, then once a minute (the batch is retried).
-                    instruments.health.fault("write", &e);
+                    instruments.health.fault("write", &db.explain(&e));
                     if *stopping.borrow() && tried_while_stopping {
                         // Shutting down and the store still fails: what is queued cannot be
                         // kept, and the process must not wait for a store that is gone.

@@ -250,6 +250,7 @@ pub fn sandbox_auth(file: &mut FileConfig) {
         jku: None,
         tenants: Vec::new(),
         client: None,
+        rollout: None,
     }];
 }
 

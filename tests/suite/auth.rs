@@ -142,6 +142,7 @@ fn auth_config(jwks_url: &str, file: &std::path::Path, tenants: Vec<String>) -> 
                     jku: None,
                     tenants,
                     client: None,
+                    rollout: None,
                 },
                 IssuerConfig {
                     iss: FILE_ISS.into(),
@@ -150,6 +151,7 @@ fn auth_config(jwks_url: &str, file: &std::path::Path, tenants: Vec<String>) -> 
                     jku: Some(SANDBOX_JKU.into()),
                     tenants: vec![],
                     client: None,
+                    rollout: None,
                 },
             ],
             jwks_min_refetch_seconds: 0,
@@ -371,6 +373,7 @@ async fn each_refusal_has_its_own_reason() {
             jwks_file: None,
             tenants: vec!["t1".into()],
             client: None,
+            rollout: None,
         }],
         jwks_min_refetch_seconds: 3600,
         ..AuthConfig::default()
@@ -576,4 +579,25 @@ async fn an_epic_shaped_rs384_token_is_accepted_and_an_issuer_configured_as_epic
     let generic: Value = generic.json().await.unwrap();
     assert_eq!(generic["cards"][0]["source"]["topic"]["code"], "ketamine-step-therapy");
     assert_eq!(generic["cards"][0]["selectionBehavior"], "at-most-one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuers_own_rollout_mode_overrides_the_sites() {
+    let (ec, rsa, _) = keys();
+    let jwks = jwks_server(json!({ "keys": [ec.jwk] }));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, json!({ "keys": [rsa.jwk] }).to_string()).unwrap();
+    let mut config = auth_config(&jwks.url, &file, vec![]);
+    // The site is live; the file-pinned issuer (an EHR being brought on) runs silent.
+    config.auth.issuers[1].rollout = Some(ketamine_cds::config::RolloutMode::Silent);
+    let s = Setup { server: TestServer::start_full(|_| {}, config), jwks, jwks_file: file, _dir: dir };
+    let quiet = call(&s, Some(format!("Bearer {}", token(rsa, &claims(FILE_ISS, &aud()))))).await;
+    assert_eq!(quiet.json::<Value>().await.unwrap(), json!({ "cards": [] }));
+    let shown = call(&s, Some(format!("Bearer {}", token(ec, &claims(ISS, &aud()))))).await;
+    let shown: Value = shown.json().await.unwrap();
+    assert_eq!(
+        shown["cards"][0]["summary"].as_str().map(|s| s.starts_with("Ketamine for neuropathic pain")),
+        Some(true)
+    );
 }

@@ -24,6 +24,7 @@ fn examined(id: &str, at: i64, hook: &str, outcome: CallOutcome, orders: i64, ve
         knowledge_version: version.into(),
         // Calls on chart open say what triggered them (Epic's "60": open patient chart).
         trigger: (hook == "patient-view").then(|| "60".into()),
+        arm: "live".into(),
     })
 }
 
@@ -42,6 +43,7 @@ fn card(uuid: &str, at: i64, hook: &str, kind: &str, suggestions: &[(&str, &str)
         encounter_key: Some("e".repeat(64)),
         order_key: "o".repeat(64),
         suppressed: false,
+        arm: "live".into(),
         suggestions: suggestions
             .iter()
             .map(|(id, agent)| IssuedSuggestion { uuid: (*id).into(), class: "snri".into(), agent: (*agent).into() })
@@ -217,7 +219,11 @@ async fn migrations_apply_once_and_a_second_process_finds_them_applied() {
 
 #[test]
 fn call_ids_are_never_shown() {
-    let ids =
-        CallIds { hook_instance: "h".into(), patient_id: "patient-123".into(), encounter_id: Some("enc-9".into()) };
+    let ids = CallIds {
+        hook_instance: "h".into(),
+        patient_id: "patient-123".into(),
+        encounter_id: Some("enc-9".into()),
+        user_id: Some("Practitioner/7".into()),
+    };
     assert_eq!(format!("{ids:?}"), "CallIds(..)");
 }
