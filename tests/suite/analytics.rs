@@ -526,6 +526,17 @@ async fn two_replicas_ride_out_a_database_outage_and_a_fast_restart_losing_nothi
             "{acknowledged} acknowledged, {kept} kept: {r:#}"
         );
         eprintln!("failover: {kept} feedback items kept, {} hook calls' rows written", r["examined_orders"]);
+        // The store's health recovers on its own (ten quiet seconds after the last fault: the
+        // snapshot reads and writes succeed again).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = get_text(&format!("{base}/ready")).await;
+            if ready.contains("\"store\":{\"status\":\"ok\"}") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the store never recovered: {ready}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 }
 
