@@ -49,6 +49,7 @@ pub mod guideline;
 pub mod hooks;
 pub mod http;
 pub mod knowledge;
+pub mod replay;
 pub mod report;
 pub mod startup;
 pub mod store;
@@ -57,7 +58,7 @@ pub mod telemetry;
 /// The crate map above holds: no module names one listed below it (comments aside).
 #[cfg(test)]
 mod layering {
-    const ORDER: [&str; 16] = [
+    const ORDER: [&str; 17] = [
         "clock",
         "config",
         "fhir",
@@ -69,6 +70,7 @@ mod layering {
         "auth",
         "store",
         "report",
+        "replay",
         "background",
         "http",
         "startup",

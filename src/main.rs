@@ -68,6 +68,14 @@ ketamine-cds report --store postgres://cds@db:5432/cds --format html -o analytic
         after_help = "Examples:\n  ketamine-cds snoozes\n  ketamine-cds snoozes --store postgres://cds@db:5432/cds --lift 6ec54a4c-0975-5d09-a510-bb7dde3a9ea2"
     )]
     Snoozes(ketamine_cds::cli::snoozes::SnoozesArgs),
+    /// Replay a FHIR Bulk Data export: for every ketamine order, what the service would have said
+    /// when it was signed (the patient's records as they stood that day), tallied.
+    #[command(
+        after_help = "Examples:\n  ketamine-cds replay ./export\n  ketamine-cds replay --since 2026-01-01 --format json -o replay.json ./export/manifest.json\n  \
+ketamine-cds replay --compare-profiles ./site-profiles --format html -o compare.html ./export\n  \
+ketamine-cds replay --shard 3/8 --format json ./export"
+    )]
+    Replay(ketamine_cds::cli::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +106,9 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Replay(args) => {
+            ExitCode::from(cli::replay::run(&args, &mut std::io::stdout(), &mut std::io::stderr()))
+        }
         Command::Snoozes(args) => match Knowledge::load(args.profiles.as_deref()) {
             Ok(knowledge) => ExitCode::from(cli::snoozes::run(
                 &args,

@@ -263,8 +263,13 @@ fn check_profiles_accepts_the_shipped_set_and_names_malformed_codes() {
 
 #[test]
 fn help_is_complete_and_shows_examples() {
-    for args in [vec!["--help"], vec!["evaluate", "--help"], vec!["check-profiles", "--help"], vec!["serve", "--help"]]
-    {
+    for args in [
+        vec!["--help"],
+        vec!["evaluate", "--help"],
+        vec!["check-profiles", "--help"],
+        vec!["serve", "--help"],
+        vec!["replay", "--help"],
+    ] {
         let o = cli(&args);
         assert!(o.status.success());
         assert!(stdout(&o).contains("Example"), "{args:?}: {}", stdout(&o));
@@ -337,7 +342,7 @@ fn records_of_another_patient_are_counted_where_the_user_sees_them() {
 fn the_readme_synopsis_names_every_flag_the_help_texts_give() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     let synopsis = readme.split("## Command line").nth(1).and_then(|s| s.split("```").nth(1)).unwrap();
-    for command in ["serve", "evaluate", "check-profiles", "report", "snoozes"] {
+    for command in ["serve", "evaluate", "check-profiles", "report", "snoozes", "replay"] {
         let help = stdout(&cli(&[command, "--help"]));
         let line = synopsis.lines().position(|l| l.starts_with(&format!("ketamine-cds {command} "))).unwrap();
         // The command's lines: its own and the indented ones after it.
@@ -356,4 +361,87 @@ fn the_readme_synopsis_names_every_flag_the_help_texts_give() {
             }
         }
     }
+}
+
+fn generated_export(dir: &std::path::Path) -> Vec<common::bulk::GeneratedOrder> {
+    let options = common::bulk::BulkOptions {
+        patients: 30,
+        ketamine_percent: 60,
+        order_day: time::macros::date!(2026 - 11 - 20),
+        spread_days: 60,
+        dstu2: false,
+        gzip: true,
+        late_records: false,
+        synthea: true,
+    };
+    common::bulk::write(dir, &repo(), &options)
+}
+
+#[test]
+fn replay_prints_its_stable_json_and_the_shards_add_up_to_the_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = generated_export(dir.path());
+    let export = dir.path().display().to_string();
+    let o = cli(&["replay", "--format", "json", &export]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let whole: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    for key in [
+        "orders_replayed",
+        "patients",
+        "cards",
+        "firings_per_100_orders",
+        "weeks",
+        "unreplayable",
+        "malformed_lines",
+        "class_statuses",
+        "silent_orders",
+        "suggestions",
+    ] {
+        assert!(whole.get(key).is_some(), "{key} in {whole:#}");
+    }
+    assert_eq!(whole["orders_replayed"], orders.len());
+    assert_eq!(whole["keys"], "random per run");
+    assert!(whole["weeks"].as_array().unwrap().len() > 2, "orders over 60 days fall in several weeks");
+    assert!(whole["files"]["skipped"]["Observation"].as_u64() >= Some(1), "{:#}", whole["files"]);
+    let mut sum = 0;
+    for shard in ["1/3", "2/3", "3/3"] {
+        let o = cli(&["replay", "--format", "json", "--shard", shard, &export]);
+        let part: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert_eq!(part["shard"], shard);
+        sum += part["orders_replayed"].as_u64().unwrap();
+    }
+    assert_eq!(sum, orders.len() as u64, "every patient in exactly one shard");
+    // The window: none before the first order day.
+    let o = cli(&["replay", "--format", "json", "--until", "2026-09-01", &export]);
+    let none: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(none["orders_replayed"], 0);
+    let text = stdout(&cli(&["replay", &export]));
+    assert!(text.contains(&format!("Ketamine orders replayed: {}", orders.len())), "{text}");
+    let csv = stdout(&cli(&["replay", "--format", "csv", &export]));
+    assert!(csv.starts_with("week_start,orders,cards,per_100_orders\n"), "{csv}");
+    let html = stdout(&cli(&["replay", "--format", "html", &export]));
+    assert!(html.contains("<h1>ketamine-cds replay</h1>") && html.contains("id=\"weeks\""));
+}
+
+#[test]
+fn replay_refuses_what_it_cannot_read_before_any_work() {
+    let o = cli(&["replay", "/no/such/export"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/no/such/export: no such directory or manifest"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.json");
+    std::fs::write(
+        &manifest,
+        json!({ "output": [{ "type": "Patient", "url": "https://ehr.example.org/bulk/Patient.ndjson" }] }).to_string(),
+    )
+    .unwrap();
+    let o = cli(&["replay", &manifest.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("the manifest names Patient.ndjson (Patient), which is not beside it"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cli(&["replay", "--shard", "4/3", &dir.path().display().to_string()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

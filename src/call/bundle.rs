@@ -125,6 +125,16 @@ fn ketamine_drafts(entries: &[Value], knowledge: &Knowledge) -> Vec<bool> {
         .collect()
 }
 
+/// Whether `order` (a MedicationRequest or DSTU2 MedicationOrder, of any status) names a trigger
+/// agent by the trigger rule, its Medication looked up among `medications`.
+pub fn names_ketamine(order: &Value, medications: &[&Value], knowledge: &Knowledge) -> bool {
+    let mut record = PatientRecord::new("");
+    let entries: Vec<Value> =
+        std::iter::once(order).chain(medications.iter().copied()).map(|r| json!({ "resource": r })).collect();
+    record.add(json!({ "resourceType": "Bundle", "entry": entries }), Origin::Draft);
+    record.drafts.iter().any(|o| trigger::ketamine_agent(o, &record, knowledge).is_some())
+}
+
 /// A MedicationRequest, or DSTU2's MedicationOrder.
 fn is_order(resource: &Value) -> bool {
     matches!(resource["resourceType"].as_str(), Some("MedicationRequest" | "MedicationOrder"))

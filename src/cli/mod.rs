@@ -6,6 +6,7 @@ pub mod cases;
 pub mod evaluate;
 pub mod expect;
 pub mod render;
+pub mod replay;
 pub mod report;
 pub mod snoozes;
 

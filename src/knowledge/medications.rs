@@ -185,6 +185,24 @@ impl MedicationCatalog {
         &self.agents[id]
     }
 
+    /// Every code (of any system) and every name or alias by which `agents` are recognised: a
+    /// text holding none of them names none of them by code or by name (the replay's filter
+    /// before it parses a line).
+    pub fn literals_of(&self, agents: &[AgentId]) -> Vec<String> {
+        let codes = self
+            .by_code
+            .values()
+            .flat_map(|codes| codes.iter())
+            .filter(|(_, ids)| ids.iter().any(|id| agents.contains(id)))
+            .map(|(code, _)| code.clone());
+        let names =
+            agents.iter().flat_map(|id| std::iter::once(&self.agents[*id].name).chain(&self.agents[*id].aliases));
+        let mut literals: Vec<String> = codes.chain(names.cloned()).filter(|l| !l.is_empty()).collect();
+        literals.sort();
+        literals.dedup();
+        literals
+    }
+
     pub fn code_count(&self) -> usize {
         self.by_code.values().map(HashMap::len).sum()
     }

@@ -26,7 +26,7 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}\
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}\
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}\
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.alarm{background:#fde2e1;padding:.5rem 1rem;\
 border-left:4px solid #c0392b}.alarm-state{background:#eef4ee;padding:.5rem 1rem;border-left:4px solid #5a8f5a}\

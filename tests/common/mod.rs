@@ -13,6 +13,7 @@ use ketamine_cds::knowledge::Knowledge;
 use ketamine_cds::startup;
 use serde_json::Value;
 
+pub mod bulk;
 pub mod fhir_versions;
 pub mod postgres;
 

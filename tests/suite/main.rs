@@ -20,6 +20,7 @@ mod http;
 mod knowledge;
 mod playground;
 mod records;
+mod replay;
 mod rollout;
 mod rules;
 mod store;
