@@ -7,7 +7,7 @@ cd "$(dirname "$0")/kubernetes"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 status=0
-for dir in base overlays/*/; do
+for dir in base overlays/*/ jobs/*/; do
   dir=${dir%/}
   name=$(echo "$dir" | tr '/' '-')
   kubectl kustomize "$dir" > "$out/$name.yaml"

@@ -445,3 +445,48 @@ fn replay_refuses_what_it_cannot_read_before_any_work() {
     let o = cli(&["replay", "--shard", "4/3", &dir.path().display().to_string()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn replay_shards_recorded_in_one_postgresql_store_make_one_run_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = generated_export(dir.path());
+    let export = dir.path().display().to_string();
+    let pg = common::postgres::Postgres::start();
+    let url = pg.database("replays");
+    let whole: Value = serde_json::from_slice(&cli(&["replay", "--format", "json", &export]).stdout).unwrap();
+    // Two shards at once, as an Indexed Job runs them (the second by its completion index).
+    let shard = |args: &[&str], index: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ketamine-cds"));
+        command
+            .args(["replay", "--format", "json", "--store", &url, "--run", "before-go-live"])
+            .args(args)
+            .arg(&export)
+            .env("KETAMINE_CDS_STORE__PATIENT_KEY_SECRET", "the-same-secret-on-every-replica")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(index) = index {
+            command.env("JOB_COMPLETION_INDEX", index);
+        }
+        command.spawn().unwrap()
+    };
+    let (a, b) = (shard(&["--shard", "1/2"], None), shard(&["--shards", "2"], Some("1")));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // A shard run again records nothing twice.
+    assert!(shard(&["--shard", "1/2"], None).wait_with_output().unwrap().status.success());
+    let o = cli(&["report", "--store", &url, "--format", "json", "--since", "2026-01-01", "--until", "2027-01-01"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let run = &report["replays"]["before-go-live"];
+    assert_eq!(run["examined_orders"], orders.len(), "{report:#}");
+    assert_eq!(run["cards"], whole["cards"], "the shards add up to the whole export's cards");
+    assert_eq!(report["examined_orders"], 0, "a replay is not live: {report:#}");
+    let text = stdout(&cli(&["report", "--store", &url, "--since", "2026-01-01", "--until", "2027-01-01"]));
+    assert!(text.contains("Replay run before-go-live"), "{text}");
+    // Without the site's secret a PostgreSQL store is refused before any work.
+    let o = cli(&["replay", "--store", &url, &export]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("KETAMINE_CDS_STORE__PATIENT_KEY_SECRET"), "{}", stderr(&o));
+}

@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::knowledge::Knowledge;
-use crate::replay::{self, export::Export, summary::Summary};
+use crate::replay::{self, export::Export, record::Recorder, summary::Summary};
 use crate::report::render::Format;
 use crate::store::keys::{Keys, given_secret};
 
@@ -30,8 +30,19 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR")]
     pub compare_profiles: Option<PathBuf>,
     /// Only the patients of shard K of N (by a hash of the patient id: every machine agrees).
-    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    #[arg(long, value_name = "K/N", value_parser = parse_shard, conflicts_with = "shards")]
     pub shard: Option<(u32, u32)>,
+    /// N shards, this one named by the environment's JOB_COMPLETION_INDEX (0-based: a
+    /// Kubernetes Indexed Job's completion index).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Record the replayed calls and cards in this store (sqlite:PATH or postgres://…) as a
+    /// replay run `report` and /analytics show; every shard of a run names the same store and run.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The run's name in the store.
+    #[arg(long, value_name = "NAME", default_value = "replay")]
+    pub run: String,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Write to this file instead of standard output.
@@ -93,10 +104,25 @@ pub fn run(args: &ReplayArgs, out: &mut dyn std::io::Write, err: &mut dyn std::i
 
 /// The replay's summary: every problem that stops it is said before any work.
 pub fn summary(args: &ReplayArgs) -> Result<Summary, String> {
+    let shard = match (args.shard, args.shards) {
+        (Some(shard), _) => Some(shard),
+        (None, Some(n)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX").map_err(
+                |_| "--shards N takes its shard from JOB_COMPLETION_INDEX, which is not set (or give --shard K/N)",
+            )?;
+            let index: u32 = index.trim().parse().map_err(|_| format!("JOB_COMPLETION_INDEX={index}: not a number"))?;
+            Some(parse_shard(&format!("{}/{n}", index + 1))?)
+        }
+        (None, None) => None,
+    };
+    if args.run.is_empty() || args.run.len() > 64 || args.run.chars().any(|c| c.is_control()) {
+        return Err("--run: a name of 1 to 64 characters".into());
+    }
     let options = replay::Options {
         since: day("since", args.since.as_deref())?,
         until: day("until", args.until.as_deref())?,
-        shard: args.shard,
+        shard,
+        run: args.store.as_ref().map(|_| args.run.clone()),
     };
     let load = |dir: Option<&std::path::Path>| {
         Knowledge::load(dir).map_err(|errors| {
@@ -107,7 +133,12 @@ pub fn summary(args: &ReplayArgs) -> Result<Summary, String> {
     let knowledge = load(args.profiles.as_deref())?;
     let compare = args.compare_profiles.as_deref().map(|d| load(Some(d))).transpose()?;
     let export = Export::open(&args.export)?;
-    let (keys, keyed) = keys()?;
+    let mut recorder =
+        args.store.as_deref().map(|url| Recorder::open(url, &args.run, knowledge.version())).transpose()?;
+    let (keys, keyed) = match &recorder {
+        Some(r) => (r.keys().clone(), "site secret"),
+        None => keys()?,
+    };
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template("{spinner} {bytes} of NDJSON read ({bytes_per_sec}), {msg}") {
@@ -120,17 +151,23 @@ pub fn summary(args: &ReplayArgs) -> Result<Summary, String> {
     let mut summary = Summary::new(knowledge.version(), compare.as_ref().map(Knowledge::version));
     summary.since = options.since.clone();
     summary.until = options.until.clone();
-    summary.shard = args.shard.map(|(k, n)| format!("{k}/{n}"));
+    summary.shard = shard.map(|(k, n)| format!("{k}/{n}"));
     summary.keys = keyed.to_owned();
     let progress = |bytes: u64| bar.inc(bytes);
     let mut orders = 0u64;
     let scan = replay::run(&export, &knowledge, compare.as_ref(), &options, &progress, &mut |order| {
         summary.add(&order, &keys);
+        if let (Some(recorder), Ok(evaluation)) = (recorder.as_mut(), order.answer) {
+            recorder.add(evaluation, order.day);
+        }
         orders += 1;
         if orders % 100 == 0 {
             bar.set_message(format!("{orders} orders replayed"));
         }
     });
     bar.finish_and_clear();
+    if let Some(recorder) = recorder {
+        recorder.finish()?;
+    }
     Ok(summary.finish(scan))
 }

@@ -47,18 +47,17 @@ pub fn run(
             return 2;
         }
     };
-    let (live, silent) =
-        match super::with_store(&location, async |db| db.tallies_by_arm(window.since, window.until).await) {
-            Ok(t) => t,
-            Err(e) => {
-                let _ = writeln!(err, "ketamine-cds report: {e}");
-                return 1;
-            }
-        };
+    let arms = match super::with_store(&location, async |db| db.tallies_by_arm(window.since, window.until).await) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "ketamine-cds report: {e}");
+            return 1;
+        }
+    };
     // The service's own reasons by their displays (the embedded knowledge's; a site's edited
     // set names the same codes).
     let reasons = crate::knowledge::Knowledge::embedded().map(|k| k.override_reasons()).unwrap_or_default();
-    let report = report::build_with_silent(live, silent, window).with_reason_names(&reasons);
+    let report = report::build_with_arms(arms, window).with_reason_names(&reasons);
     let text = render::render(&report, args.format);
     let written = match &args.output {
         Some(path) => std::fs::write(path, text),

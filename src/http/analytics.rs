@@ -83,7 +83,7 @@ pub async fn handler(
     let Some(db) = state.store.db() else {
         return Err(ApiError::Forbidden("the store is off (--store none): there is nothing to report"));
     };
-    let (live, silent) = match tokio::time::timeout(READ_TIMEOUT, db.tallies_by_arm(window.since, window.until)).await {
+    let arms = match tokio::time::timeout(READ_TIMEOUT, db.tallies_by_arm(window.since, window.until)).await {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "analytics: store not readable");
@@ -91,7 +91,7 @@ pub async fn handler(
         }
         Err(_) => return Err(ApiError::StoreUnavailable("the store did not answer in time".into())),
     };
-    let report = report::build_with_silent(live, silent, window).with_reason_names(&state.knowledge.override_reasons());
+    let report = report::build_with_arms(arms, window).with_reason_names(&state.knowledge.override_reasons());
     let content_type = match format {
         Format::Html => "text/html; charset=utf-8",
         Format::Json => "application/json",

@@ -13,6 +13,7 @@
 
 pub mod export;
 pub mod history;
+pub mod record;
 pub mod render;
 pub mod summary;
 
@@ -44,6 +45,9 @@ pub struct Options {
     pub until: Option<String>,
     /// `(k, n)`: only the patients in shard k of n (1-based), by a hash of the patient's id.
     pub shard: Option<(u32, u32)>,
+    /// The run's name: part of each call's hookInstance (and so of its cards' uuids), so that
+    /// the runs recorded in one store never share a card.
+    pub run: Option<String>,
 }
 
 /// One replayed order, as the visitor sees it. Ids are for the visitor to key (never printed).
@@ -245,7 +249,8 @@ pub fn run(
                 scan.unreplayable("authoredOn is missing or not a full date");
                 continue;
             };
-            let request = match request_at(order, &resources, &day, patient_id, knowledge) {
+            let name = format!("replay/{}/{patient_id}/{order_id}", options.run.as_deref().unwrap_or_default());
+            let request = match request_at(order, &resources, &day, &name, knowledge) {
                 Ok(request) => request,
                 Err(why) => {
                     scan.unreplayable(why);
@@ -412,7 +417,7 @@ fn request_at(
     order: &Value,
     resources: &[Value],
     day: &str,
-    patient_id: &str,
+    name: &str,
     knowledge: &Knowledge,
 ) -> Result<Value, String> {
     let order_ref =
@@ -431,6 +436,5 @@ fn request_at(
     }
     let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": entries });
     let options = BundleOptions { hook: Hook::OrderSign, order: Some(order_ref) };
-    let name = format!("replay/{patient_id}/{}", order["id"].as_str().unwrap_or_default());
-    bundle::request_for(bundle, &name, &options, knowledge)
+    bundle::request_for(bundle, name, &options, knowledge)
 }

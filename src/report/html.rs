@@ -149,6 +149,26 @@ pub fn page(r: &Report) -> String {
     if r.silent.any() {
         silent_section(&mut out, &r.silent);
     }
+    if !r.replays.is_empty() {
+        out.push_str(
+            "<h2>Replays of an export</h2><table id=\"replays\"><tr><th>Run</th><th>Orders</th><th>Per 100 orders</th>\
+             <th>Step-therapy</th><th>Contraindication</th><th>Info</th></tr>",
+        );
+        for (run, f) in &r.replays {
+            let n = |k: &str| f.cards.get(k).copied().unwrap_or(0);
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(run),
+                f.examined_orders,
+                decimal(f.firings_per_100_orders),
+                n("step-therapy"),
+                n("contraindication"),
+                n("info")
+            );
+        }
+        out.push_str("</table>");
+    }
     out.push_str("<h2>Overrides</h2>");
     let _ = write!(out, "<figure id=\"reasons-chart\">{}</figure>", reasons_chart(r));
     out.push_str(

@@ -178,6 +178,9 @@ pub struct Report {
     /// The silent arm of the rollout (calls whose cards were recorded, not shown), beside the
     /// live figures above (which count the live arm only). All zero when nothing ran silent.
     pub silent: ArmFigures,
+    /// Replays of an export recorded in the store (`replay --store`), by run name: what the
+    /// rule would have said, by the orders' own dates (every shard of a run counted together).
+    pub replays: BTreeMap<String, ArmFigures>,
 }
 
 /// The figures of one rollout arm (the silent one): the same keys as the live report's.
@@ -386,12 +389,14 @@ pub fn build(mut tallies: Tallies, window: Window) -> Report {
         alarm_state,
         by_hook,
         silent: ArmFigures::default(),
+        replays: BTreeMap::new(),
     }
 }
 
-/// The report of the live arm with the silent arm's figures beside it.
-pub fn build_with_silent(live: Tallies, silent: Tallies, window: Window) -> Report {
-    Report { silent: ArmFigures::of(build(silent, window)), ..build(live, window) }
+/// The report of the live arm with the silent arm's and the replay runs' figures beside it.
+pub fn build_with_arms(arms: crate::store::db::Arms, window: Window) -> Report {
+    let replays = arms.replays.into_iter().map(|(run, t)| (run, ArmFigures::of(build(t, window)))).collect();
+    Report { silent: ArmFigures::of(build(arms.silent, window)), replays, ..build(arms.live, window) }
 }
 
 impl Report {

@@ -74,6 +74,19 @@ pub fn text(r: &Report) -> String {
             );
         }
     }
+    for (run, figures) in &r.replays {
+        let _ = writeln!(
+            out,
+            "Replay run {run} (an export, by the orders' own dates): {} orders; would have fired per 100 orders: {}; cards: {}",
+            figures.examined_orders,
+            decimal(figures.firings_per_100_orders),
+            KINDS
+                .iter()
+                .map(|k| format!("{k} {}", figures.cards.get(*k).copied().unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let f = &r.feedback;
     let _ = writeln!(out);
     let _ = writeln!(
@@ -130,15 +143,17 @@ fn field(value: &str) -> String {
     if value.contains([',', '"', '\n']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
 }
 
-/// The weekly series (the live arm's weeks, then the silent arm's; column `arm`), then (after a
+/// The weekly series (the live arm's weeks, then the silent arm's, then each replay run's;
+/// column `arm`), then (after a
 /// blank line) the override reasons: `reason_code, reason,
 /// cards, share_of_shown_cards_with_feedback`.
 pub fn csv(r: &Report) -> String {
     let mut out = String::from(
         "week_start,hook,kind,per_100_hook_orders,week_examined_orders,week_firings,week_per_100_orders,center,lower,upper,out_of_control,arm\n",
     );
-    let silent_weeks = r.silent.weeks.iter().map(|w| (w, "silent"));
-    for (w, arm) in r.weeks.iter().map(|w| (w, "live")).chain(silent_weeks) {
+    let silent_weeks = r.silent.weeks.iter().map(|w| (w, "silent".to_owned()));
+    let replay_weeks = r.replays.iter().flat_map(|(run, f)| f.weeks.iter().map(move |w| (w, format!("replay:{run}"))));
+    for (w, arm) in r.weeks.iter().map(|w| (w, "live".to_owned())).chain(silent_weeks).chain(replay_weeks) {
         let (center, lower, upper) = w.control.map_or((String::new(), String::new(), String::new()), |c| {
             (format!("{:.3}", c.center), format!("{:.3}", c.lower), format!("{:.3}", c.upper))
         });
@@ -156,13 +171,14 @@ pub fn csv(r: &Report) -> String {
         for (hook, kind, per_hook) in rows {
             let _ = writeln!(
                 out,
-                "{},{},{},{per_hook},{},{},{rate},{center},{lower},{upper},{},{arm}",
+                "{},{},{},{per_hook},{},{},{rate},{center},{lower},{upper},{},{}",
                 w.week_start,
                 field(&hook),
                 field(&kind),
                 w.examined_orders,
                 w.firings,
-                w.out_of_control
+                w.out_of_control,
+                field(&arm)
             );
         }
     }

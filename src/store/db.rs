@@ -51,6 +51,14 @@ pub struct ExaminedTally {
     pub orders: i64,
 }
 
+/// A report's tallies by arm: live, silent, and each replay run by name.
+#[derive(Debug, Clone, Default)]
+pub struct Arms {
+    pub live: Tallies,
+    pub silent: Tallies,
+    pub replays: Vec<(String, Tallies)>,
+}
+
 /// Cards issued in one week.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardTally {
@@ -535,9 +543,27 @@ impl Db {
         self.tallies_of(since, until, "live").await
     }
 
-    /// The live arm's tallies and the silent arm's, for a report.
-    pub async fn tallies_by_arm(&self, since: i64, until: i64) -> Result<(Tallies, Tallies), sqlx::Error> {
-        Ok((self.tallies_of(since, until, "live").await?, self.tallies_of(since, until, "silent").await?))
+    /// The live arm's tallies, the silent arm's, and each replay run's (`replay:NAME`), for a
+    /// report.
+    pub async fn tallies_by_arm(&self, since: i64, until: i64) -> Result<Arms, sqlx::Error> {
+        let live = self.tallies_of(since, until, "live").await?;
+        let silent = self.tallies_of(since, until, "silent").await?;
+        let runs: Vec<String> = sqlx::query(
+            "SELECT DISTINCT arm FROM examined WHERE at >= $1 AND at < $2 AND arm LIKE 'replay:%' ORDER BY arm LIMIT 100",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+        let mut replays = Vec::with_capacity(runs.len());
+        for arm in runs {
+            let tallies = self.tallies_of(since, until, &arm).await?;
+            replays.push((arm.trim_start_matches("replay:").to_owned(), tallies));
+        }
+        Ok(Arms { live, silent, replays })
     }
 
     /// The tallies of one rollout arm (`live`, `silent`): the calls and cards of that arm, and

@@ -10,6 +10,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// Shortest secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 16;
 
+#[derive(Clone)]
 pub struct Keys(hmac::Key);
 
 impl Keys {
