@@ -40,6 +40,19 @@ fn with_store<T>(location: &Location, read: impl AsyncFnOnce(&Db) -> Result<T, s
     })
 }
 
+/// Writes a command's output to `output` (a file) or `out`; a failure is said on `err` as
+/// `ketamine-cds COMMAND: …`. True when written.
+fn write_output(command: &str, text: &str, output: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> bool {
+    let written = match output {
+        Some(path) => std::fs::write(path, text),
+        None => out.write_all(text.as_bytes()),
+    };
+    if let Err(e) = &written {
+        let _ = writeln!(err, "ketamine-cds {command}: {e}");
+    }
+    written.is_ok()
+}
+
 /// `check-profiles [DIR]`: prints every problem with file and JSON path (exit code 1 if any),
 /// the warnings (code systems the rules do not know), and what the set holds: its version
 /// (site-modified or shipped), the codes per code system and per value set.

@@ -83,17 +83,7 @@ pub fn run(args: &ReplayArgs, out: &mut dyn std::io::Write, err: &mut dyn std::i
     match summary(args) {
         Ok(summary) => {
             let text = crate::replay::render::render(&summary, args.format);
-            let written = match &args.output {
-                Some(path) => std::fs::write(path, text),
-                None => out.write_all(text.as_bytes()),
-            };
-            match written {
-                Ok(()) => 0,
-                Err(e) => {
-                    let _ = writeln!(err, "ketamine-cds replay: {e}");
-                    2
-                }
-            }
+            if super::write_output("replay", &text, args.output.as_deref(), out, err) { 0 } else { 2 }
         }
         Err(e) => {
             let _ = writeln!(err, "ketamine-cds replay: {e}");

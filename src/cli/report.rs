@@ -59,15 +59,5 @@ pub fn run(
     let reasons = crate::knowledge::Knowledge::embedded().map(|k| k.override_reasons()).unwrap_or_default();
     let report = report::build_with_arms(arms, window).with_reason_names(&reasons);
     let text = render::render(&report, args.format);
-    let written = match &args.output {
-        Some(path) => std::fs::write(path, text),
-        None => out.write_all(text.as_bytes()),
-    };
-    match written {
-        Ok(()) => 0,
-        Err(e) => {
-            let _ = writeln!(err, "ketamine-cds report: {e}");
-            1
-        }
-    }
+    if super::write_output("report", &text, args.output.as_deref(), out, err) { 0 } else { 1 }
 }

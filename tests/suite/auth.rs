@@ -119,12 +119,22 @@ struct Setup {
 const SANDBOX_JKU: &str = "https://sandbox.cds-hooks.org/.well-known/jwks.json";
 
 fn setup(tenants: Vec<String>) -> Setup {
+    setup_with(tenants, |_| {})
+}
+
+/// [`setup`] without tenants, its configuration adjusted by `tune` before the server starts.
+fn setup_tuned(tune: impl FnOnce(&mut FileConfig)) -> Setup {
+    setup_with(vec![], tune)
+}
+
+fn setup_with(tenants: Vec<String>, tune: impl FnOnce(&mut FileConfig)) -> Setup {
     let (ec, rsa, _) = keys();
     let jwks = jwks_server(json!({ "keys": [ec.jwk] }));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("jwks.json");
     std::fs::write(&file, json!({ "keys": [rsa.jwk] }).to_string()).unwrap();
-    let config = auth_config(&jwks.url, &file, tenants);
+    let mut config = auth_config(&jwks.url, &file, tenants);
+    tune(&mut config);
     Setup { server: TestServer::start_full(|_| {}, config), jwks, jwks_file: file, _dir: dir }
 }
 
@@ -547,15 +557,11 @@ async fn a_key_rotated_in_the_jwks_file_is_accepted_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_epic_shaped_rs384_token_is_accepted_and_an_issuer_configured_as_epic_gets_epics_cards() {
     let (ec, rsa, _) = keys();
-    let jwks = jwks_server(json!({ "keys": [ec.jwk] }));
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("jwks.json");
-    std::fs::write(&file, json!({ "keys": [rsa.jwk] }).to_string()).unwrap();
-    let mut config = auth_config(&jwks.url, &file, vec![]);
     // The file-pinned issuer is this site's Epic; links only to doi.org's 10.1097 prefix.
-    config.auth.issuers[1].client = Some(ketamine_cds::cards::profile::Client::Epic);
-    config.links.allowed = vec!["https://doi.org/10.1097/".into()];
-    let s = Setup { server: TestServer::start_full(|_| {}, config), jwks, jwks_file: file, _dir: dir };
+    let s = setup_tuned(|config| {
+        config.auth.issuers[1].client = Some(ketamine_cds::cards::profile::Client::Epic);
+        config.links.allowed = vec!["https://doi.org/10.1097/".into()];
+    });
     // As Epic signs: RS384, a jku header, nbf five minutes before iat, a 15-minute life, sub the
     // client id.
     let header = json!({ "alg": "RS384", "typ": "JWT", "kid": "rsa-1", "jku": SANDBOX_JKU });
@@ -584,14 +590,8 @@ async fn an_epic_shaped_rs384_token_is_accepted_and_an_issuer_configured_as_epic
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_issuers_own_rollout_mode_overrides_the_sites() {
     let (ec, rsa, _) = keys();
-    let jwks = jwks_server(json!({ "keys": [ec.jwk] }));
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("jwks.json");
-    std::fs::write(&file, json!({ "keys": [rsa.jwk] }).to_string()).unwrap();
-    let mut config = auth_config(&jwks.url, &file, vec![]);
     // The site is live; the file-pinned issuer (an EHR being brought on) runs silent.
-    config.auth.issuers[1].rollout = Some(ketamine_cds::config::RolloutMode::Silent);
-    let s = Setup { server: TestServer::start_full(|_| {}, config), jwks, jwks_file: file, _dir: dir };
+    let s = setup_tuned(|config| config.auth.issuers[1].rollout = Some(ketamine_cds::config::RolloutMode::Silent));
     let quiet = call(&s, Some(format!("Bearer {}", token(rsa, &claims(FILE_ISS, &aud()))))).await;
     assert_eq!(quiet.json::<Value>().await.unwrap(), json!({ "cards": [] }));
     let shown = call(&s, Some(format!("Bearer {}", token(ec, &claims(ISS, &aud()))))).await;
