@@ -143,7 +143,14 @@ pub fn summary(args: &ReplayArgs) -> Result<Summary, String> {
     summary.until = options.until.clone();
     summary.shard = shard.map(|(k, n)| format!("{k}/{n}"));
     summary.keys = keyed.to_owned();
-    let progress = |bytes: u64| bar.inc(bytes);
+    let files = std::cell::Cell::new(0u64);
+    let progress = |p: replay::Progress| match p {
+        replay::Progress::Bytes(bytes) => bar.inc(bytes),
+        replay::Progress::File => {
+            files.set(files.get() + 1);
+            bar.set_message(format!("file {} of {} (two passes)", files.get(), export.files.len()));
+        }
+    };
     let mut orders = 0u64;
     let scan = replay::run(&export, &knowledge, compare.as_ref(), &options, &progress, &mut |order| {
         summary.add(&order, &keys);
@@ -152,7 +159,7 @@ pub fn summary(args: &ReplayArgs) -> Result<Summary, String> {
         }
         orders += 1;
         if orders % 100 == 0 {
-            bar.set_message(format!("{orders} orders replayed"));
+            bar.set_message(format!("{orders} orders replayed, {} files opened", files.get()));
         }
     });
     bar.finish_and_clear();

@@ -87,6 +87,15 @@ pub struct Scan {
     seen_malformed: HashSet<(std::path::PathBuf, u64)>,
 }
 
+/// What the passes tell a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A file is being opened (both passes count: some files are read twice).
+    File,
+    /// NDJSON bytes read since the last report.
+    Bytes(u64),
+}
+
 /// The most malformed lines listed (all are counted).
 pub const MAX_MALFORMED_LISTED: usize = 1_000;
 
@@ -170,15 +179,16 @@ impl Prefilter {
 }
 
 /// Reads every file of `types`, handing each non-empty line to `each` (malformed lines are
-/// recorded); `progress` hears the bytes read.
+/// recorded); `progress` hears each file opened and the bytes read.
 fn each_line(
     export: &Export,
     types: &[&str],
     scan: &mut Scan,
-    progress: &dyn Fn(u64),
+    progress: &dyn Fn(Progress),
     mut each: impl FnMut(&[u8], &mut Scan, &std::path::Path, u64),
 ) {
     for file in export.of_types(types) {
+        progress(Progress::File);
         let mut lines = match export::reader(&file.path) {
             Ok(reader) => Lines::new(reader),
             Err(e) => {
@@ -197,11 +207,11 @@ fn each_line(
                 Err(e) => scan.malformed(&file.path, number, e.to_string()),
             }
             if lines.bytes - reported > 1 << 20 {
-                progress(lines.bytes - reported);
+                progress(Progress::Bytes(lines.bytes - reported));
                 reported = lines.bytes;
             }
         }
-        progress(lines.bytes - reported);
+        progress(Progress::Bytes(lines.bytes - reported));
         scan.bytes_read += lines.bytes;
     }
 }
@@ -216,7 +226,7 @@ pub fn run(
     knowledge: &Knowledge,
     compare: Option<&Knowledge>,
     options: &Options,
-    progress: &dyn Fn(u64),
+    progress: &dyn Fn(Progress),
     visit: &mut dyn FnMut(Replayed<'_>),
 ) -> Scan {
     let mut scan = Scan::default();
@@ -295,7 +305,7 @@ fn ketamine_medications(
     knowledge: &Knowledge,
     prefilter: &Prefilter,
     scan: &mut Scan,
-    progress: &dyn Fn(u64),
+    progress: &dyn Fn(Progress),
 ) -> HashMap<String, Value> {
     let mut found = HashMap::new();
     each_line(export, &["Medication"], scan, progress, |line, scan, file, number| {
@@ -323,7 +333,7 @@ fn ketamine_orders(
     medications: &HashMap<String, Value>,
     options: &Options,
     scan: &mut Scan,
-    progress: &dyn Fn(u64),
+    progress: &dyn Fn(Progress),
 ) -> Orders {
     let mut orders: Orders = HashMap::new();
     let mut seen: HashSet<String> = HashSet::new();
@@ -379,7 +389,7 @@ fn patient_records(
     export: &Export,
     orders: &Orders,
     scan: &mut Scan,
-    progress: &dyn Fn(u64),
+    progress: &dyn Fn(Progress),
 ) -> HashMap<String, Vec<Box<str>>> {
     let mut records: HashMap<String, Vec<Box<str>>> = HashMap::new();
     let mut referenced: HashMap<String, Vec<String>> = HashMap::new();
