@@ -76,6 +76,13 @@ ketamine-cds replay --compare-profiles ./site-profiles --format html -o compare.
 ketamine-cds replay --shard 3/8 --format json ./export"
     )]
     Replay(ketamine_cds::cli::replay::ReplayArgs),
+    /// Write the knowledge (embedded, or a site's --profiles) as a FHIR package (.tgz) that a
+    /// FHIR server or a CPG engine loads: package.json, .index.json, an ImplementationGuide, the
+    /// artifacts and the example patients.
+    #[command(
+        after_help = "Examples:\n  ketamine-cds package\n  ketamine-cds package --profiles ./site-profiles -o site-knowledge.tgz"
+    )]
+    Package(ketamine_cds::cli::package::PackageArgs),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +113,9 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Package(args) => {
+            ExitCode::from(cli::package::run(&args, &mut std::io::stdout(), &mut std::io::stderr()))
+        }
         Command::Replay(args) => {
             ExitCode::from(cli::replay::run(&args, &mut std::io::stdout(), &mut std::io::stderr()))
         }

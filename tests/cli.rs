@@ -342,7 +342,7 @@ fn records_of_another_patient_are_counted_where_the_user_sees_them() {
 fn the_readme_synopsis_names_every_flag_the_help_texts_give() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     let synopsis = readme.split("## Command line").nth(1).and_then(|s| s.split("```").nth(1)).unwrap();
-    for command in ["serve", "evaluate", "check-profiles", "report", "snoozes", "replay"] {
+    for command in ["serve", "evaluate", "check-profiles", "report", "snoozes", "replay", "package"] {
         let help = stdout(&cli(&[command, "--help"]));
         let line = synopsis.lines().position(|l| l.starts_with(&format!("ketamine-cds {command} "))).unwrap();
         // The command's lines: its own and the indented ones after it.
@@ -489,4 +489,101 @@ fn replay_shards_recorded_in_one_postgresql_store_make_one_run_in_the_report() {
     let o = cli(&["replay", "--store", &url, &export]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("KETAMINE_CDS_STORE__PATIENT_KEY_SECRET"), "{}", stderr(&o));
+}
+
+/// The files of a .tgz: (path, bytes), in archive order.
+fn untar(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let mut bytes = Vec::new();
+            e.read_to_end(&mut bytes).unwrap();
+            (e.path().unwrap().display().to_string(), bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn package_writes_a_reproducible_fhir_package_an_independent_validator_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.tgz"), dir.path().join("b.tgz"));
+    for path in [&a, &b] {
+        let o = cli(&["package", "-o", &path.display().to_string()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("FHIR package ketamine-cds.knowledge"), "{}", stdout(&o));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "byte-identical rebuilds");
+    let files = untar(&a);
+    let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        &paths[..3],
+        ["package/package.json", "package/.index.json", "package/ImplementationGuide-ketamine-cds.json"]
+    );
+    let file =
+        |name: &str| -> Value { serde_json::from_slice(&files.iter().find(|(p, _)| p == name).unwrap().1).unwrap() };
+    let manifest = file("package/package.json");
+    let version = knowledge().version();
+    assert_eq!(manifest["name"], "ketamine-cds.knowledge");
+    assert_eq!(manifest["version"], version);
+    assert_eq!(manifest["fhirVersions"], json!(["4.0.1"]));
+    assert_eq!(manifest["type"], "fhir.ig");
+    assert_eq!(manifest["dependencies"]["hl7.fhir.r4.core"], "4.0.1");
+    // Every shipped artifact, indexed and named by the ImplementationGuide; the examples too.
+    let shipped: Vec<String> = std::fs::read_dir(repo().join("profiles"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    let index = file("package/.index.json");
+    assert_eq!(index["index-version"], 2);
+    let indexed: Vec<&str> =
+        index["files"].as_array().unwrap().iter().map(|f| f["filename"].as_str().unwrap()).collect();
+    for name in &shipped {
+        assert!(paths.contains(&format!("package/{name}").as_str()), "{name} in the package");
+        assert!(indexed.contains(&name.as_str()), "{name} indexed");
+    }
+    let plan = index["files"].as_array().unwrap().iter().find(|f| f["resourceType"] == "PlanDefinition").unwrap();
+    assert_eq!(plan["url"], knowledge().plan.url);
+    let ig = file("package/ImplementationGuide-ketamine-cds.json");
+    assert_eq!(ig["packageId"], "ketamine-cds.knowledge");
+    let named = ig["definition"]["resource"].as_array().unwrap();
+    assert_eq!(named.iter().filter(|r| r["exampleBoolean"] == false).count(), shipped.len());
+    let examples = named.iter().filter(|r| r["exampleBoolean"] == true).count();
+    assert!(examples >= 10 && paths.iter().filter(|p| p.starts_with("package/example/Bundle-")).count() == examples);
+    assert!(paths.contains(&"package/example/.index.json"));
+    validate_fhir(&[&a]);
+
+    // A site's edited set: its own version, its own bytes, valid too.
+    let site = dir.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    for entry in std::fs::read_dir(repo().join("profiles")).unwrap().flatten() {
+        std::fs::copy(entry.path(), site.join(entry.file_name())).unwrap();
+    }
+    let edited = site.join("ValueSet-agent-ketamine.json");
+    let mut vs: Value = serde_json::from_slice(&std::fs::read(&edited).unwrap()).unwrap();
+    vs["compose"]["include"][0]["concept"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "code": "1234567", "display": "ketamine (site code)" }));
+    std::fs::write(&edited, serde_json::to_vec_pretty(&vs).unwrap()).unwrap();
+    let c = dir.path().join("site.tgz");
+    let o = cli(&["package", "--profiles", &site.display().to_string(), "-o", &c.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let site_files = untar(&c);
+    let site_manifest: Value = serde_json::from_slice(&site_files[0].1).unwrap();
+    assert!(site_manifest["version"].as_str().unwrap().starts_with(&format!("{version}+site.")), "{site_manifest}");
+    let carried = site_files.iter().find(|(p, _)| p == "package/ValueSet-agent-ketamine.json").unwrap();
+    assert!(String::from_utf8_lossy(&carried.1).contains("1234567"));
+    validate_fhir(&[&c]);
+    // A broken set is refused, naming the problem.
+    std::fs::write(&edited, "{ not json").unwrap();
+    let o = cli(&["package", "--profiles", &site.display().to_string(), "-o", &c.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ValueSet-agent-ketamine.json"), "{}", stderr(&o));
 }

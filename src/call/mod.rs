@@ -13,6 +13,7 @@
 //! the store remembers, through a [`fatigue::Remembers`] ([`fatigue::Nothing`] without a store).
 //! "Now" is an argument. Recording the call is the caller's (the store writes what this returns).
 
+pub mod apply;
 pub mod bundle;
 pub mod fatigue;
 pub mod prefetch;

@@ -5,6 +5,7 @@
 pub mod cases;
 pub mod evaluate;
 pub mod expect;
+pub mod package;
 pub mod render;
 pub mod replay;
 pub mod report;

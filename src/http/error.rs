@@ -47,6 +47,11 @@ pub enum ApiError {
     BadQuery(String),
     #[error("no snooze in force for card '{0}'")]
     NoSuchSnooze(String),
+    /// `$apply` Parameters that cannot be answered.
+    #[error("{0}")]
+    BadParameters(String),
+    #[error("{0} is not known here; GET /metadata says what is")]
+    UnknownPlanDefinition(String),
 }
 
 impl ApiError {
@@ -56,7 +61,10 @@ impl ApiError {
             ApiError::Hook(HookError::LimitPassed(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Hook(HookError::DeadlinePassed) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Hook(_) | ApiError::BadFeedback(_) | ApiError::Unreadable(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnknownService(_) | ApiError::NotFound | ApiError::NoSuchSnooze(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownService(_)
+            | ApiError::NotFound
+            | ApiError::NoSuchSnooze(_)
+            | ApiError::UnknownPlanDefinition(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -65,7 +73,7 @@ impl ApiError {
             ApiError::Draining | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::AdminUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadQuery(_) | ApiError::BadParameters(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -96,6 +104,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadQuery(_) => "bad-query",
             ApiError::NoSuchSnooze(_) => "no-such-snooze",
+            ApiError::BadParameters(_) => "bad-parameters",
+            ApiError::UnknownPlanDefinition(_) => "unknown-plan-definition",
         }
     }
 
@@ -113,9 +123,10 @@ impl ApiError {
                 ("structure", vec![self.to_string()])
             }
             ApiError::Hook(_) | ApiError::BadFeedback(_) => ("invalid", vec![self.to_string()]),
-            ApiError::UnknownService(_) | ApiError::NotFound | ApiError::NoSuchSnooze(_) => {
-                ("not-found", vec![self.to_string()])
-            }
+            ApiError::UnknownService(_)
+            | ApiError::NotFound
+            | ApiError::NoSuchSnooze(_)
+            | ApiError::UnknownPlanDefinition(_) => ("not-found", vec![self.to_string()]),
             ApiError::TooLarge(_) => ("too-long", vec![self.to_string()]),
             ApiError::MethodNotAllowed => ("not-supported", vec![self.to_string()]),
             ApiError::Timeout => ("timeout", vec![self.to_string()]),
@@ -124,7 +135,7 @@ impl ApiError {
             ApiError::Draining | ApiError::StoreUnavailable(_) => ("transient", vec![self.to_string()]),
             ApiError::AdminUnauthorized { .. } => ("login", vec![self.to_string()]),
             ApiError::Forbidden(_) => ("forbidden", vec![self.to_string()]),
-            ApiError::BadQuery(_) => ("invalid", vec![self.to_string()]),
+            ApiError::BadQuery(_) | ApiError::BadParameters(_) => ("invalid", vec![self.to_string()]),
         }
     }
 }

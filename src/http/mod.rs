@@ -2,6 +2,7 @@
 //! read the body, call [`crate::call::answer`] and map errors through [`error::ApiError`].
 
 pub mod analytics;
+pub mod apply;
 mod body;
 pub mod budget;
 pub mod error;
@@ -77,6 +78,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/cds-services", get(discovery_handler).fallback(method_not_allowed))
         .route("/cds-services/{id}", post(hook_handler).fallback(method_not_allowed))
         .route("/cds-services/{id}/feedback", post(feedback_handler).fallback(method_not_allowed))
+        .route("/PlanDefinition/$apply", post(apply::type_level).fallback(method_not_allowed))
+        .route("/PlanDefinition/{id}/$apply", post(apply::instance).fallback(method_not_allowed))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), budget::wait_for_budget))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), refuse_while_draining));
@@ -103,6 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }).fallback(method_not_allowed))
         .route("/ready", get(ready_handler).fallback(method_not_allowed))
         .route("/openapi.json", get(openapi_handler).fallback(method_not_allowed))
+        .route("/metadata", get(apply::metadata).fallback(method_not_allowed))
         .route("/metrics", get(metrics_handler).fallback(method_not_allowed))
         .route("/analytics", get(analytics::handler).fallback(method_not_allowed))
         .fallback(|| async { ApiError::NotFound })

@@ -28,10 +28,7 @@ const INDEX: &str = include_str!("../playground/index.html");
 const SCRIPT: &str = include_str!("../playground/app.js");
 const STYLE: &str = include_str!("../playground/app.css");
 
-/// `examples/hooks/*.json` and `examples/bundles/*.json` (not the expectations): (path, text).
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded_examples.rs"));
-}
+use crate::knowledge::examples as embedded;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

@@ -31,6 +31,23 @@ pub struct Artifacts {
     pub by_url: HashMap<String, Artifact>,
 }
 
+/// The files of a profiles set as they are, `(file name, text)`: the embedded ones, or the
+/// `*.json` files of `dir` (the FHIR package carries them unchanged).
+pub fn texts(dir: Option<&Path>) -> Result<Vec<(String, String)>, String> {
+    let Some(dir) = dir else {
+        return Ok(embedded::EMBEDDED.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())).collect());
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut texts = Vec::new();
+    for path in entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json"))
+    {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        texts.push((name, std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?));
+    }
+    texts.sort();
+    Ok(texts)
+}
+
 impl Artifacts {
     pub fn embedded() -> Result<Self, Vec<KnowledgeError>> {
         Self::from_files(embedded::EMBEDDED.iter().map(|(name, text)| ((*name).to_owned(), Ok((*text).to_owned()))))

@@ -7,8 +7,10 @@
 pub mod artifacts;
 pub mod census;
 pub mod concepts;
+pub mod examples;
 pub mod lint;
 pub mod medications;
+pub mod package;
 pub mod plan;
 pub mod plan_definition;
 

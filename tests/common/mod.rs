@@ -375,3 +375,21 @@ pub async fn preflight(url: &str) -> reqwest::Response {
         .await
         .expect("server answers")
 }
+
+/// Runs the independent FHIR validator (`tests/validate-fhir.py`: PyPI's fhir.resources, R4B
+/// models) on `paths`; panics with its findings. The interpreter is
+/// `KETAMINE_CDS_FHIR_PYTHON` (`.ci/test` sets it up) or `python3`.
+pub fn validate_fhir(paths: &[&Path]) {
+    let python = std::env::var("KETAMINE_CDS_FHIR_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = std::process::Command::new(&python)
+        .arg(repo().join("tests/validate-fhir.py"))
+        .args(paths)
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e} (the README's test command, .ci/test, sets up the validator)"));
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        !text.contains("No module named"),
+        "the FHIR validator needs PyPI's fhir.resources (.ci/test installs it): {text}"
+    );
+    assert!(output.status.success(), "FHIR validation failed:\n{text}");
+}

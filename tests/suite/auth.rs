@@ -601,3 +601,27 @@ async fn an_issuers_own_rollout_mode_overrides_the_sites() {
         Some(true)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_definition_apply_is_authenticated_as_the_hooks_are() {
+    let s = setup(vec![]);
+    let path = "/PlanDefinition/ketamine-step-therapy/$apply";
+    let bundle = read_json(&repo().join("examples/bundles/01-untreated-patient.json"));
+    let body = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "subject", "valueString": "Patient/example-patient" }, { "name": "data", "resource": bundle } ] });
+    let post = |token: Option<String>| {
+        let mut request = client().post(format!("{}{path}", s.server.base)).json(&body);
+        if let Some(t) = token {
+            request = request.header("authorization", t);
+        }
+        request.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), 401);
+    let (ec, _, _) = keys();
+    let token = token(ec, &claims(ISS, &format!("{BASE}{path}")));
+    let answered = post(Some(format!("Bearer {token}"))).await.unwrap();
+    assert_eq!(answered.status(), 200);
+    assert_eq!(answered.json::<Value>().await.unwrap()["resourceType"], "RequestGroup");
+    // The CapabilityStatement is public, as discovery is.
+    assert_eq!(client().get(format!("{}/metadata", s.server.base)).send().await.unwrap().status(), 200);
+}

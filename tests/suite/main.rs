@@ -10,6 +10,7 @@
 mod common;
 
 mod analytics;
+mod apply;
 mod auth;
 mod conformance;
 mod examples;
