@@ -21,21 +21,24 @@
 //! - [`hooks`]: CDS Hooks wire types: the request envelope and its JSON Schema, cards,
 //!   feedback, the discovery document's shape. Knows nothing of ketamine.
 //! - [`knowledge`]: `profiles/` (FHIR ValueSets, CodeSystems, ConceptMap, PlanDefinition,
-//!   ActivityDefinitions) loaded and checked; medication recognition; the typed policy.
+//!   ActivityDefinitions) loaded and checked; medication recognition; the typed policy; the
+//!   knowledge as a FHIR package; the shipped examples.
 //! - [`guideline`]: the rules: trigger, indication, class status, daily dose,
 //!   contraindications. No I/O, no clock.
 //! - [`cards`]: assessment → CDS Hooks cards (texts, suggestions, override reasons, links).
 //! - [`call`]: one hook call end to end, the same for HTTP and the command line; the prefetch
-//!   templates and where a 412 comes from; the services offered; a Bundle made into a request.
+//!   templates and where a 412 comes from; the services offered; a Bundle made into a request;
+//!   the rollout arm (live, silent); `PlanDefinition/$apply`'s Parameters in and RequestGroup out.
 //! - [`auth`]: CDS Hooks JWT verification (issuers, JWKS, replay cache).
 //! - [`store`]: the card and outcome store (SQLite, PostgreSQL), the snoozes the hook path reads.
-//!   [`report`]: override analytics from it.
+//!   [`report`]: override analytics from it. [`replay`]: a FHIR Bulk Data export replayed
+//!   through the call, order by order, as of each order's day.
 //! - [`background`]: the loops beside the calls (retention, the snapshot of what the hook path
 //!   remembers, the replay-cache purge, the firing-rate alarm), started and stopped in one place.
 //! - [`http`]: router, handlers, body limits, errors → OperationOutcome, metrics, the analytics
-//!   and playground pages.
+//!   and playground pages, `$apply` and `/metadata`.
 //! - [`startup`]: the server's start-up and shutdown. [`telemetry`]: logs and trace export.
-//! - [`cli`]: `evaluate` and `check-profiles`.
+//! - [`cli`]: `evaluate`, `check-profiles`, `report`, `snoozes`, `replay` and `package`.
 
 pub mod auth;
 pub mod background;

@@ -2,7 +2,8 @@
 //! stopped and its store drained on SIGTERM, `startup::close`), `evaluate` runs cases through the
 //! same call (with `--store`, what a store remembers held back as the service would),
 //! `check-profiles` checks a knowledge directory, `report` prints the override analytics of a
-//! store and `snoozes` lists or lifts its snoozes.
+//! store, `snoozes` lists or lifts its snoozes, `replay` runs the rule over a FHIR Bulk Data
+//! export and `package` writes the knowledge as a FHIR package.
 
 use std::process::ExitCode;
 

@@ -1,6 +1,7 @@
 //! The command line's subcommands besides `serve`: `evaluate` (cases through the same code as
 //! the server), `check-profiles` (is a profiles set sound?), `report` (override analytics from
-//! the store) and `snoozes` (list and lift them).
+//! the store), `snoozes` (list and lift them), `replay` (a Bulk Data export through the rule)
+//! and `package` (the knowledge as a FHIR package).
 
 pub mod cases;
 pub mod evaluate;

@@ -161,6 +161,29 @@ async fn bad_parameters_are_a_4xx_operation_outcome_and_the_url_form_is_answered
         .push(json!({ "name": "order", "valueString": "MedicationRequest/ketamine-draft" }));
     let (status, group) = apply(base, APPLY, &named).await;
     assert_eq!(status, 200, "{group:#}");
+    // The data as prefetchData parts (key and Bundle, as the CPG IG's operation has them): the
+    // same answer as one data Bundle.
+    let request = bundle::request_for(
+        bundle.clone(),
+        "parts",
+        &BundleOptions { hook: Hook::OrderSign, order: None },
+        knowledge(),
+    )
+    .unwrap();
+    let mut parts = vec![json!({ "name": "subject", "valueString": "Patient/example-patient" })];
+    parts.push(json!({ "name": "prefetchData", "part": [
+        { "name": "key", "valueString": "draftOrders" }, { "name": "data", "resource": request["context"]["draftOrders"] } ] }));
+    for (key, value) in request["prefetch"].as_object().unwrap() {
+        if value.is_object() {
+            parts.push(json!({ "name": "prefetchData", "part": [
+                { "name": "key", "valueString": key }, { "name": "data", "resource": value } ] }));
+        }
+    }
+    let (status, by_parts) = apply(base, APPLY, &json!({ "resourceType": "Parameters", "parameter": parts })).await;
+    assert_eq!(status, 200, "{by_parts:#}");
+    let (_, by_data) = apply(base, APPLY, &parameters("Patient/example-patient", &bundle)).await;
+    let titles = |g: &Value| g["action"].as_array().unwrap().iter().map(|a| a["title"].clone()).collect::<Vec<_>>();
+    assert_eq!(titles(&by_parts), titles(&by_data));
     // A draft of another patient than the subject is refused, as in a hook call.
     let (status, body) = apply(base, APPLY, &parameters("Patient/someone-else", &bundle)).await;
     assert_eq!(status, 400, "{body:#}");
