@@ -55,8 +55,9 @@ pub fn text_parameter<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
     parameters(body).ok()?.iter().find(|p| p["name"] == name).and_then(text_of)
 }
 
-/// Reads the Parameters into the order-sign request they stand for.
-pub fn request_of(body: &Value, knowledge: &Knowledge) -> Result<Applied, String> {
+/// Reads the Parameters into the order-sign request they stand for, asked at `now` (which
+/// names the call).
+pub fn request_of(body: &Value, knowledge: &Knowledge, now: time::OffsetDateTime) -> Result<Applied, String> {
     let params = parameters(body)?;
     let subject = params
         .iter()
@@ -103,7 +104,7 @@ pub fn request_of(body: &Value, knowledge: &Knowledge) -> Result<Applied, String
     let entries: Vec<Value> = resources.into_iter().map(|r| json!({ "resource": r })).collect();
     let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": entries });
     let options = BundleOptions { hook: Hook::OrderSign, order };
-    let name = format!("apply/{subject}/{}", crate::clock::now_millis());
+    let name = format!("apply/{subject}/{}", crate::clock::millis(now));
     let mut request = bundle::request_for(bundle, &name, &options, knowledge).map_err(|e| {
         if e.contains("no ketamine MedicationRequest") {
             format!("no ketamine MedicationRequest with status 'draft' in the data (name one with the '{ORDER_PARAMETER}' parameter)")

@@ -62,7 +62,8 @@ async fn read(state: &AppState, raw: Request) -> Result<Value, ApiError> {
 
 async fn answer(state: &AppState, body: &Value) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
-    let applied = apply::request_of(body, &state.knowledge).map_err(ApiError::BadParameters)?;
+    let now = time::OffsetDateTime::now_utc();
+    let applied = apply::request_of(body, &state.knowledge, now).map_err(ApiError::BadParameters)?;
     // The same limits as a hook call, counted while the request is read.
     let bytes = bytes::Bytes::from(serde_json::to_vec(&applied.request).map_err(|_| ApiError::Internal)?);
     let request = HookRequest::from_bytes_within(&bytes, &state.config.request_limits)?;
@@ -71,7 +72,6 @@ async fn answer(state: &AppState, body: &Value) -> Result<Response, ApiError> {
         links_allowed: state.links_allowed.clone(),
         deadline: Some(started + state.config.request_timeout),
     };
-    let now = time::OffsetDateTime::now_utc();
     let service = services::for_hook(Hook::OrderSign);
     let evaluation =
         call::answer_with(service, request, &state.knowledge, &state.fetcher, &call::fatigue::Nothing, now, &limits)
@@ -90,7 +90,8 @@ pub async fn metadata(State(state): State<Arc<AppState>>) -> Response {
     fhir_json(json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-12-03",
+        // An instance's statement: as of now.
+        "date": time::OffsetDateTime::now_utc().date().to_string(),
         "publisher": "ketamine-cds",
         "kind": "instance",
         "software": { "name": "ketamine-cds", "version": env!("CARGO_PKG_VERSION") },
