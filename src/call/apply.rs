@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use super::Evaluation;
 use super::bundle::{self, BundleOptions};
 use crate::guideline::Hook;
+use crate::hooks::response::{ActionType, Card, Indicator};
 use crate::knowledge::Knowledge;
 
 /// The extensions of an action: an evidence grade the card cites, a class status it shows.
@@ -119,16 +120,16 @@ pub fn request_of(body: &Value, knowledge: &Knowledge, now: time::OffsetDateTime
     Ok(Applied { request, subject: subject.to_owned() })
 }
 
-/// The RequestGroup of an answered call.
+/// The RequestGroup of an answered call, from its cards' typed fields (never their JSON read
+/// back).
 pub fn request_group(
     evaluation: &Evaluation,
     subject: &str,
     knowledge: &Knowledge,
     now: time::OffsetDateTime,
 ) -> Value {
-    let cards = serde_json::to_value(&evaluation.response.cards).unwrap_or(Value::Array(Vec::new()));
     let mut contained: Vec<Value> = Vec::new();
-    let actions: Vec<Value> = cards.as_array().into_iter().flatten().map(|card| action(card, &mut contained)).collect();
+    let actions: Vec<Value> = evaluation.response.cards.iter().map(|card| action(card, &mut contained)).collect();
     let id = uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_OID,
         format!("request-group|{}", evaluation.ids.hook_instance).as_bytes(),
@@ -152,64 +153,57 @@ pub fn request_group(
 }
 
 /// One card as an action; its suggestions' MedicationRequests go to `contained`.
-fn action(card: &Value, contained: &mut Vec<Value>) -> Value {
+fn action(card: &Card, contained: &mut Vec<Value>) -> Value {
     let mut action = Map::new();
-    let facts = &card["extension"]["ketamine-cds-card"];
-    let mut extensions: Vec<Value> = facts["grades"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|g| json!({ "url": GRADE_EXTENSION, "valueCoding": { "system": g["system"], "code": g["code"] } }))
-        .collect();
-    extensions.extend(facts["classes"].as_array().into_iter().flatten().map(|c| {
+    let facts = &card.facts;
+    let grades = facts
+        .grades
+        .iter()
+        .map(|(system, code)| json!({ "url": GRADE_EXTENSION, "valueCoding": { "system": system, "code": code } }));
+    let statuses = facts.classes.iter().map(|(class, status)| {
         json!({ "url": CLASS_STATUS_EXTENSION, "extension": [
-            { "url": "class", "valueCode": c["class"] }, { "url": "status", "valueCode": c["status"] } ] })
-    }));
+            { "url": "class", "valueCode": class }, { "url": "status", "valueCode": status } ] })
+    });
+    let extensions: Vec<Value> = grades.chain(statuses).collect();
     if !extensions.is_empty() {
         action.insert("extension".into(), Value::Array(extensions));
     }
-    if let Some(uuid) = card["uuid"].as_str() {
-        action.insert("id".into(), Value::from(uuid));
+    action.insert("id".into(), Value::from(card.uuid.as_str()));
+    action.insert("title".into(), Value::from(card.summary.as_str()));
+    if let Some(detail) = &card.detail {
+        action.insert("description".into(), Value::from(detail.as_str()));
     }
-    action.insert("title".into(), card["summary"].clone());
-    if let Some(detail) = card["detail"].as_str() {
-        action.insert("description".into(), Value::from(detail));
-    }
-    let priority = match card["indicator"].as_str() {
-        Some("critical") => "stat",
-        Some("warning") => "urgent",
-        _ => "routine",
+    let priority = match card.indicator {
+        Indicator::Critical => "stat",
+        Indicator::Warning => "urgent",
+        Indicator::Info => "routine",
     };
     action.insert("priority".into(), Value::from(priority));
-    if card["source"]["topic"].is_object() {
-        action.insert("code".into(), json!([{ "coding": [card["source"]["topic"]] }]));
+    if let Some(topic) = &card.source.topic {
+        action.insert(
+            "code".into(),
+            json!([{ "coding": [{ "system": topic.system, "code": topic.code, "display": topic.display }] }]),
+        );
     }
-    let mut documentation: Vec<Value> = Vec::new();
-    if let Some(url) = card["source"]["url"].as_str() {
-        documentation.push(json!({ "type": "documentation", "display": card["source"]["label"], "url": url }));
-    }
-    for link in card["links"].as_array().into_iter().flatten() {
-        documentation.push(json!({ "type": "citation", "display": link["label"], "url": link["url"] }));
-    }
+    let source =
+        card.source.url.iter().map(|url| json!({ "type": "documentation", "display": card.source.label, "url": url }));
+    let citations = card.links.iter().map(|l| json!({ "type": "citation", "display": l.label, "url": l.url }));
+    let documentation: Vec<Value> = source.chain(citations).collect();
     if !documentation.is_empty() {
         action.insert("documentation".into(), Value::Array(documentation));
     }
     let mut sub_actions = Vec::new();
-    for suggestion in card["suggestions"].as_array().into_iter().flatten() {
-        let create = suggestion["actions"].as_array().into_iter().flatten().find(|a| a["type"] == "create");
-        let mut sub = json!({ "title": suggestion["label"] });
-        if let Some(uuid) = suggestion["uuid"].as_str() {
-            sub["id"] = Value::from(uuid);
-        }
-        if let Some(create) = create {
-            if let Some(description) = create["description"].as_str() {
-                sub["description"] = Value::from(description);
+    for suggestion in &card.suggestions {
+        let mut sub = json!({ "id": suggestion.uuid, "title": suggestion.label });
+        if let Some(create) = suggestion.actions.iter().find(|a| a.kind == ActionType::Create) {
+            sub["description"] = Value::from(create.description.as_str());
+            if let Some(resource) = &create.resource {
+                let mut resource = resource.clone();
+                let local = format!("suggestion-{}", contained.len() + 1);
+                resource["id"] = Value::from(local.clone());
+                contained.push(resource);
+                sub["resource"] = json!({ "reference": format!("#{local}") });
             }
-            let mut resource = create["resource"].clone();
-            let local = format!("suggestion-{}", contained.len() + 1);
-            resource["id"] = Value::from(local.clone());
-            contained.push(resource);
-            sub["resource"] = json!({ "reference": format!("#{local}") });
         }
         sub_actions.push(sub);
     }

@@ -210,7 +210,7 @@ mod tests {
             override_reasons: Vec::new(),
             links: Vec::new(),
             extension: serde_json::Map::new(),
-            facts: CardFacts { kind, orders: vec!["MedicationRequest/k1".into()], classes: Vec::new() },
+            facts: CardFacts { kind, orders: vec!["MedicationRequest/k1".into()], ..CardFacts::default() },
         }
     }
 

@@ -149,9 +149,23 @@ fn links(text: &CardText) -> Vec<Link> {
 }
 
 /// The card's facts: its kind, its orders and the class statuses it shows.
-fn facts(kind: CardKind, orders: &Orders<'_>, classes: &[ClassAssessment], knowledge: &Knowledge) -> CardFacts {
+fn facts(
+    kind: CardKind,
+    orders: &Orders<'_>,
+    classes: &[ClassAssessment],
+    grades: &[&Grade],
+    knowledge: &Knowledge,
+) -> CardFacts {
+    let mut cited: Vec<(String, String)> = Vec::new();
+    for g in grades {
+        let grade = (g.system.clone(), g.code.clone());
+        if !cited.contains(&grade) {
+            cited.push(grade);
+        }
+    }
     CardFacts {
         kind,
+        grades: cited,
         orders: orders.ids().cloned().collect(),
         classes: classes
             .iter()
@@ -161,15 +175,10 @@ fn facts(kind: CardKind, orders: &Orders<'_>, classes: &[ClassAssessment], knowl
 }
 
 /// The card's machine-readable extension, written from its facts: its kind, its orders, the
-/// grades it cites (each once) and the class statuses it shows.
-fn extension(facts: &CardFacts, grades: &[&Grade]) -> serde_json::Map<String, Value> {
-    let mut codes: Vec<Value> = Vec::new();
-    for g in grades {
-        let code = json!({ "system": g.system, "code": g.code });
-        if !codes.contains(&code) {
-            codes.push(code);
-        }
-    }
+/// grades it cites and the class statuses it shows.
+fn extension(facts: &CardFacts) -> serde_json::Map<String, Value> {
+    let codes: Vec<Value> =
+        facts.grades.iter().map(|(system, code)| json!({ "system": system, "code": code })).collect();
     let mut extension = json!({ "kind": facts.kind.code() });
     if !facts.orders.is_empty() {
         extension["orders"] = json!(facts.orders);
@@ -332,7 +341,7 @@ fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge)
         .filter_map(|c| plan.classes[c.class].statement.grade.as_ref())
         .collect();
     grades.extend(cited.iter().filter_map(|s| s.grade.as_ref()));
-    let facts = facts(CardKind::StepTherapy, orders, &patient.classes, knowledge);
+    let facts = facts(CardKind::StepTherapy, orders, &patient.classes, &grades, knowledge);
     Card {
         uuid: {
             let statuses = chart_open_statuses(call, &patient.classes, knowledge);
@@ -350,7 +359,7 @@ fn step_therapy(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge)
         suggestions,
         override_reasons: codings(&plan.step_therapy.override_reasons),
         links: links(&plan.step_therapy),
-        extension: extension(&facts, &grades),
+        extension: extension(&facts),
         facts,
     }
 }
@@ -520,7 +529,7 @@ fn monitoring(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -
         .filter_map(|c| plan.classes[c.class].statement.grade.as_ref())
         .chain(plan.monitoring.statement.grade.as_ref())
         .collect();
-    let facts = facts(CardKind::Info, orders, &patient.classes, knowledge);
+    let facts = facts(CardKind::Info, orders, &patient.classes, &grades, knowledge);
     Card {
         uuid: uuid(call, &["monitoring", &orders.key]),
         summary: limit(fill(&plan.monitoring.summary, &[("agent", &agent), ("classes", &join_and(&required))])),
@@ -531,7 +540,7 @@ fn monitoring(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowledge) -
         selection_behavior: None,
         override_reasons: Vec::new(),
         links: links(&plan.step_therapy),
-        extension: extension(&facts, &grades),
+        extension: extension(&facts),
         facts,
     }
 }
@@ -562,7 +571,7 @@ fn contraindication(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowle
     );
     let grades: Vec<&Grade> =
         patient.contraindications.iter().filter_map(|f| plan.contraindication_groups[f.group].grade.as_ref()).collect();
-    let facts = facts(CardKind::Contraindication, orders, &[], knowledge);
+    let facts = facts(CardKind::Contraindication, orders, &[], &grades, knowledge);
     Card {
         uuid: uuid(call, &["contraindications", &orders.key]),
         summary: limit(fill(
@@ -576,7 +585,7 @@ fn contraindication(call: &CallInfo<'_>, orders: &Orders<'_>, knowledge: &Knowle
         selection_behavior: None,
         override_reasons: codings(&plan.contraindication.override_reasons),
         links: links(&plan.contraindication),
-        extension: extension(&facts, &grades),
+        extension: extension(&facts),
         facts,
     }
 }

@@ -94,13 +94,15 @@ impl CardKind {
     }
 }
 
-/// A card's kind, the orders it speaks for (`MedicationRequest/id`) and the class statuses it
-/// shows (`(class, status)`, in the plan's order).
+/// A card's kind, the orders it speaks for (`MedicationRequest/id`), the class statuses it
+/// shows (`(class, status)`, in the plan's order) and the evidence grades it cites (`(system,
+/// code)`, each once).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CardFacts {
     pub kind: CardKind,
     pub orders: Vec<String>,
     pub classes: Vec<(String, String)>,
+    pub grades: Vec<(String, String)>,
 }
 
 impl CardFacts {
