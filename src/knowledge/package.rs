@@ -46,8 +46,9 @@ fn json_bytes(value: &Value) -> Vec<u8> {
 /// `version` the knowledge version (a site's edit: `SHIPPED+site.DIGEST`), `examples` the
 /// example Bundles (name without `.json`, text). A file that is not JSON is left out.
 pub fn files(version: &str, artifacts: &[(String, String)], examples: &[(String, String)]) -> Vec<PackageFile> {
-    let mut artifacts: Vec<(&String, Value)> =
-        artifacts.iter().filter_map(|(name, text)| Some((name, serde_json::from_str(text).ok()?))).collect();
+    // Read for the index and the guide; carried as their files have them.
+    let mut artifacts: Vec<(&String, &String, Value)> =
+        artifacts.iter().filter_map(|(name, text)| Some((name, text, serde_json::from_str(text).ok()?))).collect();
     artifacts.sort_by(|a, b| a.0.cmp(b.0));
     let mut examples: Vec<(String, Value)> = examples
         .iter()
@@ -67,7 +68,7 @@ pub fn files(version: &str, artifacts: &[(String, String)], examples: &[(String,
     };
     let mut resources: Vec<Value> = artifacts
         .iter()
-        .map(|(_, r)| {
+        .map(|(_, _, r)| {
             json!({ "reference": { "reference": reference(r) }, "name": r.get("title").or(r.get("name")).cloned().unwrap_or(Value::from(reference(r))), "exampleBoolean": false })
         })
         .collect();
@@ -92,7 +93,7 @@ pub fn files(version: &str, artifacts: &[(String, String)], examples: &[(String,
     let ig_file = format!("ImplementationGuide-{IG_ID}.json");
 
     let mut index: Vec<Value> = vec![index_entry(&ig_file, &ig)];
-    index.extend(artifacts.iter().map(|(name, r)| index_entry(name, r)));
+    index.extend(artifacts.iter().map(|(name, _, r)| index_entry(name, r)));
     let package_json = json!({
         "name": NAME,
         "version": version,
@@ -116,9 +117,11 @@ pub fn files(version: &str, artifacts: &[(String, String)], examples: &[(String,
         },
         PackageFile { path: format!("package/{ig_file}"), bytes: json_bytes(&ig) },
     ];
-    let shipped_texts =
-        artifacts.iter().map(|(name, r)| PackageFile { path: format!("package/{name}"), bytes: json_bytes(r) });
-    files.extend(shipped_texts);
+    files.extend(
+        artifacts
+            .iter()
+            .map(|(name, text, _)| PackageFile { path: format!("package/{name}"), bytes: text.as_bytes().to_vec() }),
+    );
     let example_index: Vec<Value> = examples.iter().map(|(name, b)| index_entry(name, b)).collect();
     files.push(PackageFile {
         path: "package/example/.index.json".into(),
