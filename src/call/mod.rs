@@ -106,6 +106,16 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// The cards held back (without why).
+    pub fn held_cards(&self) -> impl Iterator<Item = &Card> {
+        self.held_back.iter().map(|h| &h.card)
+    }
+
+    /// Every card computed: shown, then held back (the rule's firings).
+    pub fn computed_cards(&self) -> impl Iterator<Item = &Card> {
+        self.response.cards.iter().chain(self.held_cards())
+    }
+
     /// The answer with the cards held back too (the playground's and `evaluate --store`'s): the
     /// cards shown, and in the response extension [`fatigue::HELD_BACK`] each card held back
     /// with what held it (`heldBy`: `snooze`, `repeat`, `chart-open-interval`, `card-option`), a

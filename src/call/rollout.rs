@@ -68,12 +68,19 @@ pub fn arm(config: &RolloutConfig, issuer: Option<Mode>, user: Option<&str>) -> 
 /// The user's bucket, 0..100: the first eight bytes of SHA-256("ketamine-cds-pilot:" + userId),
 /// big-endian, modulo 100 (documented, so a site can say in advance who is in).
 pub fn bucket(user: &str) -> u32 {
+    stable_bucket("ketamine-cds-pilot:", user, 100)
+}
+
+/// `0..n` for `id`: the first eight bytes of SHA-256(`salt` + `id`), big-endian, modulo `n` (at
+/// least 1) — the same on every machine and in every version, with no secret to share. A pilot's
+/// share and a replay's shards are cut by it.
+pub fn stable_bucket(salt: &str, id: &str, n: u32) -> u32 {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    context.update(b"ketamine-cds-pilot:");
-    context.update(user.as_bytes());
+    context.update(salt.as_bytes());
+    context.update(id.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&context.finish().as_ref()[..8]);
-    (u64::from_be_bytes(first) % 100) as u32
+    (u64::from_be_bytes(first) % u64::from(n.max(1))) as u32
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::error::fhir_json;
 use super::{ApiError, AppState, body};
 use crate::call::{self, apply, services};
 use crate::guideline::Hook;
@@ -20,12 +20,6 @@ use crate::hooks::HookRequest;
 /// The PlanDefinition's id (the last segment of its canonical URL).
 fn plan_id(state: &AppState) -> &str {
     state.knowledge.plan.url.rsplit('/').next().unwrap_or_default()
-}
-
-fn fhir_json(value: Value) -> Response {
-    let mut response = Json(value).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/fhir+json"));
-    response
 }
 
 pub async fn instance(
@@ -81,31 +75,34 @@ async fn answer(state: &AppState, body: &Value) -> Result<Response, ApiError> {
         examined = evaluation.examined,
         "PlanDefinition/$apply answered"
     );
-    Ok(fhir_json(apply::request_group(&evaluation, &applied.subject, &state.knowledge, now)))
+    Ok(fhir_json(StatusCode::OK, apply::request_group(&evaluation, &applied.subject, &state.knowledge, now)))
 }
 
 /// The CapabilityStatement: the one FHIR operation this service offers, and nothing else.
 pub async fn metadata(State(state): State<Arc<AppState>>) -> Response {
     let base = if state.public_base_url.is_empty() { "http://localhost" } else { state.public_base_url.as_str() };
-    fhir_json(json!({
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        // An instance's statement: as of now.
-        "date": time::OffsetDateTime::now_utc().date().to_string(),
-        "publisher": "ketamine-cds",
-        "kind": "instance",
-        "software": { "name": "ketamine-cds", "version": env!("CARGO_PKG_VERSION") },
-        "implementation": { "description": format!("ketamine-cds (knowledge {})", state.knowledge.version()), "url": base },
-        "fhirVersion": "4.0.1",
-        "format": ["json"],
-        "instantiates": [],
-        "rest": [{
-            "mode": "server",
-            "documentation": "PlanDefinition/$apply of the ketamine step-therapy guideline (CDS Hooks services are at /cds-services).",
-            "resource": [{
-                "type": "PlanDefinition",
-                "operation": [{ "name": "apply", "definition": "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply" }]
+    fhir_json(
+        StatusCode::OK,
+        json!({
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            // An instance's statement: as of now.
+            "date": time::OffsetDateTime::now_utc().date().to_string(),
+            "publisher": "ketamine-cds",
+            "kind": "instance",
+            "software": { "name": "ketamine-cds", "version": env!("CARGO_PKG_VERSION") },
+            "implementation": { "description": format!("ketamine-cds (knowledge {})", state.knowledge.version()), "url": base },
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "instantiates": [],
+            "rest": [{
+                "mode": "server",
+                "documentation": "PlanDefinition/$apply of the ketamine step-therapy guideline (CDS Hooks services are at /cds-services).",
+                "resource": [{
+                    "type": "PlanDefinition",
+                    "operation": [{ "name": "apply", "definition": "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply" }]
+                }]
             }]
-        }]
-    }))
+        }),
+    )
 }

@@ -147,6 +147,15 @@ pub fn operation_outcome(code: &str, lines: &[String]) -> Value {
     json!({ "resourceType": "OperationOutcome", "issue": issues })
 }
 
+/// A FHIR resource as the answer, `application/fhir+json`.
+pub fn fhir_json(status: StatusCode, resource: Value) -> Response {
+    let mut response = (status, Json(resource)).into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/fhir+json"));
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Unauthorized = self {
@@ -154,10 +163,7 @@ impl IntoResponse for ApiError {
             return (self.status(), challenge).into_response();
         }
         let (code, lines) = self.issues();
-        let mut response = (self.status(), Json(operation_outcome(code, &lines))).into_response();
-        response
-            .headers_mut()
-            .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/fhir+json"));
+        let mut response = fhir_json(self.status(), operation_outcome(code, &lines));
         if let ApiError::AdminUnauthorized { basic } = self {
             let scheme = if basic { "Basic realm=\"ketamine-cds analytics\"" } else { "Bearer" };
             response

@@ -78,8 +78,8 @@ pub struct Scan {
     /// NDJSON bytes read (decompressed), over both passes.
     pub bytes_read: u64,
     pub lines_read: u64,
+    /// The first [`MAX_MALFORMED_LISTED`] malformed lines (all are counted).
     pub malformed: Vec<Malformed>,
-    pub malformed_count: u64,
     /// Ketamine orders that could not be replayed, by reason.
     pub unreplayable: HashMap<String, u64>,
     pub patients: u64,
@@ -100,11 +100,15 @@ pub enum Progress {
 pub const MAX_MALFORMED_LISTED: usize = 1_000;
 
 impl Scan {
+    /// Malformed lines, each counted once.
+    pub fn malformed_count(&self) -> u64 {
+        self.seen_malformed.len() as u64
+    }
+
     fn malformed(&mut self, file: &std::path::Path, line: u64, reason: impl Into<String>) {
         if !self.seen_malformed.insert((file.to_owned(), line)) {
             return;
         }
-        self.malformed_count += 1;
         if self.malformed.len() < MAX_MALFORMED_LISTED {
             self.malformed.push(Malformed { file: file.display().to_string(), line, reason: reason.into() });
         }
@@ -348,7 +352,7 @@ fn ketamine_orders(
         if order["status"] == "entered-in-error" {
             return;
         }
-        let lean: Lean = serde_json::from_value(order.clone()).unwrap_or_default();
+        let lean = Lean::deserialize(&order).unwrap_or_default();
         let referenced: Vec<&Value> = lean.medication().and_then(|id| medications.get(id)).into_iter().collect();
         if !bundle::names_ketamine(&order, &referenced, knowledge) {
             return;
@@ -377,10 +381,7 @@ fn ketamine_orders(
 /// The shard (1..=n) of a patient: the first eight bytes of SHA-256 of its id, big-endian,
 /// modulo n, plus one — the same on every machine, with no secret to share.
 pub fn shard_of(patient_id: &str, n: u32) -> u32 {
-    let digest = ring::digest::digest(&ring::digest::SHA256, patient_id.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest.as_ref()[..8]);
-    (u64::from_be_bytes(first) % u64::from(n.max(1))) as u32 + 1
+    call::rollout::stable_bucket("", patient_id, n) + 1
 }
 
 /// The second pass: the lines of the patients with ketamine orders, and the Medications they

@@ -70,14 +70,14 @@ impl Recorder {
         let at = crate::report::parse_time(day).unwrap_or(0);
         let call = CallContext {
             service: crate::call::services::for_hook(crate::guideline::Hook::OrderSign).id,
-            hook: "order-sign",
+            hook: crate::guideline::Hook::OrderSign.name(),
             ids: &evaluation.ids,
             knowledge_version: &self.knowledge_version,
             at,
             trigger: None,
             arm: &self.arm,
         };
-        let held: Vec<&crate::hooks::Card> = evaluation.held_back.iter().map(|h| &h.card).collect();
+        let held: Vec<&crate::hooks::Card> = evaluation.held_cards().collect();
         let rows = events::of_call(
             &call,
             evaluation.outcome,

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use super::summary::Summary;
+use super::summary::{CardDigest, Summary};
 use crate::report::html::{STYLE, escape};
-use crate::report::render::Format;
+use crate::report::render::{Format, field};
 use crate::report::{KINDS, decimal};
 
 pub fn render(s: &Summary, format: Format) -> String {
@@ -73,7 +73,7 @@ pub fn text(s: &Summary) -> String {
     if let (Some(version), Some(changes)) = (&s.compare_knowledge_version, &s.changes) {
         let _ = writeln!(out, "\nCompared with knowledge {version}: {} order(s) change", changes.len());
         for c in changes {
-            let say = |cards: &[super::summary::CardDigest]| -> String {
+            let say = |cards: &[CardDigest]| -> String {
                 if cards.is_empty() {
                     return "no card".to_owned();
                 }
@@ -83,22 +83,21 @@ pub fn text(s: &Summary) -> String {
                     .collect::<Vec<_>>()
                     .join("; ")
             };
-            let _ = writeln!(
-                out,
-                "  {} order {}…: {} → {}",
-                c.day,
-                &c.order_key[..12.min(c.order_key.len())],
-                say(&c.before),
-                say(&c.after)
-            );
+            let _ = writeln!(out, "  {} order {}…: {} → {}", c.day, short(&c.order_key), say(&c.before), say(&c.after));
         }
     }
     let _ = writeln!(out, "\nPatients and orders are keyed ({}), never named.", s.keys);
     out
 }
 
-fn field(value: &str) -> String {
-    if value.contains([',', '"', '\n']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
+/// One side of a change on one line (the CSV and the page): each card's kind and summary.
+fn side(cards: &[CardDigest]) -> String {
+    cards.iter().map(|d| format!("{}: {}", d.kind, d.summary)).collect::<Vec<_>>().join(" | ")
+}
+
+/// An order key as the text and the page show it: its first 12 characters.
+fn short(key: &str) -> &str {
+    key.get(..12).unwrap_or(key)
 }
 
 /// `week_start,orders,cards,per_100_orders`, then (comparing) a blank line and
@@ -112,9 +111,6 @@ pub fn csv(s: &Summary) -> String {
     if let Some(changes) = &s.changes {
         out.push_str("\nday,order_key,patient_key,before,after\n");
         for c in changes {
-            let side = |cards: &[super::summary::CardDigest]| {
-                cards.iter().map(|d| format!("{}: {}", d.kind, d.summary)).collect::<Vec<_>>().join(" | ")
-            };
             let _ = writeln!(
                 out,
                 "{},{},{},{},{}",
@@ -184,16 +180,13 @@ pub fn page(s: &Summary) -> String {
             changes.len()
         );
         for c in changes {
-            let side = |cards: &[super::summary::CardDigest]| {
-                escape(&cards.iter().map(|d| format!("{}: {}", d.kind, d.summary)).collect::<Vec<_>>().join(" | "))
-            };
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 c.day,
-                escape(&c.order_key[..12.min(c.order_key.len())]),
-                side(&c.before),
-                side(&c.after)
+                escape(short(&c.order_key)),
+                escape(&side(&c.before)),
+                escape(&side(&c.after))
             );
         }
         out.push_str("</table>");

@@ -13,7 +13,6 @@ use super::{Malformed, Replayed, Scan};
 use crate::call::{CallOutcome, Evaluation};
 use crate::hooks::Card;
 use crate::report::KINDS;
-use crate::store::db::{FIRST_MONDAY_MS, WEEK_MS};
 use crate::store::keys::Keys;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -117,7 +116,6 @@ impl Summary {
             knowledge_version: knowledge_version.to_owned(),
             compare_knowledge_version: compare.map(str::to_owned),
             cards: KINDS.iter().map(|k| ((*k).to_owned(), 0)).collect(),
-            changed_orders: compare.map(|_| 0),
             changes: compare.map(|_| Vec::new()),
             ..Self::default()
         }
@@ -127,8 +125,7 @@ impl Summary {
     pub fn add(&mut self, order: &Replayed<'_>, keys: &Keys) {
         let Ok(evaluation) = order.answer else { return };
         self.orders_replayed += 1;
-        let computed: Vec<&Card> =
-            evaluation.response.cards.iter().chain(evaluation.held_back.iter().map(|h| &h.card)).collect();
+        let computed: Vec<&Card> = evaluation.computed_cards().collect();
         self.cards_held_back += evaluation.held_back.len() as u64;
         for card in &computed {
             *self.cards.entry(card.facts.kind.code().to_owned()).or_default() += 1;
@@ -154,15 +151,14 @@ impl Summary {
             };
             *self.silent_orders.entry(why.to_owned()).or_default() += 1;
         }
-        let week = crate::report::parse_time(order.day).map_or(0, |ms| (ms - FIRST_MONDAY_MS).div_euclid(WEEK_MS));
+        let week = crate::report::parse_time(order.day).map_or(0, crate::report::week_of);
         let counts = self.week_counts.entry(week).or_default();
         counts.0 += 1;
         counts.1 += computed.len() as u64;
         if let Some(Ok(after)) = order.compared {
             let (before, after) = (digests(evaluation), digests(after));
             if before != after {
-                if let (Some(n), Some(changes)) = (self.changed_orders.as_mut(), self.changes.as_mut()) {
-                    *n += 1;
+                if let Some(changes) = self.changes.as_mut() {
                     changes.push(Change {
                         order_key: keys.order(order.order_id),
                         patient_key: keys.patient(order.patient_id),
@@ -191,9 +187,10 @@ impl Summary {
             })
             .collect();
         self.patients = scan.patients;
+        let malformed = scan.malformed_count();
         self.unreplayable =
             Unreplayable { count: scan.unreplayable.values().sum(), reasons: scan.unreplayable.into_iter().collect() };
-        self.malformed_lines = MalformedLines { count: scan.malformed_count, lines: scan.malformed };
+        self.malformed_lines = MalformedLines { count: malformed, lines: scan.malformed };
         self.files = Files {
             read: scan.files_read,
             skipped: scan.files_skipped.into_iter().collect(),
@@ -202,6 +199,7 @@ impl Summary {
         };
         if let Some(changes) = self.changes.as_mut() {
             changes.sort_by(|a, b| (&a.day, &a.order_key).cmp(&(&b.day, &b.order_key)));
+            self.changed_orders = Some(changes.len() as u64);
         }
         self
     }
@@ -209,8 +207,8 @@ impl Summary {
 
 /// The cards of an answer (shown and held back), as a change compares them: in a stable order.
 pub fn digests(evaluation: &Evaluation) -> Vec<CardDigest> {
-    let computed = evaluation.response.cards.iter().chain(evaluation.held_back.iter().map(|h| &h.card));
-    let mut digests: Vec<CardDigest> = computed
+    let mut digests: Vec<CardDigest> = evaluation
+        .computed_cards()
         .map(|card| CardDigest {
             kind: card.facts.kind.code().to_owned(),
             indicator: card.indicator.name().to_owned(),

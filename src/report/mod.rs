@@ -237,6 +237,11 @@ pub fn decimal(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
 }
 
+/// The index of the week (from Monday 00:00 UTC, as the store counts them) an instant falls in.
+pub fn week_of(ms: i64) -> i64 {
+    (ms - FIRST_MONDAY_MS).div_euclid(WEEK_MS)
+}
+
 /// The Monday a week index starts on.
 pub fn week_start(week: i64) -> String {
     instant(week.saturating_mul(WEEK_MS).saturating_add(FIRST_MONDAY_MS)).get(..10).unwrap_or_default().to_owned()

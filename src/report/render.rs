@@ -139,7 +139,7 @@ pub fn text(r: &Report) -> String {
 }
 
 /// Quotes a CSV field when it needs it.
-fn field(value: &str) -> String {
+pub fn field(value: &str) -> String {
     if value.contains([',', '"', '\n']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
 }
 

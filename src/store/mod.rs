@@ -160,7 +160,7 @@ impl Store {
         let arm = evaluation.arm.name();
         let call =
             CallContext { service, hook: hook.name(), ids: &evaluation.ids, knowledge_version, at, trigger, arm };
-        let held: Vec<&crate::hooks::Card> = evaluation.held_back.iter().map(|h| &h.card).collect();
+        let held: Vec<&crate::hooks::Card> = evaluation.held_cards().collect();
         // A silent call's cards are recorded as if shown: what the live rule would have shown.
         let shown = if evaluation.arm == Arm::Silent { &evaluation.silenced } else { &evaluation.response.cards };
         let mut rows = events::of_call(&call, Some(outcome), evaluation.examined, shown, &held, &open.keys);
